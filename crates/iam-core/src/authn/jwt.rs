@@ -1,0 +1,70 @@
+//! The JWT bearer authenticator.
+use super::{AuthError, Authenticator, BoxFuture, RequestView};
+use crate::jwks::KeySource;
+use crate::jwt::Validator;
+use crate::principal::Principal;
+
+/// Validates `Authorization: Bearer <JWT>` against a [`KeySource`]. A bearer that is not
+/// shaped like a compact JWS (three dot-separated segments) is left to other authenticators.
+#[derive(Debug)]
+pub struct JwtAuthenticator<K> {
+    validator: Validator,
+    keys: K,
+}
+
+impl<K: KeySource> JwtAuthenticator<K> {
+    /// An authenticator validating with `validator` against `keys`.
+    pub fn new(validator: Validator, keys: K) -> Self {
+        Self { validator, keys }
+    }
+
+    /// The validator.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    async fn run(&self, token: &str) -> Result<Principal, AuthError> {
+        let set = self
+            .keys
+            .keys()
+            .await
+            .map_err(|_| AuthError::unavailable("signing keys are unavailable"))?;
+        match self.validator.validate(token, &set) {
+            Ok(v) => Ok(v.principal().clone()),
+            Err(e) if e.is_unknown_key() => {
+                let Some(kid) = crate::jwt::unverified_kid(token) else {
+                    return Err(e.into());
+                };
+                match self.keys.keys_after_unknown_kid(&kid).await {
+                    Ok(Some(newer)) => {
+                        Ok(self.validator.validate(token, &newer)?.principal().clone())
+                    }
+                    _ => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// True when `token` has the shape of a compact JWS: exactly two dots.
+pub(crate) fn looks_like_jws(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+impl<K: KeySource> Authenticator for JwtAuthenticator<K> {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(async move {
+            let Some(token) = request.bearer_token()? else {
+                return Ok(None);
+            };
+            if !looks_like_jws(token) {
+                return Ok(None);
+            }
+            self.run(token).await.map(Some)
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! The framework-neutral request view, credential extraction, the [`Authenticator`] trait,
+//! the [`AuthChain`], and [`AuthError`] with its HTTP mapping.
+//!
+//! ```
+//! use iam_core::authn::{AuthChain, Authenticator, JwtAuthenticator, RequestView};
+//! use iam_core::jwks::{JwkSet, StaticKeys};
+//! use iam_core::jwt::Validator;
+//!
+//! let validator = Validator::builder("https://issuer.example").audience("api").build().unwrap();
+//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//!
+//! let req = http::Request::get("/orders").header("authorization", "Bearer a.b.c").body(()).unwrap();
+//! let view = RequestView::from_request(&req);
+//! let err = futures_executor::block_on(chain.authenticate(&view)).unwrap_err();
+//! assert_eq!(err.status(), 401);
+//! assert!(err.www_authenticate().unwrap().to_str().unwrap().starts_with("Bearer error=\"invalid_token\""));
+//! ```
+//!
+//! ## Caveats
+//! - Tokens in the query string (`?access_token=`) are never read: they end up in logs.
+//! - An authenticator that finds no credential of its kind passes (`Ok(None)`); one that finds
+//!   its credential decides. The chain therefore chooses by the credential's shape, never by
+//!   trying the same credential on several authenticators.
+mod error;
+mod jwt;
+
+pub use error::{AuthError, AuthErrorKind};
+pub use jwt::JwtAuthenticator;
+
+pub use crate::jwks::BoxFuture;
+use crate::principal::Principal;
+use http::header::{HeaderMap, HeaderName, AUTHORIZATION, COOKIE};
+use http::{Method, Uri};
+use std::sync::Arc;
+
+/// Name of the header carrying a Kratos session token.
+pub const SESSION_TOKEN_HEADER: &str = "x-session-token";
+
+/// What an authenticator may look at: method, URI and headers (never the body).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+}
+
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request(
+            "credential header sent more than once",
+        ));
+    }
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| AuthError::invalid_request("credential header is not visible ASCII"))
+}
+
+/// RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+impl<'a> RequestView<'a> {
+    /// A view of these request parts.
+    pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        Self {
+            method,
+            uri,
+            headers,
+        }
+    }
+    /// A view of `http::request::Parts`.
+    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
+        Self::new(&parts.method, &parts.uri, &parts.headers)
+    }
+    /// A view of an `http::Request`.
+    pub fn from_request<B>(request: &'a http::Request<B>) -> Self {
+        Self::new(request.method(), request.uri(), request.headers())
+    }
+    /// The method.
+    pub fn method(&self) -> &'a Method {
+        self.method
+    }
+    /// The URI.
+    pub fn uri(&self) -> &'a Uri {
+        self.uri
+    }
+    /// The headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The bearer token of the one `Authorization` header, if its scheme is `Bearer` (any
+    /// case). Two `Authorization` headers are an `invalid_request`; a bearer that is not an
+    /// RFC 6750 `b64token` is an `invalid_token`; another scheme (`Basic`) is `None`.
+    pub fn bearer_token(&self) -> Result<Option<&'a str>, AuthError> {
+        let Some(value) = single(self.headers, &AUTHORIZATION)? else {
+            return Ok(None);
+        };
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Ok(None);
+        }
+        let token = rest.trim_start_matches(' ');
+        if !is_b64token(token) {
+            return Err(AuthError::invalid_credential("malformed bearer token"));
+        }
+        Ok(Some(token))
+    }
+
+    /// True when the request carries an `Authorization: Bearer` header (valid or not).
+    pub fn has_bearer(&self) -> bool {
+        self.headers
+            .get_all(AUTHORIZATION)
+            .iter()
+            .any(|v| v.as_bytes().len() >= 6 && v.as_bytes()[..6].eq_ignore_ascii_case(b"bearer"))
+    }
+
+    /// The value of cookie `name` across all `Cookie` headers. The same cookie twice (cookie
+    /// tossing from a sibling domain) is an `invalid_request`.
+    pub fn cookie(&self, name: &str) -> Result<Option<&'a str>, AuthError> {
+        let mut found = None;
+        for header in self.headers.get_all(COOKIE) {
+            let Ok(header) = header.to_str() else {
+                continue;
+            };
+            for pair in header.split(';') {
+                let pair = pair.trim_matches(' ');
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
+                if k == name {
+                    if found.is_some() {
+                        return Err(AuthError::invalid_request(
+                            "session cookie sent more than once",
+                        ));
+                    }
+                    found = Some(v.trim_matches('"'));
+                }
+            }
+        }
+        Ok(found.filter(|v| !v.is_empty()))
+    }
+
+    /// The `X-Session-Token` header (Kratos native apps).
+    pub fn session_token(&self) -> Result<Option<&'a str>, AuthError> {
+        self.header_credential(&HeaderName::from_static(SESSION_TOKEN_HEADER))
+    }
+
+    /// A credential carried in a header of its own (an API-key header), exactly once.
+    pub fn header_credential(&self, name: &HeaderName) -> Result<Option<&'a str>, AuthError> {
+        Ok(single(self.headers, name)?
+            .map(|v| v.trim_matches(' '))
+            .filter(|v| !v.is_empty()))
+    }
+}
+
+/// Turns a request's credential into a [`Principal`].
+///
+/// `Ok(None)`: no credential of this authenticator's kind (the chain moves on).
+/// `Ok(Some(_))`: authenticated. `Err(_)`: the credential was this authenticator's and was
+/// refused, or a dependency was down; the chain stops there.
+pub trait Authenticator: Send + Sync {
+    /// Authenticate one request.
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>>;
+}
+
+impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        (**self).authenticate(request)
+    }
+}
+
+/// Authenticators tried in order; the first that finds its credential decides.
+#[derive(Clone, Default)]
+pub struct AuthChain {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+}
+
+impl std::fmt::Debug for AuthChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthChain")
+            .field("authenticators", &self.authenticators.len())
+            .finish()
+    }
+}
+
+impl AuthChain {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Append an authenticator.
+    pub fn with(mut self, authenticator: impl Authenticator + 'static) -> Self {
+        self.authenticators.push(Arc::new(authenticator));
+        self
+    }
+    /// Append a shared authenticator.
+    pub fn push(&mut self, authenticator: Arc<dyn Authenticator>) {
+        self.authenticators.push(authenticator);
+    }
+    /// Like [`Authenticator::authenticate`], but no credential at all is an error (401).
+    pub async fn authenticate_required(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Result<Principal, AuthError> {
+        self.run(request)
+            .await?
+            .ok_or_else(AuthError::missing_credential)
+    }
+
+    async fn run(&self, request: &RequestView<'_>) -> Result<Option<Principal>, AuthError> {
+        for a in &self.authenticators {
+            if let Some(p) = a.authenticate(request).await? {
+                return Ok(Some(p));
+            }
+        }
+        // A bearer credential that no authenticator recognised is not "no credential".
+        if request.has_bearer() {
+            request.bearer_token()?;
+            return Err(AuthError::invalid_credential("bearer token not recognised"));
+        }
+        Ok(None)
+    }
+}
+
+impl Authenticator for AuthChain {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(self.run(request))
+    }
+}

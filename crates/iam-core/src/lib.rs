@@ -1,0 +1,55 @@
+//! # iam-core
+//!
+//! What is true about a request's credentials, with no I/O and no async runtime. Every other
+//! iam-rs crate builds on this one; it also compiles to `wasm32-unknown-unknown`.
+//!
+//! - [`jwt`]: validation of compact JWS tokens and their JWT claims, with safe defaults
+//!   (algorithm bound to the key, `exp` required, issuer and audience checked, size and nesting
+//!   limits before any parsing) and a validated-token cache.
+//! - [`jwks`]: JWK set parsing with per-key checks; a bad key is skipped with a reason.
+//! - [`claims`], [`principal`], [`scope`]: what a validated token says, turned into the one
+//!   [`Principal`] type every authenticator produces.
+//! - [`authn`]: the framework-neutral request view, credential extraction, the async
+//!   [`Authenticator`] trait, the chain, and [`AuthError`]
+//!   with its HTTP mapping (RFC 6750).
+//! - [`headers`]: identity headers handed upstream, and stripping of spoofed ones.
+//! - [`clock`]: time comes from a [`Clock`] the caller can replace.
+//!
+//! ```
+//! use iam_core::jwks::JwkSet;
+//! use iam_core::jwt::Validator;
+//!
+//! let keys = JwkSet::from_json(br#"{"keys":[]}"#).unwrap();
+//! let validator = Validator::builder("https://issuer.example")
+//!     .audience("my-api")
+//!     .build()
+//!     .unwrap();
+//! let err = validator.validate("not-a-token", &keys).unwrap_err();
+//! assert_eq!(err.to_string(), "malformed token: expected three base64url segments");
+//! ```
+//!
+//! ## Crypto backends
+//! Exactly one of the features `aws-lc` (default) and `rust-crypto` should be enabled; when
+//! both are, `aws-lc` is used. The wasm32 build uses
+//! `--no-default-features --features rust-crypto`.
+#![forbid(unsafe_code)]
+
+#[cfg(not(any(feature = "aws-lc", feature = "rust-crypto")))]
+compile_error!("iam-core needs a crypto backend: enable the `aws-lc` or the `rust-crypto` feature");
+
+pub mod authn;
+mod backend;
+pub mod claims;
+pub mod clock;
+pub mod headers;
+mod json;
+pub mod jwks;
+pub mod jwt;
+pub mod principal;
+pub mod scope;
+
+pub use authn::{AuthError, AuthErrorKind, Authenticator, RequestView};
+pub use clock::{Clock, FixedClock};
+pub use jwks::JwkSet;
+pub use jwt::{JwtError, JwtErrorKind, Validator};
+pub use principal::{Principal, PrincipalKind};

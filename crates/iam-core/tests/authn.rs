@@ -1,0 +1,307 @@
+//! Credential extraction, the authenticator chain and the HTTP answers of `AuthError`.
+mod common;
+
+use common::*;
+use futures_executor::block_on;
+use iam_core::authn::{
+    AuthChain, AuthError, AuthErrorKind, Authenticator, JwtAuthenticator, RequestView,
+};
+use iam_core::clock::FixedClock;
+use iam_core::jwks::{BoxFuture, JwkSet, KeySource, KeySourceError, StaticKeys};
+use iam_core::jwt::Validator;
+use iam_core::principal::{Principal, PrincipalKind};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+fn request(headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut b = http::Request::get("/orders?access_token=ignored");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap()
+}
+
+fn validator() -> Validator {
+    Validator::builder(ISS)
+        .audience(AUD)
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .build()
+        .unwrap()
+}
+
+fn chain() -> AuthChain {
+    AuthChain::new().with(JwtAuthenticator::new(
+        validator(),
+        StaticKeys::new(key_set()),
+    ))
+}
+
+fn outcome(chain: &AuthChain, headers: &[(&str, &str)]) -> Result<Option<Principal>, AuthError> {
+    let req = request(headers);
+    let view = RequestView::from_request(&req);
+    block_on(chain.authenticate(&view))
+}
+
+#[test]
+fn bearer_extraction_rules() {
+    let token = sign(&json!({"alg":"ES256","kid":"ec-1"}), &claims(), es256());
+    let c = chain();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let p = outcome(&c, &[("authorization", &format!("{scheme} {token}"))])
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.subject(), "user-1", "{scheme}");
+    }
+    // No credential at all (a token in the query string does not count).
+    assert!(outcome(&c, &[]).unwrap().is_none());
+    // Another scheme is not ours.
+    assert!(outcome(&c, &[("authorization", "Basic dXNlcjpwYXNz")])
+        .unwrap()
+        .is_none());
+    // Two Authorization headers.
+    let err = outcome(
+        &c,
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("authorization", &format!("Bearer {token}")),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), &AuthErrorKind::InvalidRequest);
+    assert_eq!(err.status(), 400);
+    // Bearer without a token, or with characters outside b64token.
+    for bad in [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Bearer <script>",
+        "Bearer ====",
+    ] {
+        let err = outcome(&c, &[("authorization", bad)]).unwrap_err();
+        assert_eq!(err.kind(), &AuthErrorKind::InvalidCredential, "{bad:?}");
+    }
+    // A bearer that is not shaped like a JWT, with no authenticator for it.
+    let err = outcome(&c, &[("authorization", "Bearer ory_st_abcdef")]).unwrap_err();
+    assert_eq!(err.description(), "bearer token not recognised");
+    // Non-ASCII header bytes.
+    let mut req = request(&[]);
+    req.headers_mut().insert(
+        "authorization",
+        http::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap(),
+    );
+    let err = block_on(c.authenticate(&RequestView::from_request(&req))).unwrap_err();
+    assert_eq!(err.status(), 400);
+}
+
+#[test]
+fn cookie_and_header_credentials() {
+    let req = request(&[
+        ("cookie", "a=1; ory_kratos_session=abc; b=2"),
+        ("x-session-token", "ory_st_x"),
+    ]);
+    let view = RequestView::from_request(&req);
+    assert_eq!(view.cookie("ory_kratos_session").unwrap(), Some("abc"));
+    assert_eq!(view.cookie("missing").unwrap(), None);
+    assert_eq!(view.session_token().unwrap(), Some("ory_st_x"));
+    // The same cookie twice (cookie tossing) is refused rather than guessed.
+    let req = request(&[
+        ("cookie", "ory_kratos_session=a"),
+        ("cookie", "ory_kratos_session=b"),
+    ]);
+    assert_eq!(
+        RequestView::from_request(&req)
+            .cookie("ory_kratos_session")
+            .unwrap_err()
+            .status(),
+        400
+    );
+    let req = request(&[("x-api-key", "k1"), ("x-api-key", "k2")]);
+    let name = http::HeaderName::from_static("x-api-key");
+    assert_eq!(
+        RequestView::from_request(&req)
+            .header_credential(&name)
+            .unwrap_err()
+            .status(),
+        400
+    );
+}
+
+#[test]
+fn http_answers() {
+    let missing = AuthError::missing_credential();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.www_authenticate().unwrap(), "Bearer");
+    let res = missing.to_response();
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+    assert_eq!(body["error"], "unauthorized");
+
+    let invalid: AuthError = validator()
+        .validate(
+            &sign(
+                &json!({"alg":"ES256","kid":"ec-1"}),
+                &json!({"exp": NOW - 1000}),
+                es256(),
+            ),
+            &key_set(),
+        )
+        .unwrap_err()
+        .into();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        invalid.www_authenticate().unwrap(),
+        "Bearer error=\"invalid_token\", error_description=\"token expired\""
+    );
+
+    let scope = AuthError::insufficient_scope("admin:read");
+    assert_eq!(scope.status(), 403);
+    assert_eq!(
+        scope.www_authenticate().unwrap(),
+        "Bearer error=\"insufficient_scope\", error_description=\"the request requires higher privileges\", scope=\"admin:read\""
+    );
+    assert_eq!(scope.to_json()["scope"], "admin:read");
+    // A hostile scope name cannot break out of the quoted string.
+    let evil = AuthError::insufficient_scope("a\", error=\"x\r\n");
+    let header = evil.www_authenticate().unwrap();
+    assert!(!header.to_str().unwrap().contains("error=\"x"));
+
+    let down = AuthError::unavailable("signing keys are unavailable");
+    assert_eq!(down.status(), 503);
+    assert!(down.www_authenticate().is_none());
+}
+
+/// A key source that can be down, and that learns new keys only on refresh.
+struct FlakySource {
+    current: Mutex<Option<Arc<JwkSet>>>,
+    next: Mutex<Option<Arc<JwkSet>>>,
+    refreshes: AtomicUsize,
+}
+
+impl KeySource for FlakySource {
+    fn keys(&self) -> BoxFuture<'_, Result<Arc<JwkSet>, KeySourceError>> {
+        let r = self
+            .current
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| KeySourceError::new("issuer down"));
+        Box::pin(std::future::ready(r))
+    }
+    fn keys_after_unknown_kid<'a>(
+        &'a self,
+        _kid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Arc<JwkSet>>, KeySourceError>> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        let next = self.next.lock().unwrap().take();
+        if let Some(n) = &next {
+            *self.current.lock().unwrap() = Some(Arc::clone(n));
+        }
+        Box::pin(std::future::ready(Ok(next)))
+    }
+}
+
+#[test]
+fn jwt_authenticator_fails_closed_and_refreshes_on_unknown_kid() {
+    let k = keys();
+    let old = Arc::new(
+        JwkSet::from_json(
+            json!({"keys":[ec_jwk(&k.ec, "ec-1")]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap(),
+    );
+    let source = Arc::new(FlakySource {
+        current: Mutex::new(None),
+        next: Mutex::new(None),
+        refreshes: AtomicUsize::new(0),
+    });
+    let auth = JwtAuthenticator::new(validator(), Arc::clone(&source));
+    let c = AuthChain::new().with(auth);
+    let token = sign(&json!({"alg":"ES256","kid":"ec-1"}), &claims(), es256());
+    let bearer = format!("Bearer {token}");
+
+    // No key set at all: 503, never a pass.
+    let err = outcome(&c, &[("authorization", &bearer)]).unwrap_err();
+    assert_eq!(err.status(), 503);
+
+    *source.current.lock().unwrap() = Some(Arc::clone(&old));
+    assert!(outcome(&c, &[("authorization", &bearer)])
+        .unwrap()
+        .is_some());
+
+    // A token signed by a new key: one refresh, then accepted.
+    let rotated = sign(&json!({"alg":"EdDSA","kid":"ed-new"}), &claims(), eddsa());
+    *source.next.lock().unwrap() = Some(Arc::new(
+        JwkSet::from_json(
+            json!({"keys":[ec_jwk(&k.ec, "ec-1"), ed_jwk(&k.ed, "ed-new")]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap(),
+    ));
+    let p = outcome(&c, &[("authorization", &format!("Bearer {rotated}"))])
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.kind(), PrincipalKind::OAuth2Token);
+    assert_eq!(source.refreshes.load(Ordering::SeqCst), 1);
+
+    // An unknown kid with nothing newer: 401 invalid_token.
+    let stranger = sign(&json!({"alg":"EdDSA","kid":"nobody"}), &claims(), eddsa());
+    let err = outcome(&c, &[("authorization", &format!("Bearer {stranger}"))]).unwrap_err();
+    assert_eq!(err.status(), 401);
+    assert_eq!(err.description(), "unknown signing key");
+}
+
+#[test]
+fn principal_from_claims() {
+    let c = json!({"iss": ISS, "aud": AUD, "sub": "svc-client", "client_id": "svc-client", "exp": NOW + 60,
+        "scp": ["read:*", "dc.read"], "acr": "aal2", "amr": ["pwd", "totp"], "auth_time": NOW - 100,
+        "sid": "s-9", "jti": "j-1", "ext": {"tenant": "acme", "roles": ["ops"], "permissions": "admin:read billing:*"}});
+    let v = validator()
+        .validate(
+            &sign(&json!({"alg":"ES256","kid":"ec-1"}), &c, es256()),
+            &key_set(),
+        )
+        .unwrap();
+    let p = v.principal();
+    assert_eq!(p.kind(), PrincipalKind::Client);
+    assert_eq!(p.tenant(), Some("acme"));
+    assert_eq!(p.roles(), ["ops"]);
+    assert!(
+        p.has_permission("admin:read")
+            && p.has_permission("billing:refund")
+            && p.has_permission("read:users")
+    );
+    assert!(!p.has_permission("admin:write"));
+    assert!(p.has_scope("read:orders") && !p.has_scope("admin:read"));
+    assert_eq!(
+        p.assurance_level(),
+        Some(iam_core::principal::AssuranceLevel::Aal2)
+    );
+    assert_eq!(p.amr(), ["pwd", "totp"]);
+    assert_eq!(p.auth_time(), Some(NOW - 100));
+    assert_eq!(p.session_id(), Some("s-9"));
+    assert_eq!(p.token_id(), Some("j-1"));
+    // Top-level claims win over ext; claim names are configurable.
+    let names = iam_core::jwt::ClaimNames::default()
+        .tenant("org")
+        .roles("groups");
+    let v2 = Validator::builder(ISS)
+        .audience(AUD)
+        .claim_names(names)
+        .clock(|| NOW)
+        .build()
+        .unwrap();
+    let c2 = json!({"iss": ISS, "aud": AUD, "sub": "u", "exp": NOW + 60, "org": "top", "ext": {"org": "inner", "groups": ["g"]}});
+    let p2 = v2
+        .validate(
+            &sign(&json!({"alg":"ES256","kid":"ec-1"}), &c2, es256()),
+            &key_set(),
+        )
+        .unwrap();
+    assert_eq!(p2.principal().tenant(), Some("top"));
+    assert_eq!(p2.principal().roles(), ["g"]);
+}
