@@ -1,0 +1,404 @@
+//! RemoteJwks against a local JWKS server whose answers the tests control: caching, single
+//! flight, unknown-kid floods, rotation, stale-if-error, cold start with the issuer down,
+//! conditional GET, size limits, background refresh.
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use iam_client::{RemoteJwks, RemoteJwksError};
+use iam_core::authn::{AuthChain, Authenticator, JwtAuthenticator, RequestView};
+use iam_core::jwks::KeySource;
+use iam_core::jwt::Validator;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "api";
+
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    body: String,
+    max_age: Option<u64>,
+    etag: Option<String>,
+    delay: Duration,
+}
+
+struct Server {
+    url: String,
+    reply: Arc<Mutex<Reply>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Server {
+    async fn start(body: String) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        let reply = Arc::new(Mutex::new(Reply {
+            status: 200,
+            body,
+            max_age: Some(3600),
+            etag: None,
+            delay: Duration::ZERO,
+        }));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (r, n) = (Arc::clone(&reply), Arc::clone(&requests));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (r, n) = (Arc::clone(&r), Arc::clone(&n));
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 2048];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let reply = r.lock().unwrap().clone();
+                    tokio::time::sleep(reply.delay).await;
+                    let req = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                    let mut head = String::new();
+                    if let Some(m) = reply.max_age {
+                        head.push_str(&format!("cache-control: max-age={m}\r\n"));
+                    }
+                    if let Some(e) = &reply.etag {
+                        head.push_str(&format!("etag: {e}\r\n"));
+                    }
+                    let not_modified = reply.status == 200
+                        && reply.etag.as_ref().is_some_and(|e| {
+                            req.contains(&format!("if-none-match: {}", e.to_ascii_lowercase()))
+                        });
+                    let res = if not_modified {
+                        format!("HTTP/1.1 304 Not Modified\r\n{head}content-length: 0\r\nconnection: close\r\n\r\n")
+                    } else {
+                        format!(
+                            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n{head}content-length: {}\r\nconnection: close\r\n\r\n{}",
+                            reply.status, reply.body.len(), reply.body
+                        )
+                    };
+                    let _ = conn.write_all(res.as_bytes()).await;
+                });
+            }
+        });
+        Server {
+            url,
+            reply,
+            requests,
+        }
+    }
+    fn set(&self, f: impl FnOnce(&mut Reply)) {
+        f(&mut self.reply.lock().unwrap());
+    }
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+struct Key {
+    pair: Ed25519KeyPair,
+    kid: String,
+}
+
+impl Key {
+    fn new(kid: &str) -> Key {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Key {
+            pair: Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap(),
+            kid: kid.into(),
+        }
+    }
+    fn jwk(&self) -> serde_json::Value {
+        json!({"kty":"OKP","crv":"Ed25519","kid":self.kid,"x":URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())})
+    }
+    fn token_with_kid(&self, kid: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let h = URL_SAFE_NO_PAD.encode(json!({"alg":"EdDSA","kid":kid}).to_string());
+        let p = URL_SAFE_NO_PAD
+            .encode(json!({"iss":ISS,"aud":AUD,"sub":"u","exp":now+300}).to_string());
+        let input = format!("{h}.{p}");
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(self.pair.sign(input.as_bytes()).as_ref())
+        )
+    }
+    fn token(&self) -> String {
+        self.token_with_kid(&self.kid)
+    }
+}
+
+fn jwks(keys: &[&Key]) -> String {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+}
+
+fn chain(remote: &RemoteJwks) -> AuthChain {
+    let v = Validator::builder(ISS).audience(AUD).build().unwrap();
+    AuthChain::new().with(JwtAuthenticator::new(v, remote.clone()))
+}
+
+async fn status_of(chain: &AuthChain, token: &str) -> u16 {
+    let req = http::Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    match chain.authenticate(&RequestView::from_request(&req)).await {
+        Ok(Some(_)) => 200,
+        Ok(None) => 0,
+        Err(e) => e.status().as_u16(),
+    }
+}
+
+fn fast(url: &str) -> iam_client::RemoteJwksBuilder {
+    RemoteJwks::builder(url)
+        .retries(0, Duration::from_millis(10))
+        .timeout(Duration::from_secs(2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_is_one_fetch_then_cache_hits() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| r.delay = Duration::from_millis(200));
+    let remote = fast(&server.url).build().unwrap();
+    assert!(!remote.is_ready());
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let r = remote.clone();
+            tokio::spawn(async move { r.keys().await.map(|s| s.len()) })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 1);
+    }
+    assert_eq!(server.requests(), 1, "concurrent callers share one fetch");
+    for _ in 0..100 {
+        remote.keys().await.unwrap();
+    }
+    assert_eq!(server.requests(), 1);
+    assert!(remote.stats().cache_hits >= 100);
+    assert!(remote.is_ready());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_kids_costs_at_most_one_fetch() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    let remote = fast(&server.url)
+        .cooldown(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let chain = Arc::new(chain(&remote));
+    assert_eq!(status_of(&chain, &k.token()).await, 200);
+    let tasks: Vec<_> = (0..300)
+        .map(|i| {
+            let (c, t) = (
+                Arc::clone(&chain),
+                k.token_with_kid(&format!("junk-{}", i % 150)),
+            );
+            tokio::spawn(async move { status_of(&c, &t).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    assert!(server.requests() <= 2, "{} fetches", server.requests());
+    assert!(
+        remote.stats().unknown_kid_refusals >= 298,
+        "{:?}",
+        remote.stats()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_picks_up_the_new_key_and_drops_the_old() {
+    let (old, new) = (Key::new("old"), Key::new("new"));
+    let server = Server::start(jwks(&[&old])).await;
+    let remote = fast(&server.url).cooldown(Duration::ZERO).build().unwrap();
+    let chain = chain(&remote);
+    let old_token = old.token();
+    assert_eq!(status_of(&chain, &old_token).await, 200);
+    assert_eq!(status_of(&chain, &old_token).await, 200); // now cached as valid
+    server.set(|r| r.body = jwks(&[&new]));
+    assert_eq!(
+        status_of(&chain, &new.token()).await,
+        200,
+        "unknown kid refreshes the set"
+    );
+    assert_eq!(server.requests(), 2);
+    assert_eq!(
+        status_of(&chain, &old_token).await,
+        401,
+        "the retired key stops validating, cached or not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_keys_are_served_while_the_issuer_is_down() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| r.max_age = Some(1));
+    let remote = fast(&server.url)
+        .min_ttl(Duration::from_secs(1))
+        .cooldown(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let chain = chain(&remote);
+    assert_eq!(status_of(&chain, &k.token()).await, 200);
+    server.set(|r| r.status = 503);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..20 {
+        assert_eq!(status_of(&chain, &k.token()).await, 200);
+    }
+    let stats = remote.stats();
+    assert!(stats.stale_served >= 20 && stats.failures >= 1, "{stats:?}");
+    assert!(
+        server.requests() <= 3,
+        "failed refreshes respect the cooldown: {}",
+        server.requests()
+    );
+    // Past stale-if-error, nothing is served.
+    let strict = fast(&server.url)
+        .min_ttl(Duration::from_secs(1))
+        .stale_if_error(Duration::ZERO)
+        .build()
+        .unwrap();
+    server.set(|r| r.status = 200);
+    strict.refresh().await.unwrap();
+    server.set(|r| r.status = 500);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(strict.keys().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_with_the_issuer_down_is_503_then_recovers() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| r.status = 500);
+    let remote = fast(&server.url)
+        .cooldown(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let chain = chain(&remote);
+    for _ in 0..10 {
+        assert_eq!(status_of(&chain, &k.token()).await, 503);
+    }
+    assert_eq!(
+        server.requests(),
+        1,
+        "requests during the cooldown do not hammer the issuer"
+    );
+    server.set(|r| r.status = 200);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        status_of(&chain, &k.token()).await,
+        200,
+        "recovers without a restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_set_costs_a_304() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| {
+        r.max_age = Some(1);
+        r.etag = Some("\"v1\"".into());
+    });
+    let remote = fast(&server.url)
+        .min_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let first = remote.keys().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = remote.keys().await.unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "a 304 keeps the same set");
+    assert_eq!(remote.stats().not_modified, 1);
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_in_the_background_before_expiry() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| r.max_age = Some(2));
+    let remote = fast(&server.url)
+        .min_ttl(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    remote.keys().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1850)).await; // inside the last tenth of the lifetime
+    let before = std::time::Instant::now();
+    remote.keys().await.unwrap();
+    assert!(
+        before.elapsed() < Duration::from_millis(50),
+        "the request did not wait"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.requests(), 2, "a background refresh happened");
+    remote.keys().await.unwrap();
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_responses_are_refused() {
+    let k = Key::new("k1");
+    let server = Server::start(format!(
+        "{{\"keys\":[],\"pad\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    ))
+    .await;
+    let remote = fast(&server.url).build().unwrap();
+    let err = remote.refresh().await.unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+    server.set(|r| r.body = "{\"keys\":[],\"keys\":[]}".into());
+    let remote = fast(&server.url).cooldown(Duration::ZERO).build().unwrap();
+    assert!(remote.refresh().await.is_err());
+    server.set(|r| r.body = "<html>".into());
+    assert!(remote.refresh().await.is_err());
+    // A closed port: refused fast, no panic.
+    let dead = fast("http://127.0.0.1:9/jwks").build().unwrap();
+    assert!(dead.refresh().await.is_err());
+    let _ = k;
+}
+
+#[test]
+fn https_only() {
+    assert!(matches!(
+        RemoteJwks::builder("http://issuer.example/jwks").build(),
+        Err(RemoteJwksError::InsecureUrl)
+    ));
+    assert!(matches!(
+        RemoteJwks::builder("ftp://issuer.example/jwks").build(),
+        Err(RemoteJwksError::InvalidUrl)
+    ));
+    assert!(matches!(
+        RemoteJwks::builder("not a url").build(),
+        Err(RemoteJwksError::InvalidUrl)
+    ));
+    assert!(RemoteJwks::builder("https://issuer.example/jwks")
+        .build()
+        .is_ok());
+    assert!(RemoteJwks::builder("http://127.0.0.1:4444/jwks")
+        .build()
+        .is_ok());
+    assert!(RemoteJwks::builder("http://[::1]:4444/jwks")
+        .build()
+        .is_ok());
+    assert!(RemoteJwks::builder("http://localhost:4444/jwks")
+        .build()
+        .is_ok());
+    assert!(RemoteJwks::builder("http://issuer.example/jwks")
+        .dangerous_allow_http()
+        .build()
+        .is_ok());
+}
