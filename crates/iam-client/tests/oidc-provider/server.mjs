@@ -1,0 +1,71 @@
+// A real OpenID provider for iam-client's integration tests: node's oidc-provider (OpenID
+// Certified), on loopback, with its signing keys generated at start-up (or read from
+// KEYS_FILE, a private JWK set, so a test can rotate them across restarts).
+// Prints "listening <issuer>" once it accepts connections.
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT || 0);
+const host = '127.0.0.1';
+
+function generatedKeys() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { keys: [{ ...privateKey.export({ format: 'jwk' }), kid: process.env.KID || 'gen-rs256', alg: 'RS256', use: 'sig' }] };
+}
+
+const jwks = process.env.KEYS_FILE ? JSON.parse(readFileSync(process.env.KEYS_FILE, 'utf8')) : generatedKeys();
+
+const RESOURCE = 'urn:iam-rs:orders-api';
+
+function configuration() {
+  return {
+    jwks,
+    clients: [
+      {
+        client_id: 'orders-service',
+        client_secret: 'orders-service-secret-0123456789abcdef',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'orders:read orders:write',
+      },
+    ],
+    scopes: ['openid', 'offline_access', 'orders:read', 'orders:write'],
+    features: {
+      devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resourceIndicator) => {
+          if (resourceIndicator !== RESOURCE) throw new Error('unknown resource');
+          return {
+            scope: 'orders:read orders:write',
+            audience: 'orders-api',
+            accessTokenTTL: 300,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+  };
+}
+
+const server = (issuer) => new Provider(issuer, configuration());
+
+// Bind first to learn the port, then build the provider with its exact issuer.
+import { createServer } from 'node:http';
+const http = createServer();
+http.listen(port, host, () => {
+  const issuer = `http://${host}:${http.address().port}`;
+  const provider = server(issuer);
+  http.on('request', provider.callback());
+  console.log(`listening ${issuer}`);
+});
+process.on('SIGTERM', () => process.exit(0));
