@@ -65,6 +65,9 @@ pub enum RemoteJwksError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// Lifetimes out of range: `min_ttl` above `max_ttl`, or any lifetime above a year.
+    #[error("JWKS lifetimes must satisfy min_ttl <= default_ttl <= max_ttl <= 365 days, stale_if_error <= 365 days")]
+    BadLifetimes,
 }
 
 /// Counters of a [`RemoteJwks`].
@@ -201,6 +204,14 @@ impl RemoteJwksBuilder {
 
     /// Check the URL and build. Nothing is fetched until the first request.
     pub fn build(self) -> Result<RemoteJwks, RemoteJwksError> {
+        const YEAR: Duration = Duration::from_secs(365 * 86_400);
+        let c = &self.cfg;
+        if !(c.min_ttl <= c.default_ttl && c.default_ttl <= c.max_ttl && c.max_ttl <= YEAR)
+            || c.stale_if_error > YEAR
+            || c.cooldown > YEAR
+        {
+            return Err(RemoteJwksError::BadLifetimes);
+        }
         let url = reqwest::Url::parse(&self.url).map_err(|_| RemoteJwksError::InvalidUrl)?;
         match url.scheme() {
             "https" => {}
