@@ -26,5 +26,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(v.validate(token, keys).is_err());
         let _ = v.verify_signature(token, keys);
         let _ = iam_core::jwt::unverified_kid(token);
+        let _ = iam_core::jwt::unverified_issuer(token);
     }
 });

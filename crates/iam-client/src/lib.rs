@@ -7,14 +7,27 @@
 //! What is here now:
 //! - [`RemoteJwks`]: a JWK set fetched over HTTPS, implementing
 //!   [`iam_core::jwks::KeySource`] (see its docs for the caching rules and defaults).
+//! - [`TrustedIssuer`] and [`IssuerRegistry`]: OIDC discovery (through `openidconnect`) and
+//!   several trusted issuers, each with its own key cache and audience.
+//! - [`ClientCredentials`]: service-to-service tokens, cached and refreshed before expiry.
+//! - [`Introspection`]: RFC 7662 introspection as an authenticator for opaque tokens, with a
+//!   cache, and RFC 7009 revocation.
+//! - [`HttpClient`]: the one bounded `reqwest` client every flow uses (bring your own).
 //!
-//! What will live here (see `DESIGN.md` and the open issues): OIDC discovery and a registry
-//! of trusted issuers; OAuth2 client flows (authorization code + PKCE, client credentials,
+//! What will live here (see `DESIGN.md` and the open issues): OAuth2 client flows (authorization code + PKCE, client credentials,
 //! refresh with rotation), token introspection (RFC 7662) and revocation; the Hydra admin API,
 //! Kratos `whoami` with a session cache, and the credential service's `validate`.
 #![forbid(unsafe_code)]
 
 mod cache_control;
+pub mod client_credentials;
+pub mod introspection;
+pub mod issuer;
 pub mod jwks;
+pub mod transport;
 
+pub use client_credentials::{AccessToken, ClientCredentials, ClientCredentialsError};
+pub use introspection::{Introspection, IntrospectionError};
+pub use issuer::{DiscoveryError, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
+pub use transport::{HttpClient, HttpError};

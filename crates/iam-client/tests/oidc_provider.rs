@@ -224,3 +224,182 @@ async fn key_rotation_at_the_provider() {
         "the retired key stops validating"
     );
 }
+
+const OPAQUE_ID: &str = "opaque-client";
+const OPAQUE_SECRET: &str = "opaque-client-secret-0123456789abcdef";
+
+async fn opaque_token(issuer: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(OPAQUE_ID, Some(OPAQUE_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&scope=orders:read")
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert!(!iam_core::authn::looks_like_jws(&token), "an opaque token");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_the_issuer_registry() {
+    use iam_client::{HttpClient, IssuerRegistry, TrustedIssuer};
+    let Some(op) = start(0, "k-disc") else { return };
+    let http = HttpClient::new().unwrap();
+    let trusted = TrustedIssuer::discover(&op.issuer, "orders-api", &http)
+        .await
+        .unwrap();
+    let meta = trusted.metadata().unwrap();
+    assert_eq!(
+        meta.token_endpoint().unwrap().as_str(),
+        format!("{}/token", op.issuer)
+    );
+    // The issuer must match the discovery document exactly: a trailing slash is another issuer.
+    let err = TrustedIssuer::discover(&format!("{}/", op.issuer), "orders-api", &http)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unexpected issuer"), "{err}");
+
+    let keys = trusted.keys().clone();
+    let chain = AuthChain::new().with(IssuerRegistry::new().with(trusted));
+    let token = client_credentials_token(&op.issuer, "orders:read").await;
+    assert_eq!(status(&chain, &token).await.unwrap().subject(), CLIENT_ID);
+    let fetches = keys.stats().fetches;
+    // A token naming an issuer outside the registry: refused with no network call.
+    let b64 = |v: serde_json::Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let foreign = format!(
+        "{}.{}.c2ln",
+        b64(serde_json::json!({"alg":"RS256","kid":"k-disc"})),
+        b64(
+            serde_json::json!({"iss":"https://evil.example","aud":"orders-api","sub":"x","exp":4_000_000_000u64})
+        )
+    );
+    assert_eq!(status(&chain, &foreign).await.unwrap_err(), 401);
+    assert_eq!(keys.stats().fetches, fetches);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_cached_and_shared() {
+    use iam_client::{ClientCredentials, ClientCredentialsError, HttpClient};
+    let Some(op) = start(0, "k-cc") else { return };
+    let http = HttpClient::new().unwrap();
+    let cc = ClientCredentials::builder(format!("{}/token", op.issuer), CLIENT_ID, CLIENT_SECRET)
+        .scope("orders:read")
+        .param("resource", RESOURCE)
+        .build(http.clone())
+        .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let cc = cc.clone();
+            tokio::spawn(async move { cc.access_token().await.unwrap() })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    assert!(
+        tokens.windows(2).all(|w| w[0] == w[1]),
+        "every caller got the same cached token"
+    );
+    assert_eq!(
+        cc.token_requests(),
+        1,
+        "one request in flight for 20 callers"
+    );
+    assert!(
+        !format!("{:?}", tokens[0]).contains(tokens[0].secret()),
+        "Debug never shows the token"
+    );
+
+    // The token is a real access token for the orders API.
+    let keys = RemoteJwks::builder(format!("{}/jwks", op.issuer))
+        .build()
+        .unwrap();
+    let v = Validator::builder(op.issuer.clone())
+        .audience("orders-api")
+        .build()
+        .unwrap();
+    let chain = AuthChain::new().with(JwtAuthenticator::new(v, keys));
+    assert!(status(&chain, tokens[0].secret())
+        .await
+        .unwrap()
+        .has_scope("orders:read"));
+    cc.invalidate();
+    cc.access_token().await.unwrap();
+    assert_eq!(cc.token_requests(), 2);
+
+    let wrong =
+        ClientCredentials::builder(format!("{}/token", op.issuer), CLIENT_ID, "wrong-secret")
+            .build(http)
+            .unwrap();
+    let err = wrong.access_token().await.unwrap_err();
+    assert!(matches!(err, ClientCredentialsError::Refused(_)), "{err:?}");
+    assert!(!err.to_string().contains("wrong-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_and_revocation_of_opaque_tokens() {
+    use iam_client::{HttpClient, Introspection};
+    let Some(op) = start(0, "k-intro") else {
+        return;
+    };
+    let http = HttpClient::new().unwrap();
+    let intro = Introspection::builder(
+        format!("{}/token/introspection", op.issuer),
+        OPAQUE_ID,
+        OPAQUE_SECRET,
+    )
+    .revocation_endpoint(format!("{}/token/revocation", op.issuer))
+    .issuer(op.issuer.clone())
+    .build(http.clone())
+    .unwrap();
+    let chain = AuthChain::new().with(intro.clone());
+    let token = opaque_token(&op.issuer).await;
+    let p = status(&chain, &token).await.expect("active opaque token");
+    assert_eq!(p.kind(), PrincipalKind::Client);
+    assert_eq!(p.subject(), OPAQUE_ID);
+    assert!(p.has_scope("orders:read"));
+    assert_eq!(intro.cached(), 1);
+    status(&chain, &token).await.unwrap();
+
+    intro.revoke(&token, "access_token").await.unwrap();
+    assert_eq!(
+        status(&chain, &token).await.unwrap_err(),
+        401,
+        "revoked: inactive, cache purged"
+    );
+    assert_eq!(status(&chain, "junk-token-value").await.unwrap_err(), 401);
+
+    // An issuer mismatch is not active for us.
+    let other = Introspection::builder(
+        format!("{}/token/introspection", op.issuer),
+        OPAQUE_ID,
+        OPAQUE_SECRET,
+    )
+    .issuer("https://someone-else.example")
+    .build(http.clone())
+    .unwrap();
+    assert!(other
+        .introspect(&opaque_token(&op.issuer).await)
+        .await
+        .unwrap()
+        .is_none());
+
+    // The authorization server down: 503, never a pass.
+    let down = Introspection::builder("http://127.0.0.1:9/introspect", OPAQUE_ID, OPAQUE_SECRET)
+        .build(http)
+        .unwrap();
+    let down_chain = AuthChain::new().with(down);
+    assert_eq!(
+        status(&down_chain, &opaque_token(&op.issuer).await)
+            .await
+            .unwrap_err(),
+        503
+    );
+}

@@ -85,6 +85,7 @@ proptest! {
         let _ = validator().validate(&s, set());
         let _ = validator().verify_signature(&s, set());
         let _ = iam_core::jwt::unverified_kid(&s);
+        let _ = iam_core::jwt::unverified_issuer(&s);
         let _ = JwkSet::from_json(s.as_bytes());
     }
 

@@ -31,6 +31,16 @@ function configuration() {
         token_endpoint_auth_method: 'client_secret_basic',
         scope: 'orders:read orders:write',
       },
+      {
+        // Gets opaque access tokens (no resource indicator): for introspection and revocation.
+        client_id: 'opaque-client',
+        client_secret: 'opaque-client-secret-0123456789abcdef',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'orders:read',
+      },
     ],
     scopes: ['openid', 'offline_access', 'orders:read', 'orders:write'],
     features: {
@@ -40,7 +50,7 @@ function configuration() {
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => RESOURCE,
+        defaultResource: (ctx, client) => (client.clientId === 'orders-service' ? RESOURCE : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resourceIndicator) => {
           if (resourceIndicator !== RESOURCE) throw new Error('unknown resource');

@@ -23,7 +23,9 @@ impl<K: KeySource> JwtAuthenticator<K> {
         &self.validator
     }
 
-    async fn run(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Validate one bearer token (already extracted) into a principal: the key set comes from
+    /// the key source, with one refresh when the token names an unknown key.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
         let set = self
             .keys
             .keys()
@@ -47,8 +49,9 @@ impl<K: KeySource> JwtAuthenticator<K> {
     }
 }
 
-/// True when `token` has the shape of a compact JWS: exactly two dots.
-pub(crate) fn looks_like_jws(token: &str) -> bool {
+/// True when `token` has the shape of a compact JWS: exactly two dots. The chain uses the
+/// shape to decide which authenticator a bearer belongs to.
+pub fn looks_like_jws(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
@@ -64,7 +67,7 @@ impl<K: KeySource> Authenticator for JwtAuthenticator<K> {
             if !looks_like_jws(token) {
                 return Ok(None);
             }
-            self.run(token).await.map(Some)
+            self.authenticate_token(token).await.map(Some)
         })
     }
 }

@@ -25,7 +25,7 @@ mod error;
 mod jwt;
 
 pub use error::{AuthError, AuthErrorKind};
-pub use jwt::JwtAuthenticator;
+pub use jwt::{looks_like_jws, JwtAuthenticator};
 
 pub use crate::jwks::BoxFuture;
 use crate::principal::Principal;

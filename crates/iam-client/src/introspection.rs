@@ -1,0 +1,361 @@
+//! Token introspection (RFC 7662) as an authenticator for opaque tokens, and revocation
+//! (RFC 7009).
+//!
+//! ```no_run
+//! use iam_client::{HttpClient, Introspection};
+//! use iam_core::authn::AuthChain;
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let introspection = Introspection::builder(
+//!     "https://auth.example.com/oauth2/introspect", "orders-api", "resource-server-secret",
+//! )
+//! .revocation_endpoint("https://auth.example.com/oauth2/revoke")
+//! .build(HttpClient::new()?)?;
+//! let chain = AuthChain::new().with(introspection);
+//! # let _ = chain; Ok(()) }
+//! ```
+//!
+//! Active answers are cached, keyed by the SHA-256 of the token (never the token), for at
+//! most 60 s and never past the token's `exp`; inactive answers for 5 s, so a flood of junk
+//! tokens does not become a flood on the authorization server. Bearer tokens shaped like a
+//! JWT are left to the JWT authenticator. When the server cannot be reached the answer is
+//! 503, never a pass.
+use crate::transport::HttpClient;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use iam_core::authn::{looks_like_jws, AuthError, Authenticator, BoxFuture, RequestView};
+use iam_core::principal::{Principal, PrincipalKind};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Introspection or revocation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntrospectionError {
+    /// An endpoint URL is invalid.
+    #[error("invalid endpoint URL")]
+    InvalidUrl,
+    /// No revocation endpoint was configured.
+    #[error("no revocation endpoint configured")]
+    NoRevocationEndpoint,
+    /// The server could not be reached, refused our credentials, or answered nonsense.
+    #[error("authorization server unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Builds an [`Introspection`].
+pub struct IntrospectionBuilder {
+    endpoint: String,
+    revocation: Option<String>,
+    client_id: String,
+    secret: String,
+    max_ttl: Duration,
+    negative_ttl: Duration,
+    capacity: usize,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl fmt::Debug for IntrospectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionBuilder {
+    /// The RFC 7009 revocation endpoint.
+    pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.revocation = Some(url.into());
+        self
+    }
+    /// Longest time an active answer is cached (default 60 s; 0 disables the cache).
+    pub fn max_cache_ttl(mut self, d: Duration) -> Self {
+        self.max_ttl = d;
+        self
+    }
+    /// How long an inactive answer is cached (default 5 s).
+    pub fn negative_ttl(mut self, d: Duration) -> Self {
+        self.negative_ttl = d;
+        self
+    }
+    /// Cache entries (default 10 000).
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.capacity = entries.max(1);
+        self
+    }
+    /// Refuse active tokens whose `iss` is not this.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// Refuse active tokens whose `aud` does not name this.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+    /// Build.
+    pub fn build(self, http: HttpClient) -> Result<Introspection, IntrospectionError> {
+        let parse = |u: &str| reqwest::Url::parse(u).map_err(|_| IntrospectionError::InvalidUrl);
+        let endpoint = parse(&self.endpoint)?;
+        let revocation = self.revocation.as_deref().map(parse).transpose()?;
+        // RFC 6749 section 2.3.1: form-encode, then Basic.
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", enc(&self.client_id), enc(&self.secret)))
+        );
+        Ok(Introspection {
+            inner: Arc::new(Inner {
+                endpoint,
+                revocation,
+                basic,
+                http,
+                max_ttl: self.max_ttl,
+                negative_ttl: self.negative_ttl,
+                cache: quick_cache::sync::Cache::new(self.capacity),
+                issuer: self.issuer,
+                audience: self.audience,
+            }),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    principal: Option<Principal>,
+    until: Instant,
+}
+
+struct Inner {
+    endpoint: reqwest::Url,
+    revocation: Option<reqwest::Url>,
+    basic: String,
+    http: HttpClient,
+    max_ttl: Duration,
+    negative_ttl: Duration,
+    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+/// RFC 7662 introspection with a cache; an [`Authenticator`] for opaque bearer tokens.
+#[derive(Clone)]
+pub struct Introspection {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspection")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("cached", &self.inner.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Introspection {
+    /// Introspect at `endpoint`, authenticating as `client_id` / `client_secret` (HTTP Basic).
+    pub fn builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> IntrospectionBuilder {
+        IntrospectionBuilder {
+            endpoint: endpoint.into(),
+            revocation: None,
+            client_id: client_id.into(),
+            secret: client_secret.into(),
+            max_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            capacity: 10_000,
+            issuer: None,
+            audience: None,
+        }
+    }
+
+    /// Number of cached answers.
+    pub fn cached(&self) -> usize {
+        self.inner.cache.len()
+    }
+
+    /// The principal of an active token, `None` for an inactive one.
+    pub async fn introspect(&self, token: &str) -> Result<Option<Principal>, IntrospectionError> {
+        let k = key(token);
+        let now = Instant::now();
+        if let Some(e) = self.inner.cache.get(&k) {
+            if now < e.until {
+                return Ok(e.principal);
+            }
+            self.inner.cache.remove(&k);
+        }
+        let body = self
+            .post(&self.inner.endpoint, token, "access_token")
+            .await?;
+        let doc: Value = serde_json::from_slice(&body).map_err(|_| {
+            IntrospectionError::Unavailable("introspection response does not parse".into())
+        })?;
+        let principal = self.principal_of(&doc);
+        let until = match &principal {
+            Some(p) => {
+                let left = p.expires_at().map_or(self.inner.max_ttl, |exp| {
+                    Duration::from_secs(u64::try_from(exp - unix_now()).unwrap_or(0))
+                });
+                now + left.min(self.inner.max_ttl)
+            }
+            None => now + self.inner.negative_ttl.min(Duration::from_secs(3600)),
+        };
+        if until > now {
+            self.inner.cache.insert(
+                k,
+                Entry {
+                    principal: principal.clone(),
+                    until,
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    /// Revoke a token (RFC 7009) and forget any cached answer for it.
+    pub async fn revoke(&self, token: &str, type_hint: &str) -> Result<(), IntrospectionError> {
+        let url = self
+            .inner
+            .revocation
+            .as_ref()
+            .ok_or(IntrospectionError::NoRevocationEndpoint)?;
+        self.inner.cache.remove(&key(token));
+        self.post(url, token, type_hint).await.map(|_| ())
+    }
+
+    /// Forget the cached answer for a token.
+    pub fn purge(&self, token: &str) {
+        self.inner.cache.remove(&key(token));
+    }
+
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        token: &str,
+        hint: &str,
+    ) -> Result<Vec<u8>, IntrospectionError> {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", hint)
+            .finish();
+        let req = http::Request::post(url.as_str())
+            .header(http::header::AUTHORIZATION, &self.inner.basic)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "application/json")
+            .body(form.into_bytes())
+            .map_err(|_| IntrospectionError::InvalidUrl)?;
+        let res = self
+            .inner
+            .http
+            .call(req)
+            .await
+            .map_err(|e| IntrospectionError::Unavailable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(IntrospectionError::Unavailable(format!(
+                "HTTP {}",
+                res.status().as_u16()
+            )));
+        }
+        Ok(res.into_body())
+    }
+
+    fn principal_of(&self, doc: &Value) -> Option<Principal> {
+        if doc.get("active") != Some(&Value::Bool(true)) {
+            return None;
+        }
+        let s = |name: &str| doc.get(name).and_then(Value::as_str);
+        let exp = doc.get("exp").and_then(Value::as_i64);
+        if exp.is_some_and(|exp| exp <= unix_now()) {
+            return None;
+        }
+        if let Some(want) = &self.inner.issuer {
+            if s("iss") != Some(want.as_str()) {
+                return None;
+            }
+        }
+        if let Some(want) = &self.inner.audience {
+            let ok = match doc.get("aud") {
+                Some(Value::String(a)) => a == want,
+                Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(want)),
+                _ => false,
+            };
+            if !ok {
+                return None;
+            }
+        }
+        let client_id = s("client_id");
+        let subject = s("sub").or(client_id)?;
+        let kind = if client_id == Some(subject) {
+            PrincipalKind::Client
+        } else {
+            PrincipalKind::OAuth2Token
+        };
+        let mut b = Principal::builder(subject, kind).scopes(
+            s("scope")
+                .unwrap_or("")
+                .split(' ')
+                .filter(|x| !x.is_empty()),
+        );
+        if let Some(c) = client_id {
+            b = b.client_id(c);
+        }
+        if let Some(i) = s("iss") {
+            b = b.issuer(i);
+        }
+        if let Some(j) = s("jti") {
+            b = b.token_id(j);
+        }
+        if let Some(e) = exp {
+            b = b.expires_at(e);
+        }
+        if let Some(map) = doc.as_object() {
+            b = b.claims(map.clone());
+        }
+        Some(b.build())
+    }
+}
+
+impl Authenticator for Introspection {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(async move {
+            let Some(token) = request.bearer_token()? else {
+                return Ok(None);
+            };
+            if looks_like_jws(token) {
+                return Ok(None);
+            }
+            match self.introspect(token).await {
+                Ok(Some(p)) => Ok(Some(p)),
+                Ok(None) => Err(AuthError::invalid_credential("token is not active")),
+                Err(_) => Err(AuthError::unavailable("token introspection is unavailable")),
+            }
+        })
+    }
+}
