@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 pub struct AccessToken(Arc<str>);
 
 impl AccessToken {
+    /// Wrap a token string.
+    pub fn from_secret(token: &str) -> Self {
+        Self(Arc::from(token))
+    }
     /// The token itself, for an `Authorization: Bearer` header.
     pub fn secret(&self) -> &str {
         &self.0

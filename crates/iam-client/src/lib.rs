@@ -12,10 +12,11 @@
 //! - [`ClientCredentials`]: service-to-service tokens, cached and refreshed before expiry.
 //! - [`Introspection`]: RFC 7662 introspection as an authenticator for opaque tokens, with a
 //!   cache, and RFC 7009 revocation.
+//! - [`login`]: authorization code + PKCE with ID-token checks, refresh with rotation.
 //! - [`HttpClient`]: the one bounded `reqwest` client every flow uses (bring your own).
 //!
-//! What will live here (see `DESIGN.md` and the open issues): OAuth2 client flows (authorization code + PKCE, client credentials,
-//! refresh with rotation), token introspection (RFC 7662) and revocation; the Hydra admin API,
+//! What will live here (see `DESIGN.md` and the open issues): back-channel logout tokens and
+//! the RP-initiated logout URL; the Hydra admin API,
 //! Kratos `whoami` with a session cache, and the credential service's `validate`.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,7 @@ pub mod client_credentials;
 pub mod introspection;
 pub mod issuer;
 pub mod jwks;
+pub mod login;
 pub mod transport;
 
 pub use client_credentials::{AccessToken, ClientCredentials, ClientCredentialsError};

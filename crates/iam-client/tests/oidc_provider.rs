@@ -403,3 +403,128 @@ async fn introspection_and_revocation_of_opaque_tokens() {
         503
     );
 }
+
+/// Drive oidc-provider's development login and consent pages like a browser would, and
+/// return the callback URL it finally redirects to.
+async fn browser_login(start_url: &str, user: &str) -> reqwest::Url {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
+    let mut url = start_url.to_owned();
+    let mut form: Option<String> = None;
+    for _ in 0..12 {
+        let cookie = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let req = match form.take() {
+            Some(body) => http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            None => http.get(&url),
+        };
+        let res = req.header("cookie", cookie).send().await.unwrap();
+        for c in res.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, v)) = pair.split_once('=') {
+                cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        if res.status().is_redirection() {
+            let next = res.headers()["location"].to_str().unwrap().to_owned();
+            let next = reqwest::Url::parse(&url).unwrap().join(&next).unwrap();
+            if next.path() == "/callback" {
+                return next;
+            }
+            url = next.to_string();
+            continue;
+        }
+        let page = res.text().await.unwrap();
+        form = Some(if page.contains("name=\"login\"") {
+            format!("prompt=login&login={user}&password=any")
+        } else {
+            "prompt=consent".to_owned()
+        });
+    }
+    panic!("the login never reached the callback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_code_with_pkce_and_refresh_rotation() {
+    use iam_client::login::{LoginClient, LoginError, SessionTokens};
+    use iam_client::{HttpClient, TrustedIssuer};
+    let Some(op) = start(0, "k-login") else {
+        return;
+    };
+    let http = HttpClient::new().unwrap();
+    let issuer = TrustedIssuer::discover(&op.issuer, "web-app", &http)
+        .await
+        .unwrap();
+    let login = LoginClient::new(
+        &issuer,
+        "web-app",
+        "web-app-secret-0123456789abcdef0123",
+        "http://127.0.0.1:1/callback",
+        http,
+    )
+    .unwrap();
+
+    let (url, pending) = login.begin(&["openid", "offline_access"]);
+    assert!(
+        url.contains("code_challenge_method=S256")
+            && url.contains("nonce=")
+            && url.contains("state=")
+    );
+    assert!(!format!("{pending:?}").contains("code_verifier"));
+    let callback = browser_login(&url, "alice").await;
+    let q: std::collections::HashMap<_, _> = callback.query_pairs().into_owned().collect();
+    assert!(
+        q.contains_key("code"),
+        "callback without a code: {callback}"
+    );
+    let outcome = login
+        .complete(pending, &q["code"], &q["state"])
+        .await
+        .expect("login completes");
+    assert_eq!(outcome.principal.subject(), "alice");
+    assert_eq!(outcome.principal.kind(), PrincipalKind::UserSession);
+    assert_eq!(outcome.principal.issuer(), Some(op.issuer.as_str()));
+    let first_rt = outcome
+        .tokens
+        .refresh_token
+        .clone()
+        .expect("offline_access gives a refresh token");
+
+    // A callback with another state is refused before any token request.
+    let (url2, pending2) = login.begin(&["openid"]);
+    let cb2 = browser_login(&url2, "alice").await;
+    let q2: std::collections::HashMap<_, _> = cb2.query_pairs().into_owned().collect();
+    assert!(matches!(
+        login.complete(pending2, &q2["code"], "forged-state").await,
+        Err(LoginError::StateMismatch)
+    ));
+
+    // Refresh rotates the refresh token atomically.
+    let session = SessionTokens::new(outcome.tokens);
+    session.refresh(&login).await.expect("first refresh");
+    let rotated = session.current().await.refresh_token.unwrap();
+    assert_ne!(
+        rotated.secret(),
+        first_rt.secret(),
+        "the provider rotated the refresh token"
+    );
+    // Reusing the old refresh token is refused by the provider and reported as re-login.
+    assert!(matches!(
+        login.refresh(&first_rt).await,
+        Err(LoginError::ReloginRequired)
+    ));
+    // oidc-provider revokes the whole family on reuse: the session must log in again too.
+    assert!(matches!(
+        session.refresh(&login).await,
+        Err(LoginError::ReloginRequired)
+    ));
+}

@@ -32,6 +32,16 @@ function configuration() {
         scope: 'orders:read orders:write',
       },
       {
+        // A web app: authorization code + PKCE, refresh tokens with rotation.
+        client_id: 'web-app',
+        client_secret: 'web-app-secret-0123456789abcdef0123',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1:1/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid offline_access orders:read',
+      },
+      {
         // Gets opaque access tokens (no resource indicator): for introspection and revocation.
         client_id: 'opaque-client',
         client_secret: 'opaque-client-secret-0123456789abcdef',
@@ -43,6 +53,10 @@ function configuration() {
       },
     ],
     scopes: ['openid', 'offline_access', 'orders:read', 'orders:write'],
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    findAccount: (ctx, sub) => ({ accountId: sub, claims: () => ({ sub, email: `${sub}@example.com`, email_verified: true }) }),
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },

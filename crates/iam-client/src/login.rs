@@ -1,0 +1,330 @@
+//! Logging users in: authorization code + PKCE (S256 only) with `state` and `nonce`, the ID
+//! token checked (signature, `iss`, `aud`, `nonce`, `at_hash` where present), and refresh
+//! with rotation where `invalid_grant` means "log in again", never a retry loop. Built on
+//! the `openidconnect` crate.
+//!
+//! ```no_run
+//! use iam_client::login::{LoginClient, SessionTokens};
+//! use iam_client::{HttpClient, TrustedIssuer};
+//! # async fn run(code: String, state: String) -> Result<(), Box<dyn std::error::Error>> {
+//! let http = HttpClient::new()?;
+//! let issuer = TrustedIssuer::discover("https://auth.example.com/", "web-app", &http).await?;
+//! let login = LoginClient::new(&issuer, "web-app", "secret", "https://app.example.com/callback", http)?;
+//! let (url, pending) = login.begin(&["openid", "offline_access"]);
+//! // redirect the browser to `url`, keep `pending` in the user's session; on the callback:
+//! let outcome = login.complete(pending, &code, &state).await?;
+//! let tokens = SessionTokens::new(outcome.tokens);
+//! let access = tokens.refresh(&login).await?; // rotates the refresh token atomically
+//! # let _ = access; Ok(()) }
+//! ```
+use crate::client_credentials::AccessToken;
+use crate::issuer::TrustedIssuer;
+use crate::transport::HttpClient;
+use iam_core::principal::{Principal, PrincipalKind};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+type WebClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// A login could not be completed or refreshed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// The issuer was built without discovery metadata, or a URL is invalid.
+    #[error("login client configuration: {0}")]
+    Config(&'static str),
+    /// `state` on the callback is not the one this login started with (CSRF).
+    #[error("state mismatch")]
+    StateMismatch,
+    /// The authorization server refused the code or the refresh token.
+    #[error("token request refused: {0}")]
+    Refused(String),
+    /// The refresh token is no longer valid (`invalid_grant`): the user must log in again.
+    #[error("re-login needed")]
+    ReloginRequired,
+    /// The ID token failed a check (signature, iss, aud, nonce, at_hash, expiry).
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
+    /// The authorization server could not be reached.
+    #[error("authorization server unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a login keeps between the redirect and the callback. Store it in the user's
+/// session; `Debug` shows none of it.
+pub struct PendingLogin {
+    state: CsrfToken,
+    nonce: Nonce,
+    verifier: PkceCodeVerifier,
+}
+
+impl fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingLogin([redacted])")
+    }
+}
+
+/// Access and refresh tokens of a session. `Debug` shows neither.
+#[derive(Clone)]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token, when the server issued one.
+    pub refresh_token: Option<AccessToken>,
+    /// When the access token expires, if the server said.
+    pub expires_at: Option<Instant>,
+}
+
+impl fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &"[redacted]")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A completed login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    /// The user, from the verified ID token.
+    pub principal: Principal,
+    /// The tokens.
+    pub tokens: TokenSet,
+}
+
+/// An OIDC relying party for one issuer and one client.
+pub struct LoginClient {
+    client: WebClient,
+    http: HttpClient,
+}
+
+impl fmt::Debug for LoginClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginClient")
+            .field("client_id", &self.client.client_id().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn token_set<T: OAuth2TokenResponse>(res: &T) -> TokenSet {
+    TokenSet {
+        access_token: AccessToken::from_secret(res.access_token().secret()),
+        refresh_token: res
+            .refresh_token()
+            .map(|r| AccessToken::from_secret(r.secret())),
+        expires_at: res
+            .expires_in()
+            .map(|d| Instant::now() + d.min(Duration::from_secs(86_400 * 365))),
+    }
+}
+
+fn token_error<RE: std::error::Error + 'static>(
+    e: oauth2::RequestTokenError<
+        RE,
+        oauth2::StandardErrorResponse<oauth2::basic::BasicErrorResponseType>,
+    >,
+) -> LoginError {
+    match e {
+        oauth2::RequestTokenError::ServerResponse(r) => {
+            if *r.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant {
+                LoginError::ReloginRequired
+            } else {
+                LoginError::Refused(r.error().to_string())
+            }
+        }
+        oauth2::RequestTokenError::Request(e) => LoginError::Unavailable(e.to_string()),
+        other => LoginError::Unavailable(other.to_string()),
+    }
+}
+
+impl LoginClient {
+    /// A relying party of a discovered issuer.
+    pub fn new(
+        issuer: &TrustedIssuer,
+        client_id: &str,
+        client_secret: &str,
+        redirect_uri: &str,
+        http: HttpClient,
+    ) -> Result<Self, LoginError> {
+        let metadata = issuer
+            .metadata()
+            .ok_or(LoginError::Config("the issuer was not discovered"))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|_| LoginError::Config("invalid redirect URI"))?;
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(client_id.to_owned()),
+            Some(ClientSecret::new(client_secret.to_owned())),
+        )
+        .set_redirect_uri(redirect);
+        Ok(Self { client, http })
+    }
+
+    /// The authorization URL to send the browser to, and what to keep until the callback.
+    pub fn begin(&self, scopes: &[&str]) -> (String, PendingLogin) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in scopes.iter().filter(|s| **s != "openid") {
+            req = req.add_scope(Scope::new((*s).to_owned()));
+        }
+        if scopes.contains(&"offline_access") {
+            req = req.add_prompt(openidconnect::core::CoreAuthPrompt::Consent);
+        }
+        let (url, state, nonce) = req.url();
+        (
+            url.to_string(),
+            PendingLogin {
+                state,
+                nonce,
+                verifier,
+            },
+        )
+    }
+
+    /// Finish the login from the callback's `code` and `state`.
+    pub async fn complete(
+        &self,
+        pending: PendingLogin,
+        code: &str,
+        state: &str,
+    ) -> Result<LoginOutcome, LoginError> {
+        if !constant_time_eq(pending.state.secret().as_bytes(), state.as_bytes()) {
+            return Err(LoginError::StateMismatch);
+        }
+        let res = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|_| LoginError::Config("the issuer has no token endpoint"))?
+            .set_pkce_verifier(pending.verifier)
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let id_token = res
+            .id_token()
+            .ok_or_else(|| LoginError::InvalidIdToken("no ID token in the response".into()))?;
+        let verifier = self.client.id_token_verifier();
+        let claims = id_token
+            .claims(&verifier, &pending.nonce)
+            .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+        if let Some(expected) = claims.access_token_hash() {
+            let alg = id_token
+                .signing_alg()
+                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+            let key = id_token
+                .signing_key(&verifier)
+                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+            let actual = AccessTokenHash::from_token(res.access_token(), alg, key)
+                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
+            if actual != *expected {
+                return Err(LoginError::InvalidIdToken(
+                    "at_hash does not match the access token".into(),
+                ));
+            }
+        }
+        let mut b = Principal::builder(claims.subject().as_str(), PrincipalKind::UserSession)
+            .issuer(claims.issuer().as_str())
+            .expires_at(claims.expiration().timestamp());
+        if let Some(t) = claims.auth_time() {
+            b = b.auth_time(t.timestamp());
+        }
+        if let Some(acr) = claims.auth_context_ref() {
+            b = b.acr(acr.as_str());
+        }
+        if let Some(amr) = claims.auth_method_refs() {
+            b = b.amr(amr.iter().map(|m| m.as_str().to_owned()));
+        }
+        if let Some(email) = claims.email() {
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "email".into(),
+                serde_json::Value::String(email.as_str().to_owned()),
+            );
+            if let Some(v) = claims.email_verified() {
+                m.insert("email_verified".into(), serde_json::Value::Bool(v));
+            }
+            b = b.claims(m);
+        }
+        Ok(LoginOutcome {
+            principal: b.build(),
+            tokens: token_set(&res),
+        })
+    }
+
+    /// Exchange a refresh token. `invalid_grant` (expired, revoked, or reused after rotation)
+    /// is [`LoginError::ReloginRequired`].
+    pub async fn refresh(&self, refresh_token: &AccessToken) -> Result<TokenSet, LoginError> {
+        let rt = RefreshToken::new(refresh_token.secret().to_owned());
+        let res = self
+            .client
+            .exchange_refresh_token(&rt)
+            .map_err(|_| LoginError::Config("the issuer has no token endpoint"))?
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let mut set = token_set(&res);
+        if set.refresh_token.is_none() {
+            set.refresh_token = Some(refresh_token.clone()); // the server did not rotate
+        }
+        Ok(set)
+    }
+}
+
+/// A session's tokens, refreshed one at a time: the new refresh token replaces the old one
+/// under the same lock that sent it, so two concurrent refreshes never both spend the old one.
+#[derive(Debug)]
+pub struct SessionTokens {
+    tokens: tokio::sync::Mutex<TokenSet>,
+}
+
+impl SessionTokens {
+    /// Hold these tokens.
+    pub fn new(tokens: TokenSet) -> Self {
+        Self {
+            tokens: tokio::sync::Mutex::new(tokens),
+        }
+    }
+    /// The current tokens.
+    pub async fn current(&self) -> TokenSet {
+        self.tokens.lock().await.clone()
+    }
+    /// Refresh now and return the new access token. On `ReloginRequired` the session is over.
+    pub async fn refresh(&self, client: &LoginClient) -> Result<AccessToken, LoginError> {
+        let mut guard = self.tokens.lock().await;
+        let rt = guard
+            .refresh_token
+            .clone()
+            .ok_or(LoginError::ReloginRequired)?;
+        let new = client.refresh(&rt).await?;
+        *guard = new;
+        Ok(guard.access_token.clone())
+    }
+}
