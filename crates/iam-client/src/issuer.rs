@@ -23,10 +23,47 @@ use iam_core::authn::{
 };
 use iam_core::jwt::{ConfigError, Validator, ValidatorBuilder};
 use iam_core::principal::Principal;
-use openidconnect::core::CoreProviderMetadata;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+/// Discovery fields beyond the OIDC core set that iam-client uses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExtraMetadata {
+    /// RP-initiated logout (OIDC RP-Initiated Logout 1.0).
+    pub end_session_endpoint: Option<String>,
+    /// Token introspection (RFC 7662 / RFC 8414).
+    pub introspection_endpoint: Option<String>,
+    /// Token revocation (RFC 7009 / RFC 8414).
+    pub revocation_endpoint: Option<String>,
+    /// Whether the provider sends back-channel logout tokens.
+    pub backchannel_logout_supported: Option<bool>,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+/// The discovered provider metadata.
+pub type IssuerMetadata = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
 
 /// Discovery failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +86,7 @@ pub enum DiscoveryError {
 /// One trusted issuer: its metadata, its key source and its validator.
 pub struct TrustedIssuer {
     issuer: String,
-    metadata: Option<Arc<CoreProviderMetadata>>,
+    metadata: Option<Arc<IssuerMetadata>>,
     authenticator: JwtAuthenticator<RemoteJwks>,
     keys: RemoteJwks,
 }
@@ -83,7 +120,7 @@ impl TrustedIssuer {
     ) -> Result<Self, DiscoveryError> {
         let url = openidconnect::IssuerUrl::new(issuer.to_owned())
             .map_err(|_| DiscoveryError::InvalidIssuer)?;
-        let metadata = CoreProviderMetadata::discover_async(url, http)
+        let metadata = IssuerMetadata::discover_async(url, http)
             .await
             .map_err(|e| DiscoveryError::Discovery(discovery_reason(&e)))?;
         let keys = RemoteJwks::builder(metadata.jwks_uri().url().as_str())
@@ -110,8 +147,29 @@ impl TrustedIssuer {
         &self.issuer
     }
     /// The discovered provider metadata (token, authorization, introspection endpoints...).
-    pub fn metadata(&self) -> Option<&CoreProviderMetadata> {
+    pub fn metadata(&self) -> Option<&IssuerMetadata> {
         self.metadata.as_deref()
+    }
+    /// The RP-initiated logout endpoint, when the provider has one.
+    pub fn end_session_endpoint(&self) -> Option<&str> {
+        self.metadata()?
+            .additional_metadata()
+            .end_session_endpoint
+            .as_deref()
+    }
+    /// The introspection endpoint, when the provider has one.
+    pub fn introspection_endpoint(&self) -> Option<&str> {
+        self.metadata()?
+            .additional_metadata()
+            .introspection_endpoint
+            .as_deref()
+    }
+    /// The revocation endpoint, when the provider has one.
+    pub fn revocation_endpoint(&self) -> Option<&str> {
+        self.metadata()?
+            .additional_metadata()
+            .revocation_endpoint
+            .as_deref()
     }
     /// The issuer's key source.
     pub fn keys(&self) -> &RemoteJwks {

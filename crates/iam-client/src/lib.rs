@@ -15,8 +15,10 @@
 //! - [`login`]: authorization code + PKCE with ID-token checks, refresh with rotation.
 //! - [`HttpClient`]: the one bounded `reqwest` client every flow uses (bring your own).
 //!
-//! What will live here (see `DESIGN.md` and the open issues): back-channel logout tokens and
-//! the RP-initiated logout URL; the Hydra admin API,
+//! - [`logout`]: back-channel logout tokens; [`login::LoginClient::logout_url`] builds the
+//!   RP-initiated logout URL.
+//!
+//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API,
 //! Kratos `whoami` with a session cache, and the credential service's `validate`.
 #![forbid(unsafe_code)]
 
@@ -26,10 +28,11 @@ pub mod introspection;
 pub mod issuer;
 pub mod jwks;
 pub mod login;
+pub mod logout;
 pub mod transport;
 
 pub use client_credentials::{AccessToken, ClientCredentials, ClientCredentialsError};
 pub use introspection::{Introspection, IntrospectionError};
-pub use issuer::{DiscoveryError, IssuerRegistry, TrustedIssuer};
+pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
 pub use transport::{HttpClient, HttpError};

@@ -101,6 +101,23 @@ impl fmt::Debug for TokenSet {
     }
 }
 
+/// A raw ID token, kept for `id_token_hint` at logout. `Debug` never shows it.
+#[derive(Clone)]
+pub struct IdToken(std::sync::Arc<str>);
+
+impl IdToken {
+    /// The token itself.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdToken([redacted])")
+    }
+}
+
 /// A completed login.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
@@ -108,12 +125,15 @@ pub struct LoginOutcome {
     pub principal: Principal,
     /// The tokens.
     pub tokens: TokenSet,
+    /// The verified ID token, for [`LoginClient::logout_url`].
+    pub id_token: IdToken,
 }
 
 /// An OIDC relying party for one issuer and one client.
 pub struct LoginClient {
     client: WebClient,
     http: HttpClient,
+    end_session: Option<String>,
 }
 
 impl fmt::Debug for LoginClient {
@@ -179,7 +199,11 @@ impl LoginClient {
             Some(ClientSecret::new(client_secret.to_owned())),
         )
         .set_redirect_uri(redirect);
-        Ok(Self { client, http })
+        Ok(Self {
+            client,
+            http,
+            end_session: issuer.end_session_endpoint().map(str::to_owned),
+        })
     }
 
     /// The authorization URL to send the browser to, and what to keep until the callback.
@@ -276,7 +300,32 @@ impl LoginClient {
         Ok(LoginOutcome {
             principal: b.build(),
             tokens: token_set(&res),
+            id_token: IdToken(std::sync::Arc::from(id_token.to_string())),
         })
+    }
+
+    /// The RP-initiated logout URL (OIDC RP-Initiated Logout 1.0) to send the browser to:
+    /// `id_token_hint`, `client_id`, and optionally `post_logout_redirect_uri` and `state`.
+    /// `None` when the provider advertises no `end_session_endpoint`.
+    pub fn logout_url(
+        &self,
+        id_token: &IdToken,
+        post_logout_redirect_uri: Option<&str>,
+        state: Option<&str>,
+    ) -> Option<String> {
+        let mut url = reqwest::Url::parse(self.end_session.as_deref()?).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("id_token_hint", id_token.secret());
+            q.append_pair("client_id", self.client.client_id().as_str());
+            if let Some(uri) = post_logout_redirect_uri {
+                q.append_pair("post_logout_redirect_uri", uri);
+            }
+            if let Some(state) = state {
+                q.append_pair("state", state);
+            }
+        }
+        Some(url.to_string())
     }
 
     /// Exchange a refresh token. `invalid_grant` (expired, revoked, or reused after rotation)

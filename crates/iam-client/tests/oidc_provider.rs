@@ -404,53 +404,82 @@ async fn introspection_and_revocation_of_opaque_tokens() {
     );
 }
 
-/// Drive oidc-provider's development login and consent pages like a browser would, and
-/// return the callback URL it finally redirects to.
-async fn browser_login(start_url: &str, user: &str) -> reqwest::Url {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut cookies: std::collections::BTreeMap<String, String> = Default::default();
-    let mut url = start_url.to_owned();
-    let mut form: Option<String> = None;
-    for _ in 0..12 {
-        let cookie = cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let req = match form.take() {
-            Some(body) => http
-                .post(&url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body),
-            None => http.get(&url),
-        };
-        let res = req.header("cookie", cookie).send().await.unwrap();
-        for c in res.headers().get_all("set-cookie") {
-            let pair = c.to_str().unwrap().split(';').next().unwrap();
-            if let Some((k, v)) = pair.split_once('=') {
-                cookies.insert(k.to_owned(), v.to_owned());
+/// A minimal browser: keeps cookies, follows redirects, fills oidc-provider's development
+/// login, consent and logout forms.
+#[derive(Default)]
+struct Browser {
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    /// Go to `url` and click through until a redirect leaves the provider for `stop_path`.
+    async fn navigate(&mut self, url: &str, user: &str, stop_path: &str) -> reqwest::Url {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut url = url.to_owned();
+        let mut form: Option<(String, String)> = None;
+        for _ in 0..12 {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let req = match form.take() {
+                Some((action, body)) => {
+                    url = action;
+                    http.post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(body)
+                }
+                None => http.get(&url),
+            };
+            let res = req.header("cookie", cookie).send().await.unwrap();
+            for c in res.headers().get_all("set-cookie") {
+                let pair = c.to_str().unwrap().split(';').next().unwrap();
+                if let Some((k, v)) = pair.split_once('=') {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
             }
-        }
-        if res.status().is_redirection() {
-            let next = res.headers()["location"].to_str().unwrap().to_owned();
-            let next = reqwest::Url::parse(&url).unwrap().join(&next).unwrap();
-            if next.path() == "/callback" {
-                return next;
+            if res.status().is_redirection() {
+                let next = res.headers()["location"].to_str().unwrap().to_owned();
+                let next = reqwest::Url::parse(&url).unwrap().join(&next).unwrap();
+                if next.path() == stop_path {
+                    return next;
+                }
+                url = next.to_string();
+                continue;
             }
-            url = next.to_string();
-            continue;
+            let page = res.text().await.unwrap();
+            let action = page
+                .split("action=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+                .unwrap_or_else(|| url.clone());
+            let body = if page.contains("name=\"login\"") {
+                format!("prompt=login&login={user}&password=any")
+            } else if let Some(xsrf) = page
+                .split("name=\"xsrf\" value=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
+                format!("xsrf={xsrf}&logout=yes")
+            } else {
+                "prompt=consent".to_owned()
+            };
+            form = Some((action, body));
         }
-        let page = res.text().await.unwrap();
-        form = Some(if page.contains("name=\"login\"") {
-            format!("prompt=login&login={user}&password=any")
-        } else {
-            "prompt=consent".to_owned()
-        });
+        panic!("the browser never reached {stop_path}");
     }
-    panic!("the login never reached the callback");
+}
+
+async fn browser_login(start_url: &str, user: &str) -> reqwest::Url {
+    Browser::default()
+        .navigate(start_url, user, "/callback")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,5 +555,135 @@ async fn authorization_code_with_pkce_and_refresh_rotation() {
     assert!(matches!(
         session.refresh(&login).await,
         Err(LoginError::ReloginRequired)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_sends_a_valid_backchannel_logout_token() {
+    use iam_client::login::LoginClient;
+    use iam_client::logout::BackchannelLogout;
+    use iam_client::{HttpClient, TrustedIssuer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // The relying party's back-channel endpoint: captures the POSTed logout token.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bcl_uri = format!("http://{}/bcl", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    tokio::spawn(async move {
+        // Some clients open a connection and drop it before the real request: keep accepting.
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    let _ = tx.send(body.to_owned());
+                    return;
+                }
+            }
+        }
+    });
+
+    let port = free_port();
+    if !provider_dir().join("node_modules/oidc-provider").is_dir() {
+        let _ = unavailable("its node_modules are not installed");
+        return;
+    }
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(provider_dir())
+        .env("PORT", port.to_string())
+        .env("BCL_URI", &bcl_uri)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = loop {
+        let line = lines.next().expect("provider output").unwrap();
+        if let Some(i) = line.strip_prefix("listening ") {
+            break i.to_owned();
+        }
+    };
+    let _op = Provider {
+        child,
+        issuer: issuer.clone(),
+    };
+
+    let http = HttpClient::new().unwrap();
+    let trusted = TrustedIssuer::discover(&issuer, "web-app", &http)
+        .await
+        .unwrap();
+    assert_eq!(
+        trusted.end_session_endpoint(),
+        Some(format!("{issuer}/session/end").as_str())
+    );
+    let login = LoginClient::new(
+        &trusted,
+        "web-app",
+        "web-app-secret-0123456789abcdef0123",
+        "http://127.0.0.1:1/callback",
+        http,
+    )
+    .unwrap();
+    let mut browser = Browser::default();
+    let (url, pending) = login.begin(&["openid"]);
+    let cb = browser.navigate(&url, "bob", "/callback").await;
+    let q: std::collections::HashMap<_, _> = cb.query_pairs().into_owned().collect();
+    let outcome = login
+        .complete(pending, &q["code"], &q["state"])
+        .await
+        .unwrap();
+    assert!(!format!("{:?}", outcome.id_token).contains(outcome.id_token.secret()));
+
+    let logout_url = login
+        .logout_url(
+            &outcome.id_token,
+            Some("http://127.0.0.1:1/logged-out"),
+            Some("bye"),
+        )
+        .expect("the provider has an end_session_endpoint");
+    let done = browser.navigate(&logout_url, "bob", "/logged-out").await;
+    assert!(done.query_pairs().any(|(k, v)| k == "state" && v == "bye"));
+
+    let body = tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .expect("a back-channel POST")
+        .unwrap();
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("logout_token in the body");
+    let validator = BackchannelLogout::new(&issuer, "web-app", trusted.keys().clone()).unwrap();
+    let request = validator
+        .validate(&token)
+        .await
+        .expect("the provider's logout token validates");
+    assert_eq!(request.subject(), Some("bob"));
+    assert!(request.session_id().is_some());
+    assert!(matches!(
+        validator.validate(&token).await,
+        Err(iam_client::logout::LogoutTokenError::Replayed)
     ));
 }

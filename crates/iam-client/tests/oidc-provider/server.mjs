@@ -21,6 +21,12 @@ const RESOURCE = 'urn:iam-rs:orders-api';
 function configuration() {
   return {
     jwks,
+    // The relying parties of these tests listen on loopback, which oidc-provider's SSRF guard
+    // (rightly) refuses for back-channel logout calls; this test-only provider lifts the guard.
+    fetch: (url, options) => {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     clients: [
       {
         client_id: 'orders-service',
@@ -38,6 +44,8 @@ function configuration() {
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: ['http://127.0.0.1:1/callback'],
+        post_logout_redirect_uris: ['http://127.0.0.1:1/logged-out'],
+        ...(process.env.BCL_URI ? { backchannel_logout_uri: process.env.BCL_URI, backchannel_logout_session_required: true } : {}),
         token_endpoint_auth_method: 'client_secret_basic',
         scope: 'openid offline_access orders:read',
       },
@@ -62,6 +70,8 @@ function configuration() {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: (ctx, client) => (client.clientId === 'orders-service' ? RESOURCE : undefined),
@@ -89,6 +99,7 @@ const http = createServer();
 http.listen(port, host, () => {
   const issuer = `http://${host}:${http.address().port}`;
   const provider = server(issuer);
+  provider.on('backchannel.error', (ctx, err) => console.error(`backchannel.error ${err.message} ${err.cause?.code ?? ""} ${err.cause?.message ?? ""}`));
   http.on('request', provider.callback());
   console.log(`listening ${issuer}`);
 });

@@ -226,6 +226,8 @@ pub enum TokenType {
     Jwt,
     /// RFC 9068 access tokens only: `at+jwt` or `application/at+jwt`.
     AccessToken,
+    /// OIDC Back-Channel Logout tokens: `logout+jwt`, `application/logout+jwt`, or absent.
+    LogoutToken,
 }
 
 impl TokenType {
@@ -238,6 +240,11 @@ impl TokenType {
             (Self::Jwt, Some(t)) => t.eq_ignore_ascii_case("JWT") || is_at(t),
             (Self::AccessToken, Some(t)) => is_at(t),
             (Self::AccessToken, None) => false,
+            (Self::LogoutToken, None) => true,
+            (Self::LogoutToken, Some(t)) => {
+                t.eq_ignore_ascii_case("logout+jwt")
+                    || t.eq_ignore_ascii_case("application/logout+jwt")
+            }
         }
     }
 }
@@ -520,18 +527,7 @@ impl Validator {
                 return Ok(hit);
             }
         }
-        let verified = jws::verify(token, keys, p.max_token_len, p.max_depth)?;
-        if !p.token_type.accepts(verified.header.typ()) {
-            return Err(JwtErrorKind::WrongType.into());
-        }
-        let payload = jws::decode_payload(verified.payload_b64)?;
-        let map = json::parse_object(&payload, p.max_depth)
-            .map_err(|e| jws::json_error(e, "payload is not a JSON object"))?;
-        let claims = Claims::from_map(map).map_err(|e| match e {
-            ClaimError::Missing(c) => JwtErrorKind::MissingClaim(c.to_owned()),
-            ClaimError::Invalid(c) => JwtErrorKind::InvalidClaim(c),
-        })?;
-        let valid_until = self.check_claims(&claims, now)?;
+        let (verified, claims, valid_until) = self.verify_and_check(token, keys, now)?;
         let principal = build_principal(&claims, &p.claim_names)?;
         let token_out = ValidatedToken(Arc::new(ValidatedInner {
             header: verified.header,
@@ -544,6 +540,43 @@ impl Validator {
             }
         }
         Ok(token_out)
+    }
+
+    /// Every check of [`validate`](Self::validate) (signature, header policy, claims) but no
+    /// principal and no cache: for JWTs that are not access tokens, such as back-channel
+    /// logout tokens, whose subject rules differ.
+    pub fn validate_claims(
+        &self,
+        token: &str,
+        keys: &JwkSet,
+    ) -> Result<(JwsHeader, Claims), JwtError> {
+        if token.len() > self.policy.max_token_len {
+            return Err(JwtErrorKind::TooLarge.into());
+        }
+        let (verified, claims, _) = self.verify_and_check(token, keys, self.clock.now_unix())?;
+        Ok((verified.header, claims))
+    }
+
+    fn verify_and_check<'t>(
+        &self,
+        token: &'t str,
+        keys: &JwkSet,
+        now: i64,
+    ) -> Result<(jws::Verified<'t>, Claims, i64), JwtErrorKind> {
+        let p = &*self.policy;
+        let verified = jws::verify(token, keys, p.max_token_len, p.max_depth)?;
+        if !p.token_type.accepts(verified.header.typ()) {
+            return Err(JwtErrorKind::WrongType);
+        }
+        let payload = jws::decode_payload(verified.payload_b64)?;
+        let map = json::parse_object(&payload, p.max_depth)
+            .map_err(|e| jws::json_error(e, "payload is not a JSON object"))?;
+        let claims = Claims::from_map(map).map_err(|e| match e {
+            ClaimError::Missing(c) => JwtErrorKind::MissingClaim(c.to_owned()),
+            ClaimError::Invalid(c) => JwtErrorKind::InvalidClaim(c),
+        })?;
+        let valid_until = self.check_claims(&claims, now)?;
+        Ok((verified, claims, valid_until))
     }
 
     /// Verify only the JWS layer (structure, header policy, key choice, signature), with no
