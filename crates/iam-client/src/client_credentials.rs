@@ -252,3 +252,78 @@ impl ClientCredentials {
         Ok(token)
     }
 }
+
+/// A tower [`Layer`](tower_layer::Layer) that adds `Authorization: Bearer <token>` from a
+/// [`ClientCredentials`] to every outgoing `http::Request` (for hyper, tonic or any tower
+/// HTTP client). A request whose token cannot be had fails with that error, unsent.
+#[derive(Debug, Clone)]
+pub struct BearerLayer {
+    credentials: ClientCredentials,
+}
+
+impl BearerLayer {
+    /// Authorize outgoing requests with tokens from `credentials`.
+    pub fn new(credentials: ClientCredentials) -> Self {
+        Self { credentials }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for BearerLayer {
+    type Service = Bearer<S>;
+    fn layer(&self, inner: S) -> Bearer<S> {
+        Bearer {
+            inner,
+            credentials: self.credentials.clone(),
+        }
+    }
+}
+
+/// The service made by [`BearerLayer`].
+#[derive(Debug, Clone)]
+pub struct Bearer<S> {
+    inner: S,
+    credentials: ClientCredentials,
+}
+
+/// The error of a [`Bearer`] service: the inner service's, or the token's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, B> tower_service::Service<http::Request<B>> for Bearer<S>
+where
+    S: tower_service::Service<http::Request<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone is the not-yet-ready one: keep the service that poll_ready prepared.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let credentials = self.credentials.clone();
+        Box::pin(async move {
+            let token = credentials.access_token().await?;
+            let value = http::HeaderValue::from_str(&format!("Bearer {}", token.secret()))
+                .map_err(|_| {
+                    ClientCredentialsError::Unavailable("token is not a valid header value".into())
+                })?;
+            let mut value = value;
+            value.set_sensitive(true);
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+            inner.call(request).await.map_err(Into::into)
+        })
+    }
+}

@@ -9,7 +9,8 @@
 //!   [`iam_core::jwks::KeySource`] (see its docs for the caching rules and defaults).
 //! - [`TrustedIssuer`] and [`IssuerRegistry`]: OIDC discovery (through `openidconnect`) and
 //!   several trusted issuers, each with its own key cache and audience.
-//! - [`ClientCredentials`]: service-to-service tokens, cached and refreshed before expiry.
+//! - [`ClientCredentials`]: service-to-service tokens, cached and refreshed before expiry;
+//!   [`BearerLayer`] adds them to outgoing requests as a tower layer.
 //! - [`Introspection`]: RFC 7662 introspection as an authenticator for opaque tokens, with a
 //!   cache, and RFC 7009 revocation.
 //! - [`login`]: authorization code + PKCE with ID-token checks, refresh with rotation.
@@ -31,7 +32,9 @@ pub mod login;
 pub mod logout;
 pub mod transport;
 
-pub use client_credentials::{AccessToken, ClientCredentials, ClientCredentialsError};
+pub use client_credentials::{
+    AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
+};
 pub use introspection::{Introspection, IntrospectionError};
 pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
