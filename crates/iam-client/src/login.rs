@@ -71,6 +71,26 @@ pub struct PendingLogin {
     verifier: PkceCodeVerifier,
 }
 
+impl PendingLogin {
+    /// The three values to store in the user's session (server side: they are secrets):
+    /// `(state, nonce, pkce_verifier)`.
+    pub fn secrets(&self) -> (&str, &str, &str) {
+        (
+            self.state.secret(),
+            self.nonce.secret(),
+            self.verifier.secret(),
+        )
+    }
+    /// Rebuild from [`secrets`](Self::secrets) read back from the session.
+    pub fn from_secrets(state: &str, nonce: &str, pkce_verifier: &str) -> Self {
+        Self {
+            state: CsrfToken::new(state.to_owned()),
+            nonce: Nonce::new(nonce.to_owned()),
+            verifier: PkceCodeVerifier::new(pkce_verifier.to_owned()),
+        }
+    }
+}
+
 impl fmt::Debug for PendingLogin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PendingLogin([redacted])")
@@ -165,10 +185,13 @@ fn token_error<RE: std::error::Error + 'static>(
         RE,
         oauth2::StandardErrorResponse<oauth2::basic::BasicErrorResponseType>,
     >,
+    refreshing: bool,
 ) -> LoginError {
     match e {
         oauth2::RequestTokenError::ServerResponse(r) => {
-            if *r.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant {
+            // invalid_grant on a refresh means the session is over; on a code exchange it is
+            // a failed login (bad code, PKCE mismatch), not a retry-later.
+            if refreshing && *r.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant {
                 LoginError::ReloginRequired
             } else {
                 LoginError::Refused(r.error().to_string())
@@ -251,7 +274,7 @@ impl LoginClient {
             .set_pkce_verifier(pending.verifier)
             .request_async(&self.http)
             .await
-            .map_err(token_error)?;
+            .map_err(|e| token_error(e, false))?;
         let id_token = res
             .id_token()
             .ok_or_else(|| LoginError::InvalidIdToken("no ID token in the response".into()))?;
@@ -338,7 +361,7 @@ impl LoginClient {
             .map_err(|_| LoginError::Config("the issuer has no token endpoint"))?
             .request_async(&self.http)
             .await
-            .map_err(token_error)?;
+            .map_err(|e| token_error(e, true))?;
         let mut set = token_set(&res);
         if set.refresh_token.is_none() {
             set.refresh_token = Some(refresh_token.clone()); // the server did not rotate

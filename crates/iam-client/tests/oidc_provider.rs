@@ -484,7 +484,7 @@ async fn browser_login(start_url: &str, user: &str) -> reqwest::Url {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authorization_code_with_pkce_and_refresh_rotation() {
-    use iam_client::login::{LoginClient, LoginError, SessionTokens};
+    use iam_client::login::{LoginClient, LoginError, PendingLogin, SessionTokens};
     use iam_client::{HttpClient, TrustedIssuer};
     let Some(op) = start(0, "k-login") else {
         return;
@@ -535,6 +535,38 @@ async fn authorization_code_with_pkce_and_refresh_rotation() {
     assert!(matches!(
         login.complete(pending2, &q2["code"], "forged-state").await,
         Err(LoginError::StateMismatch)
+    ));
+
+    // The ID token's nonce must be the one this login sent; the PKCE verifier must match.
+    let (url3, pending3) = login.begin(&["openid"]);
+    let (_, other) = login.begin(&["openid"]);
+    let (state3, _, verifier3) = pending3.secrets();
+    let (_, other_nonce, other_verifier) = other.secrets();
+    let cb3 = browser_login(&url3, "alice").await;
+    let code3: String = cb3
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let wrong_nonce = PendingLogin::from_secrets(state3, other_nonce, verifier3);
+    assert!(matches!(
+        login.complete(wrong_nonce, &code3, state3).await,
+        Err(LoginError::InvalidIdToken(_))
+    ));
+    let (url4, pending4) = login.begin(&["openid"]);
+    let (state4, nonce4, _) = pending4.secrets();
+    let cb4 = browser_login(&url4, "alice").await;
+    let code4: String = cb4
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let wrong_verifier = PendingLogin::from_secrets(state4, nonce4, other_verifier);
+    assert!(matches!(
+        login.complete(wrong_verifier, &code4, state4).await,
+        Err(LoginError::Refused(_))
     ));
 
     // Refresh rotates the refresh token atomically.

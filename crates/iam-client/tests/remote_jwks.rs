@@ -25,6 +25,8 @@ struct Reply {
     max_age: Option<u64>,
     etag: Option<String>,
     delay: Duration,
+    /// Answer 503 to this many requests first.
+    fail_first: usize,
 }
 
 struct Server {
@@ -46,6 +48,7 @@ impl Server {
             max_age: Some(3600),
             etag: None,
             delay: Duration::ZERO,
+            fail_first: 0,
         }));
         let requests = Arc::new(AtomicUsize::new(0));
         let (r, n) = (Arc::clone(&reply), Arc::clone(&requests));
@@ -62,7 +65,17 @@ impl Server {
                         }
                     }
                     n.fetch_add(1, Ordering::SeqCst);
-                    let reply = r.lock().unwrap().clone();
+                    let mut reply = {
+                        let mut shared = r.lock().unwrap();
+                        let snapshot = shared.clone();
+                        if shared.fail_first > 0 {
+                            shared.fail_first -= 1;
+                        }
+                        snapshot
+                    };
+                    if reply.fail_first > 0 {
+                        reply.status = 503;
+                    }
                     tokio::time::sleep(reply.delay).await;
                     let req = String::from_utf8_lossy(&req).to_ascii_lowercase();
                     let mut head = String::new();
@@ -369,6 +382,32 @@ async fn hostile_responses_are_refused() {
     let dead = fast("http://127.0.0.1:9/jwks").build().unwrap();
     assert!(dead.refresh().await.is_err());
     let _ = k;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_with_backoff() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    server.set(|r| r.fail_first = 2);
+    let remote = RemoteJwks::builder(&server.url)
+        .retries(2, Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(remote.refresh().await.unwrap().len(), 1);
+    assert_eq!(server.requests(), 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(60),
+        "backoff 20 ms then 40 ms"
+    );
+    // A 4xx is not retried.
+    server.set(|r| r.status = 404);
+    let once = RemoteJwks::builder(&server.url)
+        .retries(2, Duration::from_millis(20))
+        .build()
+        .unwrap();
+    assert!(once.refresh().await.is_err());
+    assert_eq!(server.requests(), 4);
 }
 
 #[test]
