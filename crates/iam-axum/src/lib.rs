@@ -1,10 +1,46 @@
 //! # iam-axum
 //!
-//! Framework glue for tower and axum. Nothing is implemented here yet: this crate is a
-//! documented placeholder so the workspace has its final shape.
+//! iam-rs for tower and axum: one layer in front of a router, one extractor in a handler.
 //!
-//! What will live here (see `DESIGN.md`): a plain tower `IamLayer` / `Iam<S>` that builds
-//! `iam_core::authn::RequestView`, runs the authenticator chain, strips spoofed identity
-//! headers, inserts the `Principal` into the request extensions and turns failures into
-//! `iam_core::authn::AuthError::to_response`; extractors built on `axum-core` only.
+//! ```
+//! use axum::{routing::get, Router};
+//! use iam_axum::{Auth, IamLayer, RequireLayer};
+//! use iam_core::authn::{AuthChain, JwtAuthenticator};
+//! use iam_core::jwks::{JwkSet, StaticKeys};
+//! use iam_core::jwt::Validator;
+//!
+//! let validator = Validator::builder("https://auth.example.com/").audience("orders-api").build().unwrap();
+//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//! let app: Router = Router::new()
+//!     .route("/admin", get(|| async { "secret" }).route_layer(RequireLayer::permission("admin:read")))
+//!     .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+//!     .layer(IamLayer::required(chain));
+//! ```
+//!
+//! - [`IamLayer`] / [`Iam`]: a plain tower layer (axum, tonic, hyper). It strips every
+//!   identity header the client sent (`X-User-ID`, ... in any case, repeated or empty), runs
+//!   the authenticator chain, puts the [`Principal`] in the request extensions, and answers
+//!   failures with iam-core's HTTP mapping (RFC 6750 `WWW-Authenticate`, JSON body that never
+//!   echoes the token). [`IamLayer::required`] refuses requests without credentials;
+//!   [`IamLayer::optional`] lets them through with no principal (bad credentials are still
+//!   refused).
+//! - Extractors: [`Auth`] (401 when there is no principal) and `Option<Auth>`.
+//! - [`RequireLayer`]: per-route scope / permission guard, 403 `insufficient_scope` naming
+//!   the scope.
+//!
+//! Extractors depend on `axum-core` only, not `axum`.
 #![forbid(unsafe_code)]
+
+mod extract;
+mod layer;
+mod require;
+
+pub use extract::{Auth, AuthRejection};
+pub use iam_core::principal::Principal;
+pub use layer::{Iam, IamLayer};
+pub use require::{Require, RequireLayer};
+
+/// Turn iam-core's HTTP answer into a response with any body that can be made from a string.
+pub(crate) fn response<B: From<String>>(err: &iam_core::AuthError) -> http::Response<B> {
+    err.to_response().map(B::from)
+}

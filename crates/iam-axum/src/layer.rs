@@ -1,0 +1,102 @@
+//! The tower layer.
+use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::headers::strip_identity_headers;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Required,
+    Optional,
+}
+
+/// Authenticates every request; see the [crate docs](crate).
+#[derive(Debug, Clone)]
+pub struct IamLayer {
+    chain: Arc<AuthChain>,
+    mode: Mode,
+}
+
+impl IamLayer {
+    /// Refuse requests without credentials (401 `WWW-Authenticate: Bearer`).
+    pub fn required(chain: AuthChain) -> Self {
+        Self {
+            chain: Arc::new(chain),
+            mode: Mode::Required,
+        }
+    }
+    /// Let requests without credentials through with no principal; bad credentials are
+    /// still refused.
+    pub fn optional(chain: AuthChain) -> Self {
+        Self {
+            chain: Arc::new(chain),
+            mode: Mode::Optional,
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for IamLayer {
+    type Service = Iam<S>;
+    fn layer(&self, inner: S) -> Iam<S> {
+        Iam {
+            inner,
+            chain: Arc::clone(&self.chain),
+            mode: self.mode,
+        }
+    }
+}
+
+/// The service made by [`IamLayer`].
+#[derive(Debug, Clone)]
+pub struct Iam<S> {
+    inner: S,
+    chain: Arc<AuthChain>,
+    mode: Mode,
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for Iam<S>
+where
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let chain = Arc::clone(&self.chain);
+        let mode = self.mode;
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            strip_identity_headers(&mut parts.headers);
+            parts.extensions.remove::<iam_core::Principal>();
+            let outcome = {
+                let view = RequestView::from_parts(&parts);
+                chain.authenticate(&view).await
+            };
+            match outcome {
+                Ok(Some(principal)) => {
+                    parts.extensions.insert(principal);
+                }
+                Ok(None) if mode == Mode::Optional => {}
+                Ok(None) => return Ok(crate::response(&iam_core::AuthError::missing_credential())),
+                Err(e) => return Ok(crate::response(&e)),
+            }
+            inner.call(http::Request::from_parts(parts, body)).await
+        })
+    }
+}
