@@ -1,9 +1,332 @@
 //! # iam-actix
 //!
-//! Framework glue for actix-web. Nothing is implemented here yet: this crate is a documented
-//! placeholder so the workspace has its final shape.
+//! iam-rs for actix-web: the same authenticator chain and the same answers as `iam-axum`,
+//! as an actix `Transform` and `FromRequest` extractors.
 //!
-//! What will live here (see `DESIGN.md`): an actix `Transform` that runs the same
-//! authenticator chain as `iam-axum`, and `FromRequest` extractors for the `Principal` and for
-//! scope / permission guards. Both framework crates run one shared scenario table.
+//! ```
+//! use actix_web::{web, App, HttpResponse};
+//! use iam_actix::{Auth, IamMiddleware, Require};
+//! use iam_core::authn::{AuthChain, JwtAuthenticator};
+//! use iam_core::jwks::{JwkSet, StaticKeys};
+//! use iam_core::jwt::Validator;
+//!
+//! let validator = Validator::builder("https://auth.example.com/").audience("orders-api").build().unwrap();
+//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//! let app = App::new()
+//!     .wrap(IamMiddleware::required(chain))
+//!     .route("/me", web::get().to(|Auth(p): Auth| async move { p.subject().to_owned() }))
+//!     .service(web::resource("/admin").wrap(Require::permission("admin:read")).to(|| async { "secret" }));
+//! # let _ = app;
+//! ```
+//!
+//! The middleware strips spoofed identity headers, authenticates, stores the [`Principal`] in
+//! the request extensions, and answers failures exactly like `iam-axum` (both crates run one
+//! scenario table). `Option<Auth>` extracts `None` for anonymous requests in optional mode.
 #![forbid(unsafe_code)]
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::AuthError;
+pub use iam_core::Principal;
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// iam-core's HTTP answer as an actix response.
+fn response(err: &AuthError) -> HttpResponse {
+    let r = err.to_response();
+    let mut out = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(r.status().as_u16())
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    for (name, value) in r.headers() {
+        if let (Ok(n), Ok(v)) = (
+            AxName::from_bytes(name.as_str().as_bytes()),
+            AxValue::from_bytes(value.as_bytes()),
+        ) {
+            out.insert_header((n, v));
+        }
+    }
+    out.body(r.into_body())
+}
+
+/// The request as iam-core sees it: method, URI and headers in the `http` crate's types.
+fn view_parts(req: &ServiceRequest) -> http::request::Parts {
+    let mut b = http::Request::builder().method(
+        http::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(http::Method::GET),
+    );
+    if let Ok(uri) = req.uri().to_string().parse::<http::Uri>() {
+        b = b.uri(uri);
+    }
+    let (mut parts, ()) = b
+        .body(())
+        .map(http::Request::into_parts)
+        .unwrap_or_else(|_| http::Request::new(()).into_parts());
+    for (name, value) in req.headers() {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            parts.headers.append(n, v);
+        }
+    }
+    parts
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Required,
+    Optional,
+}
+
+/// Authenticates every request; see the [crate docs](crate).
+#[derive(Debug, Clone)]
+pub struct IamMiddleware {
+    chain: Arc<AuthChain>,
+    mode: Mode,
+}
+
+impl IamMiddleware {
+    /// Refuse requests without credentials.
+    pub fn required(chain: AuthChain) -> Self {
+        Self {
+            chain: Arc::new(chain),
+            mode: Mode::Required,
+        }
+    }
+    /// Let requests without credentials through with no principal.
+    pub fn optional(chain: AuthChain) -> Self {
+        Self {
+            chain: Arc::new(chain),
+            mode: Mode::Optional,
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for IamMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = IamService<S>;
+    type InitError = ();
+    type Future = Ready<Result<IamService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(IamService {
+            service: Rc::new(service),
+            chain: Arc::clone(&self.chain),
+            mode: self.mode,
+        }))
+    }
+}
+
+/// The service made by [`IamMiddleware`].
+#[derive(Debug)]
+pub struct IamService<S> {
+    service: Rc<S>,
+    chain: Arc<AuthChain>,
+    mode: Mode,
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for IamService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        let chain = Arc::clone(&self.chain);
+        let mode = self.mode;
+        Box::pin(async move {
+            let spoofed: Vec<AxName> = req
+                .headers()
+                .keys()
+                .filter(|n| iam_core::headers::is_identity_header_name(n.as_str()))
+                .cloned()
+                .collect();
+            for name in spoofed {
+                req.headers_mut().remove(name);
+            }
+            req.extensions_mut().remove::<Principal>();
+            let parts = view_parts(&req);
+            let outcome = chain.authenticate(&RequestView::from_parts(&parts)).await;
+            let refuse = |req: ServiceRequest, e: &AuthError| {
+                Ok(req.into_response(response(e)).map_into_right_body())
+            };
+            match outcome {
+                Ok(Some(p)) => {
+                    req.extensions_mut().insert(p);
+                }
+                Ok(None) if mode == Mode::Optional => {}
+                Ok(None) => return refuse(req, &AuthError::missing_credential()),
+                Err(e) => return refuse(req, &e),
+            }
+            service
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        })
+    }
+}
+
+/// The authenticated principal (401 when there is none). `Option<Auth>` never fails.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl std::ops::Deref for Auth {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+/// Why [`Auth`] could not be extracted: no principal on the request.
+#[derive(Debug)]
+pub struct AuthRejection(AuthError);
+
+impl AuthRejection {
+    /// True when there were no credentials.
+    pub fn is_missing(&self) -> bool {
+        self.0.is_missing()
+    }
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for AuthRejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::from_u16(self.0.status().as_u16())
+            .unwrap_or(actix_web::http::StatusCode::UNAUTHORIZED)
+    }
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        response(&self.0)
+    }
+}
+
+impl FromRequest for Auth {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Auth, AuthRejection>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .map(Auth)
+                .ok_or_else(|| AuthRejection(AuthError::missing_credential())),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Need {
+    Scope(Rc<str>),
+    Permission(Rc<str>),
+}
+
+/// Per-resource guard: 403 `insufficient_scope` naming the scope or permission it needs,
+/// 401 when there is no principal. Wrap a resource or scope with it.
+#[derive(Debug, Clone)]
+pub struct Require {
+    need: Need,
+}
+
+impl Require {
+    /// Require an OAuth2 scope.
+    pub fn scope(scope: &str) -> Self {
+        Self {
+            need: Need::Scope(scope.into()),
+        }
+    }
+    /// Require a permission (from the permissions claim, or else a scope).
+    pub fn permission(permission: &str) -> Self {
+        Self {
+            need: Need::Permission(permission.into()),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Require
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireService<S>;
+    type InitError = ();
+    type Future = Ready<Result<RequireService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireService {
+            service,
+            need: self.need.clone(),
+        }))
+    }
+}
+
+/// The service made by [`Require`].
+#[derive(Debug)]
+pub struct RequireService<S> {
+    service: S,
+    need: Need,
+}
+
+impl<S, B> Service<ServiceRequest> for RequireService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, actix_web::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let verdict = {
+            let ext = req.extensions();
+            match ext.get::<Principal>() {
+                None => Err(AuthError::missing_credential()),
+                Some(p) => {
+                    let (ok, name) = match &self.need {
+                        Need::Scope(s) => (p.has_scope(s), s),
+                        Need::Permission(s) => (p.has_permission(s), s),
+                    };
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(AuthError::insufficient_scope(name.to_string()))
+                    }
+                }
+            }
+        };
+        match verdict {
+            Ok(()) => {
+                let fut = self.service.call(req);
+                Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+            }
+            Err(e) => Box::pin(ready(Ok(req
+                .into_response(response(&e))
+                .map_into_right_body()))),
+        }
+    }
+}

@@ -69,8 +69,14 @@ pub const IDENTITY_HEADERS: [&str; 14] = [
 pub const RESERVED_PREFIXES: [&str; 2] = ["x-user-", "x-iam-"];
 
 fn is_identity_header(name: &HeaderName) -> bool {
-    let n = name.as_str(); // always lowercase in the http crate
-    IDENTITY_HEADERS.contains(&n) || RESERVED_PREFIXES.iter().any(|p| n.starts_with(p))
+    is_identity_header_name(name.as_str()) // always lowercase in the http crate
+}
+
+/// True when a header of this name (any case) is an identity header that clients must not
+/// send: for frameworks whose header types are not the `http` crate's.
+pub fn is_identity_header_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    IDENTITY_HEADERS.contains(&n.as_str()) || RESERVED_PREFIXES.iter().any(|p| n.starts_with(p))
 }
 
 /// Remove every identity header (all values of each) and return how many values went.

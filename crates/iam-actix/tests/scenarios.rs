@@ -1,0 +1,78 @@
+//! The shared scenario table (from iam-axum's tests) against an actix-web app.
+#[path = "../../iam-axum/tests/common/scenarios.rs"]
+mod scenarios;
+
+use actix_web::{test, web, App, HttpRequest, HttpResponse};
+use iam_actix::{Auth, IamMiddleware, Require};
+use scenarios::{chain, check, scenarios};
+
+#[actix_web::test]
+async fn actix_answers_every_scenario() {
+    let mut failures = Vec::new();
+    for s in scenarios() {
+        let app = test::init_service(
+            App::new()
+                .wrap(IamMiddleware::required(chain(s.keys_down)))
+                .route(
+                    "/me",
+                    web::get().to(|Auth(p): Auth| async move {
+                        serde_json::json!({"subject": p.subject(), "scopes": p.scopes()})
+                            .to_string()
+                    }),
+                )
+                .service(
+                    web::resource("/admin")
+                        .wrap(Require::permission("admin:read"))
+                        .to(|| async { "secret" }),
+                )
+                .route(
+                    "/echo-user-header",
+                    web::get().to(|req: HttpRequest| async move {
+                        req.headers()
+                            .get("x-user-id")
+                            .map_or("none".to_owned(), |v| v.to_str().unwrap_or("?").to_owned())
+                    }),
+                ),
+        )
+        .await;
+        let mut req = test::TestRequest::get().uri(s.path);
+        for (k, v) in &s.headers {
+            req = req.append_header((*k, v.as_str()));
+        }
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status().as_u16();
+        let www = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        if let Err(e) = check(&s, status, www.as_deref(), &body) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[actix_web::test]
+async fn optional_mode_and_option_extractor() {
+    let app = test::init_service(
+        App::new()
+            .wrap(IamMiddleware::optional(chain(false)))
+            .route(
+                "/",
+                web::get().to(|p: Option<Auth>| async move {
+                    HttpResponse::Ok()
+                        .body(p.map_or("anonymous".to_owned(), |Auth(p)| p.subject().to_owned()))
+                }),
+            ),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(test::read_body(res).await, "anonymous");
+    let bad = test::TestRequest::get()
+        .uri("/")
+        .append_header(("authorization", "Bearer a.b.c"))
+        .to_request();
+    assert_eq!(test::call_service(&app, bad).await.status(), 401);
+}
