@@ -12,7 +12,8 @@ enum Mode {
     Optional,
 }
 
-/// Authenticates every request; see the [crate docs](crate).
+/// Authenticates every request; see the [crate docs](crate). The principal is also put in
+/// the response extensions, for access logs and metrics layered outside.
 #[derive(Debug, Clone)]
 pub struct IamLayer {
     chain: Arc<AuthChain>,
@@ -88,15 +89,21 @@ where
                 let view = RequestView::from_parts(&parts);
                 chain.authenticate(&view).await
             };
-            match outcome {
+            let principal = match outcome {
                 Ok(Some(principal)) => {
-                    parts.extensions.insert(principal);
+                    parts.extensions.insert(principal.clone());
+                    Some(principal)
                 }
-                Ok(None) if mode == Mode::Optional => {}
+                Ok(None) if mode == Mode::Optional => None,
                 Ok(None) => return Ok(crate::response(&iam_core::AuthError::missing_credential())),
                 Err(e) => return Ok(crate::response(&e)),
+            };
+            let mut res = inner.call(http::Request::from_parts(parts, body)).await?;
+            // Outer layers (access logs, metrics) can see who made the request.
+            if let Some(p) = principal {
+                res.extensions_mut().insert(p);
             }
-            inner.call(http::Request::from_parts(parts, body)).await
+            Ok(res)
         })
     }
 }

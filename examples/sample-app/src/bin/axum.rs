@@ -1,0 +1,92 @@
+//! `sample-app-axum`: the sample API on axum. See the crate docs for the environment.
+#![forbid(unsafe_code)]
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use iam_axum::{Auth, IamLayer, RequireLayer};
+use sample_app::{chain, init_logging, me_json, AppKeys, Config};
+use std::sync::Arc;
+use std::time::Instant;
+
+async fn log(req: Request, next: Next) -> Response {
+    let (method, path, start) = (
+        req.method().clone(),
+        req.uri().path().to_owned(),
+        Instant::now(),
+    );
+    let res = next.run(req).await;
+    let subject = res
+        .extensions()
+        .get::<iam_core::Principal>()
+        .map(|p| p.subject().to_owned());
+    tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.as_deref().unwrap_or("-"), "request");
+    res
+}
+
+async fn ready(State(keys): State<Arc<AppKeys>>) -> impl IntoResponse {
+    if keys.ready().await {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "keys unavailable")
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let keys = AppKeys::new(&config).unwrap_or_else(|e| {
+        eprintln!("configuration error: {e}");
+        std::process::exit(2)
+    });
+    let chain = chain(&config, Arc::clone(&keys)).unwrap_or_else(|e| {
+        eprintln!("configuration error: {e}");
+        std::process::exit(2)
+    });
+    keys.warm_up();
+    let protected = Router::new()
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { axum::Json(me_json(&p)) }),
+        )
+        .route(
+            "/admin",
+            get(|| async { axum::Json(serde_json::json!({"admin": true})) })
+                .route_layer(RequireLayer::permission("admin:read")),
+        )
+        .layer(IamLayer::required(chain));
+    let app = Router::new()
+        .route("/health/alive", get(|| async { "alive" }))
+        .route("/health/ready", get(ready))
+        .with_state(Arc::clone(&keys))
+        .merge(protected)
+        .layer(middleware::from_fn(log));
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", config.listen);
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(listen = %config.listen, issuer = %config.issuer, "sample-app-axum listening");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        eprintln!("server error: {e}");
+        std::process::exit(1);
+    }
+}

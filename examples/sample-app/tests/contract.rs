@@ -1,0 +1,246 @@
+//! The sample app's contract, for both binaries: environment, health, `/me`, `/admin`, the
+//! RFC 6750 answers, 503 while keys cannot be had, and request logs without tokens.
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ISS: &str = "https://issuer.example";
+const AUD: &str = "sample-api";
+
+struct Keys(EcdsaKeyPair);
+
+impl Keys {
+    fn new() -> Self {
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        Keys(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap())
+    }
+    fn jwks(&self) -> String {
+        let p = self.0.public_key().as_ref();
+        json!({"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":URL_SAFE_NO_PAD.encode(&p[1..33]),"y":URL_SAFE_NO_PAD.encode(&p[33..65])}]}).to_string()
+    }
+    fn token(&self, extra: Value) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut c = json!({"iss": ISS, "aud": AUD, "sub": "user-7", "exp": now + 300, "tenant": "acme", "sid": "s-1", "roles": ["dev"]});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"k1"}"#),
+            URL_SAFE_NO_PAD.encode(c.to_string())
+        );
+        let sig = self.0.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+}
+
+/// A JWKS endpoint on loopback, in a thread.
+fn serve_jwks(body: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    url
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct App {
+    child: Child,
+    base: String,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(bin: &str, envs: &[(&str, String)]) -> (App, Duration) {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("IAM_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let app = App {
+        child: cmd.spawn().unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (app, started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{bin} did not start");
+}
+
+async fn get(app: &App, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let mut req = reqwest::Client::new().get(format!("{}{path}", app.base));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, www, res.text().await.unwrap())
+}
+
+async fn contract(bin: &str) {
+    let keys = Keys::new();
+    let jwks_url = serve_jwks(keys.jwks());
+    let (app, startup) = start(
+        bin,
+        &[
+            ("IAM_ISSUER", ISS.into()),
+            ("IAM_AUDIENCE", AUD.into()),
+            ("IAM_JWKS_URL", jwks_url),
+        ],
+    );
+    eprintln!("{bin} accepted connections after {startup:?}");
+
+    assert_eq!(get(&app, "/health/alive", None).await.0, 200);
+    assert_eq!(get(&app, "/health/ready", None).await.0, 200);
+    let (s, www, body) = get(&app, "/me", None).await;
+    assert_eq!((s, www.as_deref()), (401, Some("Bearer")), "{body}");
+    let bad = keys.token(json!({"aud": "other"}));
+    let (s, www, body) = get(&app, "/me", Some(&bad)).await;
+    assert_eq!(s, 401);
+    assert!(www.unwrap().starts_with("Bearer error=\"invalid_token\""));
+    assert!(
+        !body.contains(&bad[..40]),
+        "the body must not echo the token"
+    );
+    let user = keys.token(json!({"scope": "orders:read"}));
+    let (s, _, body) = get(&app, "/me", Some(&user)).await;
+    assert_eq!(s, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["subject"], "user-7");
+    assert_eq!(me["kind"], "oauth2_token");
+    assert_eq!(me["tenant"], "acme");
+    assert_eq!(me["roles"], json!(["dev"]));
+    assert_eq!(me["scopes"], json!(["orders:read"]));
+    assert_eq!(me["permissions"], json!([]));
+    assert_eq!(me["session_id"], "s-1");
+    let (s, www, _) = get(&app, "/admin", Some(&user)).await;
+    assert_eq!(s, 403);
+    assert_eq!(www.unwrap(), "Bearer error=\"insufficient_scope\", error_description=\"the request requires higher privileges\", scope=\"admin:read\"");
+    assert_eq!(
+        get(
+            &app,
+            "/admin",
+            Some(&keys.token(json!({"permissions": ["admin:read"]})))
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        get(
+            &app,
+            "/admin",
+            Some(&keys.token(json!({"scope": "admin:read"})))
+        )
+        .await
+        .0,
+        200
+    );
+
+    // One log line per request, with the subject, never the token.
+    let mut app = app;
+    let _ = app.child.kill();
+    let mut logs = String::new();
+    app.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("subject=user-7") && logs.contains("status=403"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(&user[..40]) && !logs.contains(&bad[..40]),
+        "a token reached the logs"
+    );
+}
+
+async fn issuer_down(bin: &str) {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (app, _) = start(bin, &[("IAM_ISSUER", dead), ("IAM_AUDIENCE", AUD.into())]);
+    assert_eq!(
+        get(&app, "/health/alive", None).await.0,
+        200,
+        "alive while the issuer is down"
+    );
+    assert_eq!(get(&app, "/health/ready", None).await.0, 503);
+    let keys = Keys::new();
+    assert_eq!(
+        get(&app, "/me", Some(&keys.token(json!({})))).await.0,
+        503,
+        "never a pass, never a 200"
+    );
+    assert_eq!(get(&app, "/me", None).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_binary_meets_the_contract() {
+    contract(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    issuer_down(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_binary_meets_the_contract() {
+    contract(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    issuer_down(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+}
+
+#[test]
+fn missing_configuration_exits_2() {
+    for bin in [
+        env!("CARGO_BIN_EXE_sample-app-axum"),
+        env!("CARGO_BIN_EXE_sample-app-actix"),
+    ] {
+        let out = Command::new(bin)
+            .env_clear()
+            .env("IAM_AUDIENCE", AUD)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bin}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("IAM_ISSUER"));
+    }
+}
