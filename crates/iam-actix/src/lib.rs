@@ -28,7 +28,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::authn::{AuthChain, RequestView};
 use iam_core::AuthError;
 pub use iam_core::Principal;
 use std::future::{ready, Future, Ready};
@@ -164,7 +164,7 @@ where
             }
             req.extensions_mut().remove::<Principal>();
             let parts = view_parts(&req);
-            let outcome = chain.authenticate(&RequestView::from_parts(&parts)).await;
+            let outcome = chain.run(&RequestView::from_parts(&parts)).await;
             let refuse = |req: ServiceRequest, e: &AuthError| {
                 Ok(req.into_response(response(e)).map_into_right_body())
             };

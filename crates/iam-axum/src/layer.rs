@@ -1,5 +1,5 @@
 //! The tower layer.
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::authn::{AuthChain, RequestView};
 use iam_core::headers::strip_identity_headers;
 use std::future::Future;
 use std::pin::Pin;
@@ -87,7 +87,7 @@ where
             parts.extensions.remove::<iam_core::Principal>();
             let outcome = {
                 let view = RequestView::from_parts(&parts);
-                chain.authenticate(&view).await
+                chain.run(&view).await
             };
             let principal = match outcome {
                 Ok(Some(principal)) => {

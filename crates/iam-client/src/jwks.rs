@@ -635,6 +635,10 @@ impl KeySource for RemoteJwks {
         Box::pin(self.keys_slow())
     }
 
+    fn cached_keys(&self) -> Option<Arc<JwkSet>> {
+        self.fresh()
+    }
+
     fn keys_after_unknown_kid<'a>(
         &'a self,
         kid: &'a str,

@@ -75,12 +75,21 @@ fn is_identity_header(name: &HeaderName) -> bool {
 /// True when a header of this name (any case) is an identity header that clients must not
 /// send: for frameworks whose header types are not the `http` crate's.
 pub fn is_identity_header_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    IDENTITY_HEADERS.contains(&n.as_str()) || RESERVED_PREFIXES.iter().any(|p| n.starts_with(p))
+    let starts = |p: &str| {
+        name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+    };
+    IDENTITY_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+        || RESERVED_PREFIXES.iter().any(|p| starts(p))
 }
 
 /// Remove every identity header (all values of each) and return how many values went.
 pub fn strip_identity_headers(headers: &mut HeaderMap) -> usize {
+    // The common case (nothing to strip) allocates nothing.
+    if !headers.keys().any(is_identity_header) {
+        return 0;
+    }
     let names: Vec<HeaderName> = headers
         .keys()
         .filter(|n| is_identity_header(n))

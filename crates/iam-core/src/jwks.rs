@@ -428,6 +428,12 @@ pub trait KeySource: Send + Sync {
     /// at all (the caller answers 503).
     fn keys(&self) -> BoxFuture<'_, Result<Arc<JwkSet>, KeySourceError>>;
 
+    /// The current key set when it is at hand without waiting (a fresh cache): lets the
+    /// authenticator skip the future on the hot path. The default says "ask [`Self::keys`]".
+    fn cached_keys(&self) -> Option<Arc<JwkSet>> {
+        None
+    }
+
     /// Called when a token names a `kid` the current set does not have. A source that can
     /// refresh returns a newer set (subject to its own cooldown); the default has nothing newer.
     fn keys_after_unknown_kid<'a>(
@@ -462,6 +468,9 @@ impl<K: KeySource + ?Sized> KeySource for Arc<K> {
     fn keys(&self) -> BoxFuture<'_, Result<Arc<JwkSet>, KeySourceError>> {
         (**self).keys()
     }
+    fn cached_keys(&self) -> Option<Arc<JwkSet>> {
+        (**self).cached_keys()
+    }
     fn keys_after_unknown_kid<'a>(
         &'a self,
         kid: &'a str,
@@ -490,6 +499,9 @@ impl From<JwkSet> for StaticKeys {
 impl KeySource for StaticKeys {
     fn keys(&self) -> BoxFuture<'_, Result<Arc<JwkSet>, KeySourceError>> {
         Box::pin(std::future::ready(Ok(Arc::clone(&self.0))))
+    }
+    fn cached_keys(&self) -> Option<Arc<JwkSet>> {
+        Some(Arc::clone(&self.0))
     }
 }
 

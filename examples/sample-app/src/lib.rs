@@ -135,6 +135,9 @@ impl KeySource for AppKeys {
     fn keys(&self) -> BoxFuture<'_, Result<Arc<JwkSet>, KeySourceError>> {
         Box::pin(async move { self.remote().await?.keys().await })
     }
+    fn cached_keys(&self) -> Option<Arc<JwkSet>> {
+        self.remote.get()?.cached_keys()
+    }
     fn keys_after_unknown_kid<'a>(
         &'a self,
         kid: &'a str,
@@ -152,17 +155,34 @@ pub fn chain(config: &Config, keys: Arc<AppKeys>) -> Result<AuthChain, String> {
     Ok(AuthChain::new().with(JwtAuthenticator::new(validator, keys)))
 }
 
-/// The `/me` answer.
-pub fn me_json(p: &Principal) -> serde_json::Value {
-    serde_json::json!({
-        "subject": p.subject(),
-        "kind": p.kind().as_str(),
-        "tenant": p.tenant(),
-        "roles": p.roles(),
-        "permissions": p.permissions(),
-        "scopes": p.scopes(),
-        "session_id": p.session_id(),
-    })
+/// The `/me` answer, serialized straight from the principal (no intermediate JSON tree).
+#[derive(Debug, serde::Serialize)]
+pub struct Me<'a> {
+    subject: &'a str,
+    kind: &'static str,
+    tenant: Option<&'a str>,
+    roles: &'a [String],
+    permissions: &'a iam_core::scope::ScopeSet,
+    scopes: &'a iam_core::scope::ScopeSet,
+    session_id: Option<&'a str>,
+}
+
+/// The `/me` answer as JSON bytes.
+pub fn me_body(p: &Principal) -> Vec<u8> {
+    serde_json::to_vec(&me_json(p)).unwrap_or_default()
+}
+
+/// The `/me` answer for a principal.
+pub fn me_json(p: &Principal) -> Me<'_> {
+    Me {
+        subject: p.subject(),
+        kind: p.kind().as_str(),
+        tenant: p.tenant(),
+        roles: p.roles(),
+        permissions: p.permissions(),
+        scopes: p.scopes(),
+        session_id: p.session_id(),
+    }
 }
 
 /// Log setup shared by both binaries: one line per request, never a token.

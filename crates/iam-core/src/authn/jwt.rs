@@ -26,11 +26,14 @@ impl<K: KeySource> JwtAuthenticator<K> {
     /// Validate one bearer token (already extracted) into a principal: the key set comes from
     /// the key source, with one refresh when the token names an unknown key.
     pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
-        let set = self
-            .keys
-            .keys()
-            .await
-            .map_err(|_| AuthError::unavailable("signing keys are unavailable"))?;
+        let set = match self.keys.cached_keys() {
+            Some(set) => set,
+            None => self
+                .keys
+                .keys()
+                .await
+                .map_err(|_| AuthError::unavailable("signing keys are unavailable"))?,
+        };
         match self.validator.validate(token, &set) {
             Ok(v) => Ok(v.principal().clone()),
             Err(e) if e.is_unknown_key() => {
@@ -52,7 +55,11 @@ impl<K: KeySource> JwtAuthenticator<K> {
 /// True when `token` has the shape of a compact JWS: exactly two dots. The chain uses the
 /// shape to decide which authenticator a bearer belongs to.
 pub fn looks_like_jws(token: &str) -> bool {
-    token.bytes().filter(|b| *b == b'.').count() == 2
+    token
+        .as_bytes()
+        .iter()
+        .fold(0usize, |n, &b| n + usize::from(b == b'.'))
+        == 2
 }
 
 impl<K: KeySource> Authenticator for JwtAuthenticator<K> {

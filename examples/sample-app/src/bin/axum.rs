@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use iam_axum::{Auth, IamLayer, RequireLayer};
-use sample_app::{chain, init_logging, me_json, AppKeys, Config};
+use sample_app::{chain, init_logging, me_body, AppKeys, Config};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,7 +57,12 @@ async fn main() {
     let protected = Router::new()
         .route(
             "/me",
-            get(|Auth(p): Auth| async move { axum::Json(me_json(&p)) }),
+            get(|Auth(p): Auth| async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    me_body(&p),
+                )
+            }),
         )
         .route(
             "/admin",
