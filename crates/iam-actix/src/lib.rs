@@ -28,7 +28,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use iam_core::authn::{AuthChain, RequestView};
+use iam_core::authn::{AuthChain, RequestView, Requirement};
 use iam_core::AuthError;
 pub use iam_core::Principal;
 use std::future::{ready, Future, Ready};
@@ -236,30 +236,24 @@ impl FromRequest for Auth {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Need {
-    Scope(Rc<str>),
-    Permission(Rc<str>),
-}
-
 /// Per-resource guard: 403 `insufficient_scope` naming the scope or permission it needs,
 /// 401 when there is no principal. Wrap a resource or scope with it.
 #[derive(Debug, Clone)]
 pub struct Require {
-    need: Need,
+    need: Requirement,
 }
 
 impl Require {
     /// Require an OAuth2 scope.
     pub fn scope(scope: &str) -> Self {
         Self {
-            need: Need::Scope(scope.into()),
+            need: Requirement::scope(scope),
         }
     }
     /// Require a permission (from the permissions claim, or else a scope).
     pub fn permission(permission: &str) -> Self {
         Self {
-            need: Need::Permission(permission.into()),
+            need: Requirement::permission(permission),
         }
     }
 }
@@ -287,7 +281,7 @@ where
 #[derive(Debug)]
 pub struct RequireService<S> {
     service: S,
-    need: Need,
+    need: Requirement,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireService<S>
@@ -302,23 +296,7 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let verdict = {
-            let ext = req.extensions();
-            match ext.get::<Principal>() {
-                None => Err(AuthError::missing_credential()),
-                Some(p) => {
-                    let (ok, name) = match &self.need {
-                        Need::Scope(s) => (p.has_scope(s), s),
-                        Need::Permission(s) => (p.has_permission(s), s),
-                    };
-                    if ok {
-                        Ok(())
-                    } else {
-                        Err(AuthError::insufficient_scope(name.to_string()))
-                    }
-                }
-            }
-        };
+        let verdict = self.need.check(req.extensions().get::<Principal>());
         match verdict {
             Ok(()) => {
                 let fut = self.service.call(req);

@@ -1,47 +1,28 @@
 //! Per-route scope and permission guards.
+use iam_core::authn::Requirement;
 use iam_core::principal::Principal;
-use iam_core::AuthError;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-
-#[derive(Debug, Clone)]
-enum Need {
-    Scope(Arc<str>),
-    Permission(Arc<str>),
-}
 
 /// A route layer that lets a request through only when its principal has a scope or a
 /// permission; otherwise 403 `insufficient_scope` naming it (401 when there is no principal).
 #[derive(Debug, Clone)]
 pub struct RequireLayer {
-    need: Need,
+    need: Requirement,
 }
 
 impl RequireLayer {
     /// Require an OAuth2 scope (wildcards as in `iam_core::scope`).
     pub fn scope(scope: &str) -> Self {
         Self {
-            need: Need::Scope(scope.into()),
+            need: Requirement::scope(scope),
         }
     }
     /// Require a permission (from the permissions claim, or else a scope).
     pub fn permission(permission: &str) -> Self {
         Self {
-            need: Need::Permission(permission.into()),
-        }
-    }
-    fn check(&self, principal: Option<&Principal>) -> Result<(), AuthError> {
-        let p = principal.ok_or_else(AuthError::missing_credential)?;
-        let (ok, name) = match &self.need {
-            Need::Scope(s) => (p.has_scope(s), s),
-            Need::Permission(s) => (p.has_permission(s), s),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(AuthError::insufficient_scope(name.to_string()))
+            need: Requirement::permission(permission),
         }
     }
 }
@@ -79,7 +60,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        match self.layer.check(request.extensions().get::<Principal>()) {
+        match self
+            .layer
+            .need
+            .check(request.extensions().get::<Principal>())
+        {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(e) => {
                 let res = crate::response(&e);

@@ -191,6 +191,50 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// What a route needs beyond authentication: a scope, or a permission (from the
+/// permissions claim, or else a scope). The framework crates' guards are thin wrappers.
+///
+/// ```
+/// use iam_core::authn::Requirement;
+/// use iam_core::principal::{Principal, PrincipalKind};
+/// let p = Principal::builder("u", PrincipalKind::OAuth2Token).scopes(["orders:*"]).build();
+/// assert!(Requirement::scope("orders:read").check(Some(&p)).is_ok());
+/// assert_eq!(Requirement::permission("admin:read").check(Some(&p)).unwrap_err().status(), 403);
+/// assert_eq!(Requirement::scope("x").check(None).unwrap_err().status(), 401);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// An OAuth2 scope (wildcards as in [`crate::scope`]).
+    Scope(Arc<str>),
+    /// A permission, or a scope granting it.
+    Permission(Arc<str>),
+}
+
+impl Requirement {
+    /// Require a scope.
+    pub fn scope(scope: &str) -> Self {
+        Self::Scope(scope.into())
+    }
+    /// Require a permission.
+    pub fn permission(permission: &str) -> Self {
+        Self::Permission(permission.into())
+    }
+    /// `Ok` when `principal` meets the requirement; 401 without a principal, 403
+    /// `insufficient_scope` naming what is missing otherwise.
+    pub fn check(&self, principal: Option<&Principal>) -> Result<(), AuthError> {
+        let p = principal.ok_or_else(AuthError::missing_credential)?;
+        let (ok, name) = match self {
+            Self::Scope(s) => (p.has_scope(s), s),
+            Self::Permission(s) => (p.has_permission(s), s),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::insufficient_scope(name.to_string()))
+        }
+    }
+}
+
 /// Turns a request's credential into a [`Principal`].
 ///
 /// `Ok(None)`: no credential of this authenticator's kind (the chain moves on).
