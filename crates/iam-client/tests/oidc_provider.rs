@@ -42,10 +42,24 @@ fn unavailable(why: &str) -> Option<Provider> {
     None
 }
 
+/// A provider on `port` (0: any), signing with a key named `kid`. `None` only when the
+/// provider is not installed and the tests may skip.
 fn start(port: u16, kid: &str) -> Option<Provider> {
     if !provider_dir().join("node_modules/oidc-provider").is_dir() {
         return unavailable("its node_modules are not installed");
     }
+    // Retry while the port is briefly taken (a previous provider's socket, or a concurrent
+    // test's outgoing connection using it as its local port).
+    for _ in 0..20 {
+        if let Some(p) = spawn_once(port, kid) {
+            return Some(p);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("oidc-provider could not start on port {port}");
+}
+
+fn spawn_once(port: u16, kid: &str) -> Option<Provider> {
     let mut child = match Command::new("node")
         .arg("server.mjs")
         .current_dir(provider_dir())
@@ -56,7 +70,7 @@ fn start(port: u16, kid: &str) -> Option<Provider> {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return unavailable(&format!("node cannot be started: {e}")),
+        Err(e) => panic!("node cannot be started: {e}"),
     };
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -67,10 +81,14 @@ fn start(port: u16, kid: &str) -> Option<Provider> {
             }
         }
     });
-    let issuer = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("oidc-provider did not start");
-    Some(Provider { child, issuer })
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(issuer) => Some(Provider { child, issuer }),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
 }
 
 fn free_port() -> u16 {
