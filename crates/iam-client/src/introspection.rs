@@ -22,7 +22,7 @@
 use crate::transport::HttpClient;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use iam_core::authn::{looks_like_jws, AuthError, Authenticator, BoxFuture, RequestView};
+use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use iam_core::principal::{Principal, PrincipalKind};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -345,12 +345,9 @@ impl Authenticator for Introspection {
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         Box::pin(async move {
-            let Some(token) = request.bearer_token()? else {
+            let Some(token) = request.opaque_bearer()? else {
                 return Ok(None);
             };
-            if looks_like_jws(token) {
-                return Ok(None);
-            }
             match self.introspect(token).await {
                 Ok(Some(p)) => Ok(Some(p)),
                 Ok(None) => Err(AuthError::invalid_credential("token is not active")),

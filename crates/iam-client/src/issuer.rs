@@ -18,9 +18,7 @@
 //! that is not in the registry is refused (401) without any network call.
 use crate::jwks::{RemoteJwks, RemoteJwksError};
 use crate::transport::{HttpClient, HttpError};
-use iam_core::authn::{
-    looks_like_jws, AuthError, Authenticator, BoxFuture, JwtAuthenticator, RequestView,
-};
+use iam_core::authn::{AuthError, Authenticator, BoxFuture, JwtAuthenticator, RequestView};
 use iam_core::jwt::{ConfigError, Validator, ValidatorBuilder};
 use iam_core::principal::Principal;
 use openidconnect::core::{
@@ -238,13 +236,10 @@ impl Authenticator for IssuerRegistry {
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         Box::pin(async move {
-            let Some(token) = request.bearer_token()? else {
-                return Ok(None);
-            };
-            if !looks_like_jws(token) {
-                return Ok(None);
+            match request.jwt_bearer()? {
+                Some(token) => self.run(token).await.map(Some),
+                None => Ok(None),
             }
-            self.run(token).await.map(Some)
         })
     }
 }

@@ -68,13 +68,10 @@ impl<K: KeySource> Authenticator for JwtAuthenticator<K> {
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         Box::pin(async move {
-            let Some(token) = request.bearer_token()? else {
-                return Ok(None);
-            };
-            if !looks_like_jws(token) {
-                return Ok(None);
+            match request.jwt_bearer()? {
+                Some(token) => self.authenticate_token(token).await.map(Some),
+                None => Ok(None),
             }
-            self.authenticate_token(token).await.map(Some)
         })
     }
 }

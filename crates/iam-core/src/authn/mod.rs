@@ -144,6 +144,17 @@ impl<'a> RequestView<'a> {
             .map_err(|_| AuthError::invalid_credential("malformed bearer token"))
     }
 
+    /// The bearer token when it is shaped like a compact JWS (the JWT authenticators' kind).
+    pub fn jwt_bearer(&self) -> Result<Option<&'a str>, AuthError> {
+        Ok(self.bearer_token()?.filter(|t| jwt::looks_like_jws(t)))
+    }
+
+    /// The bearer token when it is not shaped like a JWS (opaque tokens: introspection,
+    /// session tokens, personal access tokens).
+    pub fn opaque_bearer(&self) -> Result<Option<&'a str>, AuthError> {
+        Ok(self.bearer_token()?.filter(|t| !jwt::looks_like_jws(t)))
+    }
+
     /// True when the request carries an `Authorization: Bearer` header (valid or not).
     pub fn has_bearer(&self) -> bool {
         self.headers
