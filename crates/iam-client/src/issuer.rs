@@ -179,7 +179,7 @@ impl TrustedIssuer {
     }
 }
 
-fn discovery_reason(e: &openidconnect::DiscoveryError<HttpError>) -> String {
+pub(crate) fn discovery_reason(e: &openidconnect::DiscoveryError<HttpError>) -> String {
     match e {
         openidconnect::DiscoveryError::Request(inner) => inner.to_string(),
         openidconnect::DiscoveryError::Response(status, _, msg) => {

@@ -5,6 +5,9 @@
 //! the request path.
 //!
 //! What is here now:
+//! - [`JwtConfig`]: one issuer's JWT settings (in code, from the environment or a config
+//!   file) turned into an [`iam_core::authn::AuthChain`] for the framework crates, with keys
+//!   from a JWKS URL or lazy, retried OIDC discovery ([`IssuerKeys`]).
 //! - [`RemoteJwks`]: a JWK set fetched over HTTPS, implementing
 //!   [`iam_core::jwks::KeySource`] (see its docs for the caching rules and defaults).
 //! - [`TrustedIssuer`] and [`IssuerRegistry`]: OIDC discovery (through `openidconnect`) and
@@ -25,6 +28,7 @@
 
 mod cache_control;
 pub mod client_credentials;
+pub mod config;
 pub mod introspection;
 pub mod issuer;
 pub mod jwks;
@@ -35,6 +39,7 @@ pub mod transport;
 pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
+pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
 pub use introspection::{Introspection, IntrospectionError};
 pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};

@@ -305,3 +305,24 @@ fn principal_from_claims() {
     assert_eq!(p2.principal().tenant(), Some("top"));
     assert_eq!(p2.principal().roles(), ["g"]);
 }
+
+#[test]
+fn jws_shape_counts_dots_across_chunks() {
+    use iam_core::authn::looks_like_jws;
+    let seg = |n: usize| "a".repeat(n);
+    for (token, expect) in [
+        (format!("{}.{}.{}", seg(10), seg(10), seg(10)), true),
+        (format!("{}.{}.{}", seg(127), seg(128), seg(300)), true),
+        (format!("{}.{}.{}.", seg(127), seg(128), seg(300)), false),
+        (format!("{}.{}", seg(200), seg(200)), false),
+        (format!("{}..{}", seg(200), seg(200)), true),
+        (".".repeat(300), false),
+        (String::new(), false),
+        (
+            format!("{}.{}.{}.{}.{}", seg(1), seg(1), seg(1), seg(1), seg(1)),
+            false,
+        ),
+    ] {
+        assert_eq!(looks_like_jws(&token), expect, "{} bytes", token.len());
+    }
+}

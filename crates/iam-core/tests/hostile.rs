@@ -1034,6 +1034,54 @@ fn strict_access_token_type() {
 }
 
 #[test]
+fn algorithm_allowlist() {
+    use iam_core::jwt::Algorithm;
+    let v = Validator::builder(ISS)
+        .audience(AUD)
+        .algorithms([Algorithm::ES256, Algorithm::EdDSA])
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .build()
+        .unwrap();
+    let keys = key_set();
+    let c = claims();
+    let cases = vec![
+        (
+            "ES256 listed",
+            sign(&h("ES256", "ec-1"), &c, es256()),
+            Ok(()),
+        ),
+        (
+            "EdDSA listed",
+            sign(&h("EdDSA", "ed-1"), &c, eddsa()),
+            Ok(()),
+        ),
+        (
+            "RS256 valid but not listed",
+            sign(&h("RS256", "rsa-1"), &c, rs256()),
+            Err(K::AlgorithmNotAllowed),
+        ),
+        (
+            "PS256 under a key without alg, not listed",
+            sign(
+                &h("PS256", "rsa-any"),
+                &c,
+                Signer::Rsa(&common::keys().rsa2, &aws_lc_rs::signature::RSA_PSS_SHA256),
+            ),
+            Err(K::AlgorithmNotAllowed),
+        ),
+    ];
+    run(cases, &v, &keys);
+    assert_eq!(
+        Validator::builder(ISS)
+            .audience(AUD)
+            .algorithms([])
+            .build()
+            .unwrap_err(),
+        iam_core::jwt::ConfigError::NoAlgorithm
+    );
+}
+
+#[test]
 fn required_claims_and_max_age() {
     let v = Validator::builder(ISS)
         .audience(AUD)

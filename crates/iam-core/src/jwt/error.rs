@@ -60,7 +60,9 @@ impl fmt::Display for JwtErrorKind {
             Self::TooDeep => f.write_str("malformed token: JSON nested too deep"),
             Self::AlgorithmNone => f.write_str("unsigned tokens (alg none) are not accepted"),
             Self::UnsupportedAlgorithm => f.write_str("unsupported signing algorithm"),
-            Self::AlgorithmNotAllowed => f.write_str("signing algorithm not allowed for this key"),
+            Self::AlgorithmNotAllowed => {
+                f.write_str("signing algorithm not allowed for this key or validator")
+            }
             Self::UnsupportedHeader(h) => write!(f, "unsupported header parameter {h}"),
             Self::UnknownKey => f.write_str("unknown signing key"),
             Self::NoMatchingKey => f.write_str("no signing key for this algorithm"),
@@ -132,6 +134,9 @@ pub enum ConfigError {
     /// JSON depth limit outside 2 ..= 64.
     #[error("max JSON depth must be between 2 and 64")]
     BadDepthLimit,
+    /// [`algorithms`](super::ValidatorBuilder::algorithms) was given an empty list.
+    #[error("the algorithm allowlist must not be empty")]
+    NoAlgorithm,
     /// No clock on a target without a system clock (wasm32-unknown-unknown).
     #[error("this target has no system clock: configure one with ValidatorBuilder::clock")]
     ClockRequired,

@@ -31,9 +31,9 @@ pub(crate) fn json_error(e: JsonError, what: &'static str) -> JwtErrorKind {
 pub(crate) fn verify<'a>(
     token: &'a str,
     keys: &JwkSet,
-    max_len: usize,
-    max_depth: usize,
+    policy: &super::Policy,
 ) -> Result<Verified<'a>, JwtErrorKind> {
+    let (max_len, max_depth) = (policy.max_token_len, policy.max_depth);
     if token.len() > max_len {
         return Err(JwtErrorKind::TooLarge);
     }
@@ -63,6 +63,9 @@ pub(crate) fn verify<'a>(
     let header_map = json::parse_object(&header_bytes, max_depth)
         .map_err(|e| json_error(e, "header is not a JSON object"))?;
     let header = JwsHeader::from_map(header_map)?;
+    if !policy.algorithms.is_empty() && !policy.algorithms.contains(&header.alg()) {
+        return Err(JwtErrorKind::AlgorithmNotAllowed);
+    }
     if s.is_empty() {
         return Err(JwtErrorKind::Malformed("missing signature"));
     }

@@ -301,6 +301,7 @@ struct Policy {
     max_token_len: usize,
     max_depth: usize,
     claim_names: ClaimNames,
+    algorithms: Vec<Algorithm>,
 }
 
 /// Builds a [`Validator`].
@@ -315,6 +316,8 @@ pub struct ValidatorBuilder {
     max_token_len: usize,
     max_depth: usize,
     claim_names: ClaimNames,
+    algorithms: Vec<Algorithm>,
+    algorithms_set: bool,
     cache_capacity: usize,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -342,6 +345,15 @@ impl ValidatorBuilder {
     /// Which `typ` values are accepted (default [`TokenType::Jwt`]).
     pub fn token_type(mut self, token_type: TokenType) -> Self {
         self.token_type = token_type;
+        self
+    }
+    /// Accept only these signing algorithms, on top of each key's own binding (a key is
+    /// always used with the one algorithm its type and `alg` allow). By default every
+    /// supported algorithm is accepted for a key that fits it. Calling this with an empty
+    /// list is a configuration error.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self.algorithms_set = true;
         self
     }
     /// Refuse tokens without this claim (at the top level).
@@ -404,6 +416,9 @@ impl ValidatorBuilder {
         if !(2..=64).contains(&self.max_depth) {
             return Err(ConfigError::BadDepthLimit);
         }
+        if self.algorithms_set && self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithm);
+        }
         let clock = match self.clock {
             Some(c) => c,
             None => crate::clock::default_clock().ok_or(ConfigError::ClockRequired)?,
@@ -421,6 +436,7 @@ impl ValidatorBuilder {
                 max_token_len: self.max_token_len,
                 max_depth: self.max_depth,
                 claim_names: self.claim_names,
+                algorithms: self.algorithms,
             }),
             cache: (self.cache_capacity > 0)
                 .then(|| Arc::new(TokenCache::new(self.cache_capacity))),
@@ -500,6 +516,8 @@ impl Validator {
             max_token_len: 16 * 1024,
             max_depth: 32,
             claim_names: ClaimNames::default(),
+            algorithms: Vec::new(),
+            algorithms_set: false,
             cache_capacity: 10_000,
             clock: None,
         }
@@ -564,7 +582,7 @@ impl Validator {
         now: i64,
     ) -> Result<(jws::Verified<'t>, Claims, i64), JwtErrorKind> {
         let p = &*self.policy;
-        let verified = jws::verify(token, keys, p.max_token_len, p.max_depth)?;
+        let verified = jws::verify(token, keys, p)?;
         if !p.token_type.accepts(verified.header.typ()) {
             return Err(JwtErrorKind::WrongType);
         }
@@ -583,7 +601,7 @@ impl Validator {
     /// claim checks and no cache: for payloads that are not JWT claims.
     pub fn verify_signature(&self, token: &str, keys: &JwkSet) -> Result<VerifiedJws, JwtError> {
         let p = &*self.policy;
-        let verified = jws::verify(token, keys, p.max_token_len, p.max_depth)?;
+        let verified = jws::verify(token, keys, p)?;
         let payload = jws::decode_payload(verified.payload_b64)?;
         Ok(VerifiedJws {
             header: verified.header,

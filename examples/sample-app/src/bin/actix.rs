@@ -4,7 +4,8 @@
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use iam_actix::{Auth, IamMiddleware, Require};
-use sample_app::{chain, init_logging, me_json, AppKeys, Config};
+use iam_client::IssuerKeys;
+use sample_app::{init_logging, me_json, Config};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,16 +16,12 @@ async fn main() -> std::io::Result<()> {
         eprintln!("configuration error: {e}");
         std::process::exit(2)
     });
-    let keys = AppKeys::new(&config).unwrap_or_else(|e| {
-        eprintln!("configuration error: {e}");
-        std::process::exit(2)
-    });
-    let chain = chain(&config, Arc::clone(&keys)).unwrap_or_else(|e| {
+    let (chain, keys) = config.chain().unwrap_or_else(|e| {
         eprintln!("configuration error: {e}");
         std::process::exit(2)
     });
     keys.warm_up();
-    tracing::info!(listen = %config.listen, issuer = %config.issuer, "sample-app-actix listening");
+    tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-actix listening");
     let data = web::Data::from(Arc::clone(&keys));
     HttpServer::new(move || {
         App::new()
@@ -42,7 +39,7 @@ async fn main() -> std::io::Result<()> {
             .route("/health/alive", web::get().to(|| async { "alive" }))
             .route(
                 "/health/ready",
-                web::get().to(|keys: web::Data<AppKeys>| async move {
+                web::get().to(|keys: web::Data<IssuerKeys>| async move {
                     if keys.ready().await {
                         HttpResponse::Ok().body("ready")
                     } else {

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use iam_axum::{Auth, IamLayer, RequireLayer};
-use sample_app::{chain, init_logging, me_body, AppKeys, Config};
+use iam_client::IssuerKeys;
+use sample_app::{init_logging, me_body, Config};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,7 +28,7 @@ async fn log(req: Request, next: Next) -> Response {
     res
 }
 
-async fn ready(State(keys): State<Arc<AppKeys>>) -> impl IntoResponse {
+async fn ready(State(keys): State<Arc<IssuerKeys>>) -> impl IntoResponse {
     if keys.ready().await {
         (StatusCode::OK, "ready")
     } else {
@@ -45,11 +46,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let keys = AppKeys::new(&config).unwrap_or_else(|e| {
-        eprintln!("configuration error: {e}");
-        std::process::exit(2)
-    });
-    let chain = chain(&config, Arc::clone(&keys)).unwrap_or_else(|e| {
+    let (chain, keys) = config.chain().unwrap_or_else(|e| {
         eprintln!("configuration error: {e}");
         std::process::exit(2)
     });
@@ -83,7 +80,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    tracing::info!(listen = %config.listen, issuer = %config.issuer, "sample-app-axum listening");
+    tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-axum listening");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,192 @@
+//! `JwtConfig` end to end against a local issuer that serves a discovery document and a JWK
+//! set: lazy discovery, one discovery for many concurrent first requests, 503 while the
+//! issuer is down and recovery without a restart, the algorithm allowlist and `typ`
+//! strictness from configuration.
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use iam_client::config::DISCOVERY_RETRY;
+use iam_client::JwtConfig;
+use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::jwt::{Algorithm, TokenType};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const AUD: &str = "api";
+
+struct Issuer {
+    url: String,
+    up: Arc<AtomicBool>,
+    discoveries: Arc<AtomicUsize>,
+    key: Arc<Ed25519KeyPair>,
+}
+
+impl Issuer {
+    async fn start() -> Issuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let key = Arc::new(Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap());
+        let jwks = json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
+            "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref())}]})
+        .to_string();
+        let discovery = json!({
+            "issuer": url,
+            "authorization_endpoint": format!("{url}/auth"),
+            "jwks_uri": format!("{url}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["EdDSA"],
+        })
+        .to_string();
+        let up = Arc::new(AtomicBool::new(true));
+        let discoveries = Arc::new(AtomicUsize::new(0));
+        let (u, d) = (Arc::clone(&up), Arc::clone(&discoveries));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (u, d, jwks, discovery) = (
+                    Arc::clone(&u),
+                    Arc::clone(&d),
+                    jwks.clone(),
+                    discovery.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 2048];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
+                    let (status, body) = if !u.load(Ordering::SeqCst) {
+                        (503, String::new())
+                    } else if line.starts_with("GET /.well-known/openid-configuration ") {
+                        d.fetch_add(1, Ordering::SeqCst);
+                        // Slow enough that concurrent first requests overlap.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        (200, discovery)
+                    } else if line.starts_with("GET /jwks ") {
+                        (200, jwks)
+                    } else {
+                        (404, String::new())
+                    };
+                    let res = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = conn.write_all(res.as_bytes()).await;
+                });
+            }
+        });
+        Issuer {
+            url,
+            up,
+            discoveries,
+            key,
+        }
+    }
+
+    fn token(&self, header: serde_json::Value) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let p = URL_SAFE_NO_PAD
+            .encode(json!({"iss": self.url, "aud": AUD, "sub": "u", "exp": now + 300}).to_string());
+        let input = format!("{h}.{p}");
+        let sig = URL_SAFE_NO_PAD.encode(self.key.sign(input.as_bytes()).as_ref());
+        format!("{input}.{sig}")
+    }
+}
+
+async fn status_of(chain: &AuthChain, token: &str) -> u16 {
+    let req = http::Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
+    match chain.authenticate(&RequestView::from_request(&req)).await {
+        Ok(Some(_)) => 200,
+        Ok(None) => 0,
+        Err(e) => e.status().as_u16(),
+    }
+}
+
+#[tokio::test]
+async fn discovery_is_lazy_and_single_flight() {
+    let issuer = Issuer::start().await;
+    let chain = Arc::new(JwtConfig::new(&issuer.url).audience(AUD).chain().unwrap());
+    assert_eq!(
+        issuer.discoveries.load(Ordering::SeqCst),
+        0,
+        "nothing fetched at build"
+    );
+    let token = issuer.token(json!({"alg": "EdDSA", "kid": "k1"}));
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let (chain, token) = (Arc::clone(&chain), token.clone());
+        tasks.push(tokio::spawn(async move { status_of(&chain, &token).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(issuer.discoveries.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn issuer_down_is_503_then_recovers_without_restart() {
+    let issuer = Issuer::start().await;
+    issuer.up.store(false, Ordering::SeqCst);
+    let (jwt, keys) = JwtConfig::new(&issuer.url)
+        .audience(AUD)
+        .authenticator()
+        .unwrap();
+    let chain = AuthChain::new().with(jwt);
+    let token = issuer.token(json!({"alg": "EdDSA", "kid": "k1"}));
+    assert_eq!(status_of(&chain, &token).await, 503);
+    assert!(!keys.ready().await);
+    issuer.up.store(true, Ordering::SeqCst);
+    // Within the retry interval the failure is remembered: still 503, no new request.
+    assert_eq!(status_of(&chain, &token).await, 503);
+    tokio::time::sleep(DISCOVERY_RETRY + std::time::Duration::from_millis(200)).await;
+    assert_eq!(status_of(&chain, &token).await, 200);
+    assert!(keys.ready().await);
+}
+
+#[tokio::test]
+async fn allowlist_and_type_from_config() {
+    let issuer = Issuer::start().await;
+    let eddsa = issuer.token(json!({"alg": "EdDSA", "kid": "k1"}));
+    let at = issuer.token(json!({"alg": "EdDSA", "kid": "k1", "typ": "at+jwt"}));
+    let only_es256 = JwtConfig::new(&issuer.url)
+        .audience(AUD)
+        .algorithms([Algorithm::ES256])
+        .chain()
+        .unwrap();
+    assert_eq!(status_of(&only_es256, &eddsa).await, 401);
+    let strict = JwtConfig::new(&issuer.url)
+        .audience(AUD)
+        .token_type(TokenType::AccessToken)
+        .chain()
+        .unwrap();
+    assert_eq!(status_of(&strict, &eddsa).await, 401, "typ absent");
+    assert_eq!(status_of(&strict, &at).await, 200);
+    // A JWKS URL skips discovery altogether.
+    let direct = JwtConfig::new(&issuer.url)
+        .audience(AUD)
+        .jwks_url(format!("{}/jwks", issuer.url))
+        .chain()
+        .unwrap();
+    let before = issuer.discoveries.load(Ordering::SeqCst);
+    assert_eq!(status_of(&direct, &eddsa).await, 200);
+    assert_eq!(issuer.discoveries.load(Ordering::SeqCst), before);
+}
