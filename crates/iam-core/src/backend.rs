@@ -1,18 +1,7 @@
 //! The crypto backend: jsonwebtoken's verifier from the provider this build selected, called
 //! explicitly (never through jsonwebtoken's process-wide default, which panics when a build
 //! enables both backends), plus the key checks jsonwebtoken does not do at load time.
-use jsonwebtoken::crypto::CryptoProvider;
-use jsonwebtoken::{Algorithm, DecodingKey};
-
-#[cfg(feature = "aws-lc")]
-fn provider() -> &'static CryptoProvider {
-    &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
-}
-
-#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
-fn provider() -> &'static CryptoProvider {
-    &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
-}
+use crate::jwt::Algorithm;
 
 /// Name of the backend in use, for diagnostics.
 pub(crate) const NAME: &str = if cfg!(feature = "aws-lc") {
@@ -21,16 +10,155 @@ pub(crate) const NAME: &str = if cfg!(feature = "aws-lc") {
     "rust-crypto"
 };
 
-/// True when `signature` is a valid `alg` signature of `message` under `key`.
+/// A parsed verification key, in the form the backend verifies with.
+#[cfg(feature = "aws-lc")]
+pub(crate) type KeyMaterial = jsonwebtoken::DecodingKey;
+
+#[cfg(feature = "aws-lc")]
+pub(crate) fn rsa_key(n: &[u8], e: &[u8]) -> KeyMaterial {
+    jsonwebtoken::DecodingKey::from_rsa_raw_components(n, e)
+}
+#[cfg(feature = "aws-lc")]
+pub(crate) fn ec_key(_curve: Curve, sec1: &[u8]) -> KeyMaterial {
+    jsonwebtoken::DecodingKey::from_ec_der(sec1)
+}
+#[cfg(feature = "aws-lc")]
+pub(crate) fn ed25519_key(x: &[u8]) -> KeyMaterial {
+    jsonwebtoken::DecodingKey::from_ed_der(x)
+}
+#[cfg(feature = "aws-lc")]
+pub(crate) fn hmac_key(secret: &[u8]) -> KeyMaterial {
+    jsonwebtoken::DecodingKey::from_secret(secret)
+}
+
+/// True when `signature` is a valid `alg` signature of `message` under `key`: jsonwebtoken's
+/// aws-lc verifier, called explicitly (never through jsonwebtoken's process-wide default,
+/// which panics when a build enables both backends).
+#[cfg(feature = "aws-lc")]
 pub(crate) fn verify(
     alg: Algorithm,
-    key: &DecodingKey,
+    key: &KeyMaterial,
     message: &[u8],
     signature: Vec<u8>,
 ) -> bool {
-    match (provider().verifier_factory)(&alg, key) {
+    let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+    match (provider.verifier_factory)(&alg.to_jsonwebtoken(), key) {
         Ok(verifier) => verifier.verify(message, &signature).is_ok(),
         Err(_) => false,
+    }
+}
+
+/// A parsed verification key (pure-Rust backend). Parsed once when the key set is loaded,
+/// not on every verification; and only verification code is linked in, which keeps the
+/// wasm32 build small (jsonwebtoken's provider would also pull in every signer).
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) enum KeyMaterial {
+    Rsa(rsa::RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Hmac(Vec<u8>),
+    /// Passed the JWK checks but refused by the crypto library: verifies nothing.
+    Unusable,
+}
+
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) fn rsa_key(n: &[u8], e: &[u8]) -> KeyMaterial {
+    use rsa::BigUint;
+    // Sizes are checked by the JWK parser (2048..=8192 bits); rsa's default cap is 4096.
+    rsa::RsaPublicKey::new_with_max_size(BigUint::from_bytes_be(n), BigUint::from_bytes_be(e), 8192)
+        .map_or(KeyMaterial::Unusable, KeyMaterial::Rsa)
+}
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) fn ec_key(curve: Curve, sec1: &[u8]) -> KeyMaterial {
+    let key = match curve {
+        Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map(KeyMaterial::P256),
+        Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(sec1).map(KeyMaterial::P384),
+    };
+    key.unwrap_or(KeyMaterial::Unusable)
+}
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) fn ed25519_key(x: &[u8]) -> KeyMaterial {
+    <&[u8; 32]>::try_from(x)
+        .ok()
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(b).ok())
+        .map_or(KeyMaterial::Unusable, KeyMaterial::Ed25519)
+}
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) fn hmac_key(secret: &[u8]) -> KeyMaterial {
+    KeyMaterial::Hmac(secret.to_vec())
+}
+
+/// True when `signature` is a valid `alg` signature of `message` under `key`.
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc")))]
+pub(crate) fn verify(
+    alg: Algorithm,
+    key: &KeyMaterial,
+    message: &[u8],
+    signature: Vec<u8>,
+) -> bool {
+    use hmac::Mac;
+    use rsa::{Pkcs1v15Sign, Pss};
+    use sha2::{Digest, Sha256, Sha384, Sha512};
+    use signature::Verifier;
+    fn hmac_ok<M: Mac + hmac::digest::KeyInit>(secret: &[u8], message: &[u8], tag: &[u8]) -> bool {
+        match <M as hmac::digest::KeyInit>::new_from_slice(secret) {
+            Ok(mut mac) => {
+                mac.update(message);
+                mac.verify_slice(tag).is_ok() // constant time
+            }
+            Err(_) => false,
+        }
+    }
+    match (alg, key) {
+        (Algorithm::RS256, KeyMaterial::Rsa(k)) => k
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(message),
+                &signature,
+            )
+            .is_ok(),
+        (Algorithm::RS384, KeyMaterial::Rsa(k)) => k
+            .verify(
+                Pkcs1v15Sign::new::<Sha384>(),
+                &Sha384::digest(message),
+                &signature,
+            )
+            .is_ok(),
+        (Algorithm::RS512, KeyMaterial::Rsa(k)) => k
+            .verify(
+                Pkcs1v15Sign::new::<Sha512>(),
+                &Sha512::digest(message),
+                &signature,
+            )
+            .is_ok(),
+        (Algorithm::PS256, KeyMaterial::Rsa(k)) => k
+            .verify(Pss::new::<Sha256>(), &Sha256::digest(message), &signature)
+            .is_ok(),
+        (Algorithm::PS384, KeyMaterial::Rsa(k)) => k
+            .verify(Pss::new::<Sha384>(), &Sha384::digest(message), &signature)
+            .is_ok(),
+        (Algorithm::PS512, KeyMaterial::Rsa(k)) => k
+            .verify(Pss::new::<Sha512>(), &Sha512::digest(message), &signature)
+            .is_ok(),
+        (Algorithm::ES256, KeyMaterial::P256(k)) => p256::ecdsa::Signature::from_slice(&signature)
+            .is_ok_and(|s| k.verify(message, &s).is_ok()),
+        (Algorithm::ES384, KeyMaterial::P384(k)) => p384::ecdsa::Signature::from_slice(&signature)
+            .is_ok_and(|s| k.verify(message, &s).is_ok()),
+        (Algorithm::EdDSA, KeyMaterial::Ed25519(k)) => {
+            ed25519_dalek::Signature::from_slice(&signature)
+                .is_ok_and(|s| k.verify(message, &s).is_ok())
+        }
+        (Algorithm::HS256, KeyMaterial::Hmac(s)) => {
+            hmac_ok::<hmac::Hmac<Sha256>>(s, message, &signature)
+        }
+        (Algorithm::HS384, KeyMaterial::Hmac(s)) => {
+            hmac_ok::<hmac::Hmac<Sha384>>(s, message, &signature)
+        }
+        (Algorithm::HS512, KeyMaterial::Hmac(s)) => {
+            hmac_ok::<hmac::Hmac<Sha512>>(s, message, &signature)
+        }
+        _ => false,
     }
 }
 

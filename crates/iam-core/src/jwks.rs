@@ -26,7 +26,6 @@ use crate::json;
 use crate::jwt::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -202,7 +201,7 @@ pub struct VerifyingKey {
     kid: Option<String>,
     key_type: KeyType,
     algorithms: u16,
-    decoding: DecodingKey,
+    decoding: backend::KeyMaterial,
     fingerprint: Fingerprint,
 }
 
@@ -233,7 +232,7 @@ impl VerifyingKey {
     pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
         Algorithm::ALL.iter().copied().filter(|a| self.allows(*a))
     }
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+    pub(crate) fn decoding_key(&self) -> &backend::KeyMaterial {
         &self.decoding
     }
     pub(crate) fn fingerprint(&self) -> Fingerprint {
@@ -362,7 +361,7 @@ impl JwkSet {
             kid: kid.map(str::to_owned),
             key_type: KeyType::SharedSecret,
             algorithms: alg.bit(),
-            decoding: DecodingKey::from_secret(secret),
+            decoding: backend::hmac_key(secret),
             fingerprint,
         });
         Ok(())
@@ -629,7 +628,7 @@ fn parse_rsa(
         kid,
         key_type: KeyType::Rsa { bits },
         algorithms,
-        decoding: DecodingKey::from_rsa_raw_components(n, e),
+        decoding: backend::rsa_key(n, e),
         fingerprint: fingerprint(&[b"RSA", n, e]),
     })
 }
@@ -697,7 +696,7 @@ fn parse_ec(
         kid,
         key_type,
         algorithms: alg.bit(),
-        decoding: DecodingKey::from_ec_der(&sec1),
+        decoding: backend::ec_key(curve, &sec1),
         fingerprint: fingerprint(&[b"EC", crv.as_bytes(), &sec1]),
     })
 }
@@ -726,7 +725,7 @@ fn parse_okp(
         kid,
         key_type: KeyType::Ed25519,
         algorithms: Algorithm::EdDSA.bit(),
-        decoding: DecodingKey::from_ed_der(&x),
+        decoding: backend::ed25519_key(&x),
         fingerprint: fingerprint(&[b"OKP", b"Ed25519", &x]),
     })
 }

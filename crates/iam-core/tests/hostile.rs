@@ -34,18 +34,34 @@ fn without(mut base: Value, key: &str) -> Value {
 
 type Expect = Result<(), K>;
 
-fn run(cases: Vec<(&str, String, Expect)>, v: &Validator, keys: &JwkSet) {
+/// Run a table; `test` and `options` (the validator's settings in iam-wasm's option names)
+/// label the verdicts exported for the wasm build (see `common::export_verdicts`).
+fn run(
+    test: &str,
+    options: Value,
+    cases: Vec<(&str, String, Expect)>,
+    v: &Validator,
+    keys: &JwkSet,
+) {
     let mut failures = Vec::new();
+    let mut exported = Vec::new();
     for (name, token, expect) in &cases {
         v.clear_cache();
-        let got = v
-            .validate(token, keys)
-            .map(|_| ())
-            .map_err(|e| e.kind().clone());
+        let result = v.validate(token, keys);
+        exported.push(json!({"name": name, "token": token, "verdict": verdict(&result)}));
+        let got = result.map(|_| ()).map_err(|e| e.kind().clone());
         if &got != expect {
             failures.push(format!("{name}: expected {expect:?}, got {got:?}"));
         }
     }
+    let mut options = options;
+    options["issuer"] = json!(ISS);
+    options["audience"] = json!(AUD);
+    options["cacheSize"] = json!(0);
+    export_verdicts(
+        &format!("hostile-{test}"),
+        &json!({"options": options, "now": NOW, "jwks": jwks_json(), "cases": exported}),
+    );
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
@@ -931,7 +947,7 @@ fn hostile_token_table() {
         format!("{input}.{sig}=="),
         Err(K::Malformed("invalid base64url")),
     ));
-    run(cases, &v, &keys);
+    run("table", json!({}), cases, &v, &keys);
 }
 
 #[test]
@@ -1030,7 +1046,13 @@ fn strict_access_token_type() {
             Err(K::WrongType),
         ),
     ];
-    run(cases, &v, &keys);
+    run(
+        "access-token-type",
+        json!({"requireAtJwt": true}),
+        cases,
+        &v,
+        &keys,
+    );
 }
 
 #[test]
@@ -1070,7 +1092,13 @@ fn algorithm_allowlist() {
             Err(K::AlgorithmNotAllowed),
         ),
     ];
-    run(cases, &v, &keys);
+    run(
+        "algorithm-allowlist",
+        json!({"algorithms": ["ES256", "EdDSA"]}),
+        cases,
+        &v,
+        &keys,
+    );
     assert_eq!(
         Validator::builder(ISS)
             .audience(AUD)
@@ -1118,7 +1146,13 @@ fn required_claims_and_max_age() {
             Err(K::MissingClaim("iat".into())),
         ),
     ];
-    run(cases, &v, &keys);
+    run(
+        "required-claims-max-age",
+        json!({"requiredClaims": ["sid"], "maxAgeSeconds": 600}),
+        cases,
+        &v,
+        &keys,
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::vectors_dir;
+use common::{export_verdicts, vectors_dir, verdict};
 use iam_core::jwks::JwkSet;
 use iam_core::jwt::{Algorithm, Validator};
 use serde_json::{json, Value};
@@ -87,6 +87,33 @@ fn configured_keys(key: &Value, explicit_secrets: bool) -> Result<JwkSet, String
     Ok(set)
 }
 
+/// The group's key as iam-wasm is given it: a JWK set document, plus the `oct` keys as
+/// explicit shared secrets when `explicit_secrets`.
+fn wasm_keys(key: &Value, explicit_secrets: bool) -> Value {
+    let entries: Vec<Value> = match key.get("keys") {
+        Some(Value::Array(keys)) => keys.clone(),
+        _ => vec![key.clone()],
+    };
+    let secrets: Vec<Value> = if explicit_secrets {
+        entries
+            .iter()
+            .filter(|k| k["kty"] == "oct")
+            .map(|k| json!({"kid": k["kid"], "alg": k["alg"], "k": k["k"]}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    json!({"jwks": {"keys": entries}, "secrets": secrets})
+}
+
+/// The verdict of configuring keys and verifying, as exported for iam-wasm.
+fn exported_verdict(keys: &Result<JwkSet, String>, v: &Validator, token: &str) -> Value {
+    match keys {
+        Ok(keys) => verdict(&v.verify_signature(token, keys)),
+        Err(_) => json!({"configError": true}),
+    }
+}
+
 fn jws_of(case: &Value) -> String {
     match &case["jws"] {
         Value::String(s) => s.clone(),
@@ -106,11 +133,16 @@ fn wycheproof_json_web_signature() {
         .flat_map(|g| g["tests"].as_array().unwrap())
         .find(|t| t["tcId"] == 357)
         .map(jws_of);
+    let mut exported = Vec::new();
     for group in doc["testGroups"].as_array().unwrap() {
         let key = group.get("public").unwrap_or(&group["private"]);
         // Symmetric groups: the user configured the secret explicitly.
         let keys = configured_keys(key, true);
+        let mut group_out = wasm_keys(key, true);
+        let mut cases_out = Vec::new();
         for case in group["tests"].as_array().unwrap() {
+            cases_out.push(json!({"tcId": case["tcId"], "token": jws_of(case),
+                                  "verdict": exported_verdict(&keys, &v, &jws_of(case))}));
             ran += 1;
             let id = case["tcId"].as_u64().unwrap();
             let valid = case["result"] == "valid";
@@ -149,7 +181,10 @@ fn wycheproof_json_web_signature() {
                 )),
             }
         }
+        group_out["cases"] = Value::Array(cases_out);
+        exported.push(group_out);
     }
+    export_verdicts("wycheproof-jws", &json!({"groups": exported}));
     assert_eq!(ran, doc["numberOfTests"].as_u64().unwrap() as usize);
     assert_eq!(refused_by_policy, JWS_POLICY_REFUSALS.len());
     assert!(
@@ -166,6 +201,7 @@ fn wycheproof_json_web_key() {
     let v = verifier();
     let mut failures = Vec::new();
     let mut ran = 0;
+    let mut exported = Vec::new();
     for group in doc["testGroups"].as_array().unwrap() {
         let key = group.get("public").unwrap_or(&group["private"]);
         let all_oct = key["keys"]
@@ -173,6 +209,23 @@ fn wycheproof_json_web_key() {
             .unwrap()
             .iter()
             .all(|k| k["kty"] == "oct");
+        for explicit in [false, true] {
+            if explicit && !all_oct {
+                continue;
+            }
+            let keys = configured_keys(key, explicit);
+            let mut group_out = wasm_keys(key, explicit);
+            group_out["cases"] = group["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|case| {
+                    json!({"tcId": case["tcId"], "token": jws_of(case),
+                           "verdict": exported_verdict(&keys, &v, &jws_of(case))})
+                })
+                .collect();
+            exported.push(group_out);
+        }
         for case in group["tests"].as_array().unwrap() {
             ran += 1;
             let id = case["tcId"].as_u64().unwrap();
@@ -208,6 +261,7 @@ fn wycheproof_json_web_key() {
         }
     }
     assert_eq!(ran, doc["numberOfTests"].as_u64().unwrap() as usize);
+    export_verdicts("wycheproof-jwk", &json!({"groups": exported}));
     assert!(
         failures.is_empty(),
         "{} Wycheproof JWK cases failed:\n{}",

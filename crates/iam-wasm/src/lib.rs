@@ -1,9 +1,29 @@
 //! # iam-wasm
 //!
-//! The iam-core validator for edge runtimes. Nothing is implemented here yet: this crate is a
-//! documented placeholder so the workspace has its final shape.
+//! iam-core's JWT validator for edge runtimes (Cloudflare Workers, Deno Deploy, Fastly,
+//! Vercel Edge, Node): the same rules as the Rust middleware, so a token refused by one is
+//! refused by the other, compiled to `wasm32-unknown-unknown` with the pure-Rust crypto
+//! backend (no tokio, no threads, no system clock: the time comes from JavaScript).
 //!
-//! What will live here (see `DESIGN.md`): a `wasm-bindgen` wrapper of `iam_core` built with its
-//! `rust-crypto` feature for `wasm32-unknown-unknown`, taking the time from JavaScript's clock,
-//! plus a small JS helper that fetches and caches the JWKS with the same rules as iam-client.
+//! ```js
+//! import { Validator } from "iam-wasm";
+//! const v = new Validator({ issuer: "https://auth.example.com/", audience: "orders-api" });
+//! v.setJwks(await (await fetch("https://auth.example.com/.well-known/jwks.json")).text());
+//! const r = v.verifyAuthorization(request.headers.get("authorization"));
+//! if (!r.ok) return new Response(JSON.stringify(r), { status: r.status });
+//! ```
+//!
+//! `verify` answers `{ ok: true, principal }` or `{ ok: false, status, error, description }`
+//! with the status and error codes of the Rust middleware (401 `invalid_token`, 503 when no key
+//! set is loaded, ...). The JWKS is fetched in JavaScript (`js/jwks-cache.mjs`, the same caching
+//! rules as iam-client's `RemoteJwks`). TypeScript types: `pkg/*/iam_wasm.d.ts`.
+//!
+//! The logic lives in [`engine`], which also builds and is tested natively; the wasm-bindgen
+//! surface is compiled on wasm32 only.
 #![forbid(unsafe_code)]
+
+pub mod engine;
+
+/// The JavaScript API (wasm32 only).
+#[cfg(target_arch = "wasm32")]
+pub mod bindings;

@@ -82,7 +82,7 @@ pub(crate) fn verify<'a>(
         })?;
     let signing_input = &token[..h.len() + 1 + p.len()];
     if !crate::backend::verify(
-        header.alg().to_jsonwebtoken(),
+        header.alg(),
         key.decoding_key(),
         signing_input.as_bytes(),
         signature,

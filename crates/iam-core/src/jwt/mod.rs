@@ -124,6 +124,7 @@ impl Algorithm {
         1 << (self as u16)
     }
 
+    #[cfg(feature = "aws-lc")]
     pub(crate) fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {

@@ -155,3 +155,28 @@ pub fn vectors_dir() -> std::path::PathBuf {
     );
     dir
 }
+
+/// When `IAM_VERDICTS_DIR` is set, write `doc` to `$IAM_VERDICTS_DIR/{name}.json`: the
+/// verdicts of this native run, which the iam-wasm JavaScript tests replay through the wasm
+/// build and must reproduce exactly.
+#[allow(dead_code)]
+pub fn export_verdicts(name: &str, doc: &Value) {
+    if let Some(dir) = std::env::var_os("IAM_VERDICTS_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), doc.to_string()).unwrap();
+    }
+}
+
+/// A verdict as the wasm API reports it: `{ok}` or `{ok, status, error, description}`.
+#[allow(dead_code)]
+pub fn verdict<T>(result: &Result<T, iam_core::JwtError>) -> Value {
+    match result {
+        Ok(_) => serde_json::json!({"ok": true}),
+        Err(e) => {
+            let e = iam_core::AuthError::from(e.clone());
+            serde_json::json!({"ok": false, "status": e.status().as_u16(),
+                               "error": e.error_code(), "description": e.description()})
+        }
+    }
+}
