@@ -256,6 +256,13 @@ impl Require {
             need: Requirement::permission(permission),
         }
     }
+    /// Require an authenticator assurance level: 403 `insufficient_user_authentication`
+    /// below it.
+    pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
+        Self {
+            need: Requirement::assurance(level),
+        }
+    }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for Require

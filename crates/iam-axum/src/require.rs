@@ -25,6 +25,13 @@ impl RequireLayer {
             need: Requirement::permission(permission),
         }
     }
+    /// Require an authenticator assurance level (`AssuranceLevel::Aal2` for admin areas):
+    /// 403 `insufficient_user_authentication` below it.
+    pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
+        Self {
+            need: Requirement::assurance(level),
+        }
+    }
 }
 
 impl<S> tower_layer::Layer<S> for RequireLayer {

@@ -22,8 +22,12 @@
 //! - [`logout`]: back-channel logout tokens; [`login::LoginClient::logout_url`] builds the
 //!   RP-initiated logout URL.
 //!
-//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API,
-//! Kratos `whoami` with a session cache, and the credential service's `validate`.
+//! - [`KratosSessions`]: Kratos session cookies and tokens through `whoami`, cached in
+//!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation and
+//!   session-to-JWT exchange.
+//!
+//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API and the
+//! credential service's `validate`.
 #![forbid(unsafe_code)]
 
 mod cache_control;
@@ -32,6 +36,7 @@ pub mod config;
 pub mod introspection;
 pub mod issuer;
 pub mod jwks;
+pub mod kratos;
 pub mod login;
 pub mod logout;
 pub mod transport;
@@ -43,4 +48,5 @@ pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
 pub use introspection::{Introspection, IntrospectionError};
 pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
+pub use kratos::{KratosSessions, RedisSessionStore};
 pub use transport::{HttpClient, HttpError};

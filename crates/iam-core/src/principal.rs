@@ -66,6 +66,14 @@ pub enum AssuranceLevel {
 }
 
 impl AssuranceLevel {
+    /// `aal1`, `aal2`, `aal3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aal1 => "aal1",
+            Self::Aal2 => "aal2",
+            Self::Aal3 => "aal3",
+        }
+    }
     /// Parse `aal1`, `aal2`, `aal3`.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {

@@ -8,8 +8,10 @@
 //! - `IAM_AUDIENCE`: required audience;
 //! - optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS` (comma-separated, e.g. `RS256,ES256`),
 //!   `IAM_TOKEN_TYPE` (`jwt` or `at+jwt`): see [`iam_client::JwtConfig::from_env`];
-//! - `IAM_KRATOS_PUBLIC_URL`, `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accepted and
-//!   reported as not yet supported (their issues have not landed).
+//! - `IAM_KRATOS_PUBLIC_URL`: also accept Kratos sessions (the `ory_kratos_session` cookie,
+//!   `X-Session-Token`, or a `Bearer ory_st_...`), checked with `whoami` and cached;
+//! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accepted and reported as not yet
+//!   supported (that issue has not landed).
 #![forbid(unsafe_code)]
 
 use iam_client::{IssuerKeys, JwtConfig};
@@ -26,6 +28,8 @@ pub struct Config {
     /// Which tokens to accept (`IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, and the
     /// optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS`, `IAM_TOKEN_TYPE`).
     pub jwt: JwtConfig,
+    /// `IAM_KRATOS_PUBLIC_URL`: accept Kratos session cookies and tokens too.
+    pub kratos_public_url: Option<String>,
 }
 
 impl Config {
@@ -37,12 +41,17 @@ impl Config {
             .parse()
             .map_err(|_| format!("IAM_LISTEN is not a socket address: {listen}"))?;
         let jwt = JwtConfig::from_env("IAM_").map_err(|e| e.to_string())?;
-        for unsupported in ["IAM_KRATOS_PUBLIC_URL", "IAM_CREDENTIALS_URL"] {
-            if var(unsupported).is_some() {
-                tracing::warn!(variable = unsupported, "set but not supported yet; ignored");
-            }
+        if var("IAM_CREDENTIALS_URL").is_some() {
+            tracing::warn!(
+                variable = "IAM_CREDENTIALS_URL",
+                "set but not supported yet; ignored"
+            );
         }
-        Ok(Self { listen, jwt })
+        Ok(Self {
+            listen,
+            jwt,
+            kratos_public_url: var("IAM_KRATOS_PUBLIC_URL"),
+        })
     }
 
     /// The authenticator chain (JWT bearer tokens from the configured issuer) and its key
@@ -50,7 +59,14 @@ impl Config {
     /// in the background until the issuer answers.
     pub fn chain(&self) -> Result<(AuthChain, Arc<IssuerKeys>), String> {
         let (jwt, keys) = self.jwt.authenticator().map_err(|e| e.to_string())?;
-        Ok((AuthChain::new().with(jwt), keys))
+        let mut chain = AuthChain::new().with(jwt);
+        if let Some(url) = &self.kratos_public_url {
+            let sessions = iam_client::KratosSessions::builder(url.clone())
+                .build()
+                .map_err(|e| format!("IAM_KRATOS_PUBLIC_URL: {e}"))?;
+            chain = chain.with(sessions);
+        }
+        Ok((chain, keys))
     }
 }
 

@@ -61,6 +61,41 @@ fn serve_jwks(body: String) -> String {
     url
 }
 
+/// A Kratos `whoami` on loopback: 200 with a session for `ory_kratos_session=good`, 401
+/// otherwise (the full double, checked against Kratos's schema, is in iam-client's tests).
+fn serve_whoami() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 8192];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let (status, body) = if req.contains("cookie: ory_kratos_session=good\r\n") {
+                (
+                    200,
+                    json!({"id": "sess-1", "active": true, "expires_at": "2999-01-01T00:00:00Z",
+                    "authenticator_assurance_level": "aal1",
+                    "identity": {"id": "ident-1", "schema_id": "default", "schema_url": "x",
+                                 "traits": {"email": "a@example.com"},
+                                 "metadata_public": {"tenant": "acme"}}})
+                    .to_string(),
+                )
+            } else {
+                (
+                    401,
+                    json!({"error": {"code": 401, "message": "no session"}}).to_string(),
+                )
+            };
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    url
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -217,16 +252,51 @@ async fn issuer_down(bin: &str) {
     assert_eq!(get(&app, "/me", None).await.0, 401);
 }
 
+/// With `IAM_KRATOS_PUBLIC_URL`, `/me` accepts a Kratos session cookie.
+async fn sessions(bin: &str) {
+    let keys = Keys::new();
+    let (app, _) = start(
+        bin,
+        &[
+            ("IAM_ISSUER", ISS.into()),
+            ("IAM_AUDIENCE", AUD.into()),
+            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
+            ("IAM_KRATOS_PUBLIC_URL", serve_whoami()),
+        ],
+    );
+    let with_cookie = |cookie: &'static str| {
+        reqwest::Client::new()
+            .get(format!("{}/me", app.base))
+            .header("cookie", cookie)
+            .send()
+    };
+    let res = with_cookie("theme=dark; ory_kratos_session=good")
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let me: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(me["kind"], "user_session");
+    assert_eq!(me["subject"], "ident-1");
+    assert_eq!(me["session_id"], "sess-1");
+    assert_eq!(me["tenant"], "acme");
+    let res = with_cookie("ory_kratos_session=bad").await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    // JWTs still work next to sessions.
+    assert_eq!(get(&app, "/me", Some(&keys.token(json!({})))).await.0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    sessions(env!("CARGO_BIN_EXE_sample-app-axum")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actix_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    sessions(env!("CARGO_BIN_EXE_sample-app-actix")).await;
 }
 
 #[test]

@@ -21,7 +21,14 @@ pub enum AuthErrorKind {
         /// The scope (or permission) that was needed.
         scope: String,
     },
-    /// Authenticated, but refused for another reason (assurance level, policy): 403.
+    /// Authenticated, but with a weaker authentication than the route needs (one factor
+    /// where two are required): 403, `error="insufficient_user_authentication"` (the code of
+    /// RFC 9470) with `acr_values` naming the level. Step up and retry.
+    InsufficientAssurance {
+        /// The level needed (`aal2`, ...).
+        required: crate::principal::AssuranceLevel,
+    },
+    /// Authenticated, but refused for another reason (policy): 403.
     Forbidden,
     /// A dependency needed to decide (key set, session store) is down: 503.
     Unavailable,
@@ -75,6 +82,13 @@ impl AuthError {
             "the request requires higher privileges",
         )
     }
+    /// The authentication is weaker than `required`.
+    pub fn insufficient_assurance(required: crate::principal::AssuranceLevel) -> Self {
+        Self::new(
+            AuthErrorKind::InsufficientAssurance { required },
+            "a stronger authentication is required",
+        )
+    }
     /// Refused for a reason other than scope.
     pub fn forbidden(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(AuthErrorKind::Forbidden, description)
@@ -104,9 +118,9 @@ impl AuthError {
                 StatusCode::UNAUTHORIZED
             }
             AuthErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            AuthErrorKind::InsufficientScope { .. } | AuthErrorKind::Forbidden => {
-                StatusCode::FORBIDDEN
-            }
+            AuthErrorKind::InsufficientScope { .. }
+            | AuthErrorKind::InsufficientAssurance { .. }
+            | AuthErrorKind::Forbidden => StatusCode::FORBIDDEN,
             AuthErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -119,6 +133,7 @@ impl AuthError {
             AuthErrorKind::InvalidRequest => "invalid_request",
             AuthErrorKind::InvalidCredential => "invalid_token",
             AuthErrorKind::InsufficientScope { .. } => "insufficient_scope",
+            AuthErrorKind::InsufficientAssurance { .. } => "insufficient_user_authentication",
             AuthErrorKind::Forbidden => "forbidden",
             AuthErrorKind::Unavailable => "temporarily_unavailable",
         }
@@ -136,6 +151,10 @@ impl AuthError {
             AuthErrorKind::InsufficientScope { scope } => format!(
                 "Bearer error=\"insufficient_scope\", error_description=\"{desc}\", scope=\"{scope}\""
             ),
+            AuthErrorKind::InsufficientAssurance { required } => format!(
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"{desc}\", acr_values=\"{}\"",
+                required.as_str()
+            ),
             AuthErrorKind::Forbidden | AuthErrorKind::Unavailable => return None,
         };
         HeaderValue::from_str(&value).ok()
@@ -151,6 +170,9 @@ impl AuthError {
         });
         if let AuthErrorKind::InsufficientScope { scope } = &self.kind {
             body["scope"] = serde_json::Value::String(scope.clone());
+        }
+        if let AuthErrorKind::InsufficientAssurance { required } = &self.kind {
+            body["required_aal"] = required.as_str().into();
         }
         body
     }

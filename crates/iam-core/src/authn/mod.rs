@@ -219,6 +219,9 @@ pub enum Requirement {
     Scope(Arc<str>),
     /// A permission, or a scope granting it.
     Permission(Arc<str>),
+    /// At least this authenticator assurance level (Kratos `aal2` for admin areas). A
+    /// principal with no level (a plain access token) does not meet it.
+    Assurance(crate::principal::AssuranceLevel),
 }
 
 impl Requirement {
@@ -230,13 +233,24 @@ impl Requirement {
     pub fn permission(permission: &str) -> Self {
         Self::Permission(permission.into())
     }
+    /// Require an assurance level.
+    pub fn assurance(level: crate::principal::AssuranceLevel) -> Self {
+        Self::Assurance(level)
+    }
     /// `Ok` when `principal` meets the requirement; 401 without a principal, 403
-    /// `insufficient_scope` naming what is missing otherwise.
+    /// `insufficient_scope` naming what is missing otherwise (403
+    /// `insufficient_user_authentication` for an assurance level).
     pub fn check(&self, principal: Option<&Principal>) -> Result<(), AuthError> {
         let p = principal.ok_or_else(AuthError::missing_credential)?;
         let (ok, name) = match self {
             Self::Scope(s) => (p.has_scope(s), s),
             Self::Permission(s) => (p.has_permission(s), s),
+            Self::Assurance(level) => {
+                return match p.assurance_level() {
+                    Some(have) if have >= *level => Ok(()),
+                    _ => Err(AuthError::insufficient_assurance(*level)),
+                };
+            }
         };
         if ok {
             Ok(())

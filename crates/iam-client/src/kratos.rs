@@ -1,0 +1,728 @@
+//! Ory Kratos sessions: a session cookie or session token turned into a [`Principal`] by
+//! Kratos's `GET /sessions/whoami`, cached, failing closed.
+//!
+//! ```no_run
+//! use iam_client::kratos::KratosSessions;
+//! use iam_client::JwtConfig;
+//! use iam_core::authn::Requirement;
+//! use iam_core::principal::AssuranceLevel;
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let sessions = KratosSessions::builder("https://auth.example.com/.ory/kratos/public")
+//!     .cookie_name("ory_kratos_session")          // the default
+//!     .build()?;
+//! // JWT bearers go to the JWT authenticator, sessions to Kratos: the chain decides by shape.
+//! let chain = JwtConfig::from_env("IAM_")?.chain()?.with(sessions.clone());
+//! // Admin areas: aal2, else 403 insufficient_user_authentication.
+//! let admin_only = Requirement::assurance(AssuranceLevel::Aal2);
+//! # let _ = (chain, admin_only); Ok(()) }
+//! ```
+//!
+//! Credentials, in this order: `X-Session-Token`; an `Authorization: Bearer` that starts with
+//! `ory_st_` (a bearer shaped like a JWT belongs to the JWT authenticator, any other opaque
+//! bearer to whichever authenticator claims it); the session cookie. Only that one cookie is
+//! sent to Kratos (`Cookie: name=value`), never the request's whole `Cookie` header.
+//!
+//! Answers: 200 with an active, unexpired session → a principal of kind `user_session`;
+//! Kratos 401 (no, unknown or inactive session) → 401 `invalid_token`; Kratos 403
+//! `session_aal2_required` → 403 `insufficient_user_authentication` (`acr_values="aal2"`);
+//! Kratos unreachable, 5xx or unreadable → 503 (cached sessions keep working until their
+//! TTL). A credential over 4 KiB is a 400 without a call.
+//!
+//! The principal: `subject` = identity id, `session_id`, `auth_time` = `authenticated_at`,
+//! assurance level from `authenticator_assurance_level`, `amr` = the methods of
+//! `authentication_methods`, `expires_at`; claims = the identity's traits plus
+//! `email_verified` (true when a verified address equals `traits.email`); from
+//! `metadata_public`: `roles` and `permissions` (arrays of strings, or space-separated
+//! strings) and `tenant` (a string).
+//!
+//! Cache: in-process, bounded (10 000 entries), keyed by SHA-256 of the credential (the
+//! credential itself is never stored), 60 s and never past the session's `expires_at`;
+//! refusals for 5 s so a flood of bad cookies reaches Kratos once per distinct cookie per 5 s
+//! at most. A shared [`SessionStore`] (Redis: [`RedisSessionStore`]) is consulted after the
+//! in-process cache; when it fails, Kratos is asked directly and `stats().store_errors`
+//! counts it.
+use crate::transport::{HttpClient, HttpError};
+use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
+use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod store;
+pub use store::{RedisSessionStore, SessionStore, StoreError};
+
+/// Kratos session tokens start with this.
+pub const SESSION_TOKEN_PREFIX: &str = "ory_st_";
+const MAX_CREDENTIAL: usize = 4096;
+
+/// A Kratos client that cannot be built as configured, or a failed admin call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KratosError {
+    /// A URL is not absolute http(s).
+    #[error("invalid Kratos URL")]
+    InvalidUrl,
+    /// The cookie name is not an RFC 6265 token.
+    #[error("invalid session cookie name")]
+    InvalidCookieName,
+    /// Kratos could not be reached.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// Kratos answered with an unexpected status.
+    #[error("Kratos answered HTTP {0}")]
+    Status(u16),
+    /// Kratos's answer does not parse.
+    #[error("unexpected answer from Kratos")]
+    Malformed,
+    /// No admin URL was configured.
+    #[error("no Kratos admin URL configured")]
+    NoAdmin,
+    /// The shared session store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters (monotonic since start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KratosStats {
+    /// Answered from the in-process cache.
+    pub cache_hits: u64,
+    /// Answered from the shared store.
+    pub store_hits: u64,
+    /// Shared store failures (each fell back to Kratos).
+    pub store_errors: u64,
+    /// Calls to `whoami`.
+    pub whoami_calls: u64,
+    /// Kratos unreachable or 5xx.
+    pub kratos_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    cache_hits: AtomicU64,
+    store_hits: AtomicU64,
+    store_errors: AtomicU64,
+    whoami_calls: AtomicU64,
+    kratos_errors: AtomicU64,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Session {
+        principal: Principal,
+        identity_id: Arc<str>,
+        until: Instant,
+    },
+    Refused {
+        error: AuthError,
+        until: Instant,
+    },
+}
+
+/// Builder for [`KratosSessions`].
+pub struct KratosSessionsBuilder {
+    public_url: String,
+    admin_url: Option<String>,
+    admin_token: Option<String>,
+    cookie_name: String,
+    ttl: Duration,
+    negative_ttl: Duration,
+    capacity: usize,
+    http: Option<HttpClient>,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl fmt::Debug for KratosSessionsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KratosSessionsBuilder")
+            .field("public_url", &self.public_url)
+            .field("cookie_name", &self.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KratosSessionsBuilder {
+    /// The session cookie's name (default `ory_kratos_session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+    /// How long a valid session is cached (default 60 s; never past its `expires_at`).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+    /// How long a refusal is cached (default 5 s).
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+    /// In-process cache entries (default 10 000).
+    pub fn capacity(mut self, entries: usize) -> Self {
+        self.capacity = entries;
+        self
+    }
+    /// Kratos's admin API, for [`KratosSessions::revoke_all_sessions`]; `token` is sent as
+    /// a bearer when set (Ory Network API keys).
+    pub fn admin(mut self, url: impl Into<String>, token: Option<String>) -> Self {
+        self.admin_url = Some(url.into());
+        self.admin_token = token;
+        self
+    }
+    /// Your HTTP client.
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+    /// A cache shared by a fleet (see [`RedisSessionStore`]).
+    pub fn store(mut self, store: impl SessionStore + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+    /// Check the URLs and build. Nothing is fetched.
+    pub fn build(self) -> Result<KratosSessions, KratosError> {
+        let base = |u: &str| -> Result<String, KratosError> {
+            let url = url::Url::parse(u).map_err(|_| KratosError::InvalidUrl)?;
+            if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+                return Err(KratosError::InvalidUrl);
+            }
+            Ok(url.as_str().trim_end_matches('/').to_owned())
+        };
+        let public = base(&self.public_url)?;
+        let admin = self.admin_url.as_deref().map(base).transpose()?;
+        if self.cookie_name.is_empty()
+            || !self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        {
+            return Err(KratosError::InvalidCookieName);
+        }
+        let http = match self.http {
+            Some(h) => h,
+            None => HttpClient::new()?,
+        };
+        Ok(KratosSessions {
+            inner: Arc::new(Inner {
+                whoami: format!("{public}/sessions/whoami"),
+                public,
+                admin,
+                admin_token: self.admin_token,
+                cookie_name: self.cookie_name,
+                ttl: self.ttl,
+                negative_ttl: self.negative_ttl,
+                cache: quick_cache::sync::Cache::new(self.capacity.max(1)),
+                http,
+                store: self.store,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    public: String,
+    whoami: String,
+    admin: Option<String>,
+    admin_token: Option<String>,
+    cookie_name: String,
+    ttl: Duration,
+    negative_ttl: Duration,
+    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    http: HttpClient,
+    store: Option<Arc<dyn SessionStore>>,
+    counters: Counters,
+}
+
+/// Kratos session verification; an [`Authenticator`] for the chain. Cheap to clone.
+#[derive(Clone)]
+pub struct KratosSessions {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for KratosSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KratosSessions")
+            .field("public_url", &self.inner.public)
+            .field("cookie_name", &self.inner.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which credential a request carried.
+#[derive(Clone, Copy)]
+enum Credential<'a> {
+    Cookie(&'a str),
+    Token(&'a str),
+}
+
+impl Credential<'_> {
+    fn key(&self) -> [u8; 32] {
+        let (tag, value) = match self {
+            Self::Cookie(v) => (b'c', v),
+            Self::Token(v) => (b't', v),
+        };
+        let mut h = Sha256::new();
+        h.update([tag, 0]);
+        h.update(value.as_bytes());
+        h.finalize().into()
+    }
+    fn value(&self) -> &str {
+        match self {
+            Self::Cookie(v) | Self::Token(v) => v,
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn rfc3339(s: Option<&str>) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
+#[derive(Deserialize)]
+struct WireSession {
+    id: String,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    authenticated_at: Option<String>,
+    #[serde(default)]
+    authenticator_assurance_level: Option<String>,
+    #[serde(default)]
+    authentication_methods: Option<Vec<WireMethod>>,
+    identity: WireIdentity,
+    #[serde(default)]
+    tokenized: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireMethod {
+    #[serde(default)]
+    method: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireIdentity {
+    id: String,
+    #[serde(default)]
+    traits: Value,
+    #[serde(default)]
+    metadata_public: Value,
+    #[serde(default)]
+    verifiable_addresses: Option<Vec<WireAddress>>,
+}
+
+#[derive(Deserialize)]
+struct WireAddress {
+    value: String,
+    #[serde(default)]
+    verified: bool,
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    error: WireErrorBody,
+}
+
+#[derive(Deserialize)]
+struct WireErrorBody {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The principal of a `whoami` session body, or why it is refused (inactive, expired). The
+/// shared store keeps bodies, so this also runs on what comes back from it.
+fn principal_of(s: &WireSession, now: i64) -> Result<(Principal, i64), AuthError> {
+    if s.active != Some(true) {
+        return Err(AuthError::invalid_credential("session is not active"));
+    }
+    let expires = rfc3339(s.expires_at.as_deref())
+        .ok_or_else(|| AuthError::unavailable("session service answered without an expiry"))?;
+    if expires <= now {
+        return Err(AuthError::invalid_credential("session has expired"));
+    }
+    let mut claims = match &s.identity.traits {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    let email = claims
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let verified = email.as_deref().is_some_and(|e| {
+        s.identity
+            .verifiable_addresses
+            .iter()
+            .flatten()
+            .any(|a| a.verified && a.value.eq_ignore_ascii_case(e))
+    });
+    claims.insert("email_verified".into(), verified.into());
+    let meta = s.identity.metadata_public.as_object();
+    let mut b = Principal::builder(s.identity.id.clone(), PrincipalKind::UserSession)
+        .session_id(s.id.clone())
+        .expires_at(expires)
+        .roles(strings(meta.and_then(|m| m.get("roles"))))
+        .permissions(strings(meta.and_then(|m| m.get("permissions"))))
+        .amr(
+            s.authentication_methods
+                .iter()
+                .flatten()
+                .filter_map(|m| m.method.clone()),
+        )
+        .claims(claims);
+    if let Some(t) = meta.and_then(|m| m.get("tenant")).and_then(Value::as_str) {
+        b = b.tenant(t);
+    }
+    if let Some(t) = rfc3339(s.authenticated_at.as_deref()) {
+        b = b.auth_time(t);
+    }
+    if let Some(l) = s
+        .authenticator_assurance_level
+        .as_deref()
+        .and_then(AssuranceLevel::from_name)
+    {
+        b = b.assurance_level(l);
+    }
+    Ok((b.build(), expires))
+}
+
+impl KratosSessions {
+    /// Sessions of the Kratos whose public API is at `public_url`.
+    pub fn builder(public_url: impl Into<String>) -> KratosSessionsBuilder {
+        KratosSessionsBuilder {
+            public_url: public_url.into(),
+            admin_url: None,
+            admin_token: None,
+            cookie_name: "ory_kratos_session".into(),
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+            capacity: 10_000,
+            http: None,
+            store: None,
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> KratosStats {
+        let c = &self.inner.counters;
+        KratosStats {
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            store_hits: c.store_hits.load(Ordering::Relaxed),
+            store_errors: c.store_errors.load(Ordering::Relaxed),
+            whoami_calls: c.whoami_calls.load(Ordering::Relaxed),
+            kratos_errors: c.kratos_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn credential<'r>(
+        &self,
+        request: &RequestView<'r>,
+    ) -> Result<Option<Credential<'r>>, AuthError> {
+        let found = if let Some(t) = request.session_token()? {
+            Some(Credential::Token(t))
+        } else if let Some(t) = request
+            .opaque_bearer()?
+            .filter(|t| t.starts_with(SESSION_TOKEN_PREFIX))
+        {
+            Some(Credential::Token(t))
+        } else {
+            request
+                .cookie(&self.inner.cookie_name)?
+                .map(Credential::Cookie)
+        };
+        match found {
+            Some(c) if c.value().len() > MAX_CREDENTIAL => Err(AuthError::invalid_request(
+                "session credential is too large",
+            )),
+            Some(c) if !c.value().bytes().all(|b| b.is_ascii_graphic()) => Err(
+                AuthError::invalid_credential("session credential is malformed"),
+            ),
+            other => Ok(other),
+        }
+    }
+
+    /// Verify one credential: caches, then Kratos.
+    async fn verify(&self, cred: Credential<'_>) -> Result<Principal, AuthError> {
+        let inner = &*self.inner;
+        let key = cred.key();
+        let now = Instant::now();
+        if let Some(entry) = inner.cache.get(&key) {
+            match entry {
+                Entry::Session {
+                    principal, until, ..
+                } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
+                    inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(principal);
+                }
+                Entry::Refused { error, until } if until > now => {
+                    inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return Err(error);
+                }
+                _ => {
+                    inner.cache.remove(&key);
+                }
+            }
+        }
+        if let Some(store) = &inner.store {
+            match store.get(&key).await {
+                Ok(Some(body)) => {
+                    if let Ok(s) = serde_json::from_slice::<WireSession>(&body) {
+                        if let Ok((p, expires)) = principal_of(&s, now_unix()) {
+                            inner.counters.store_hits.fetch_add(1, Ordering::Relaxed);
+                            self.remember(key, &p, &s.identity.id, expires);
+                            return Ok(p);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "session store failed; asking Kratos directly");
+                }
+            }
+        }
+        let (body, outcome) = self.whoami(cred, None).await;
+        match outcome {
+            Ok((session, principal, expires)) => {
+                self.remember(key, &principal, &session.identity.id, expires);
+                if let (Some(store), Some(body)) = (&inner.store, body) {
+                    let ttl = self.ttl_for(expires);
+                    if let Err(e) = store
+                        .put(&key, &body, ttl, &session.id, &session.identity.id)
+                        .await
+                    {
+                        inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "session store failed to keep a session");
+                    }
+                }
+                Ok(principal)
+            }
+            Err(e) => {
+                if e.status() == http::StatusCode::UNAUTHORIZED {
+                    inner.cache.insert(
+                        key,
+                        Entry::Refused {
+                            error: e.clone(),
+                            until: now + inner.negative_ttl,
+                        },
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn ttl_for(&self, expires: i64) -> Duration {
+        let left = u64::try_from(expires - now_unix()).unwrap_or(0);
+        self.inner.ttl.min(Duration::from_secs(left))
+    }
+
+    fn remember(&self, key: [u8; 32], principal: &Principal, identity_id: &str, expires: i64) {
+        let until = Instant::now() + self.ttl_for(expires);
+        self.inner.cache.insert(
+            key,
+            Entry::Session {
+                principal: principal.clone(),
+                identity_id: identity_id.into(),
+                until,
+            },
+        );
+    }
+
+    /// One `whoami` call. Returns the raw body of a good answer (for the shared store).
+    #[allow(clippy::type_complexity)]
+    async fn whoami(
+        &self,
+        cred: Credential<'_>,
+        tokenize_as: Option<&str>,
+    ) -> (
+        Option<Vec<u8>>,
+        Result<(WireSession, Principal, i64), AuthError>,
+    ) {
+        let inner = &*self.inner;
+        inner.counters.whoami_calls.fetch_add(1, Ordering::Relaxed);
+        let mut url = inner.whoami.clone();
+        if let Some(t) = tokenize_as {
+            url = format!("{url}?tokenize_as={}", url_escape(t));
+        }
+        let mut req = http::Request::get(url).header(http::header::ACCEPT, "application/json");
+        req = match cred {
+            Credential::Cookie(v) => {
+                req.header(http::header::COOKIE, format!("{}={v}", inner.cookie_name))
+            }
+            Credential::Token(v) => req.header("x-session-token", v),
+        };
+        let unavailable = || AuthError::unavailable("the session service is unavailable");
+        let Ok(req) = req.body(Vec::new()) else {
+            return (
+                None,
+                Err(AuthError::invalid_credential(
+                    "session credential is malformed",
+                )),
+            );
+        };
+        let res = match inner.http.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "Kratos whoami failed");
+                return (None, Err(unavailable()));
+            }
+        };
+        let status = res.status().as_u16();
+        let body = res.into_body();
+        match status {
+            200 => match serde_json::from_slice::<WireSession>(&body) {
+                Ok(s) => match principal_of(&s, now_unix()) {
+                    Ok((p, expires)) => (Some(body), Ok((s, p, expires))),
+                    Err(e) => (None, Err(e)),
+                },
+                Err(_) => {
+                    inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                    (None, Err(unavailable()))
+                }
+            },
+            401 => (
+                None,
+                Err(AuthError::invalid_credential("session is not valid")),
+            ),
+            403 => {
+                let id = serde_json::from_slice::<WireError>(&body)
+                    .ok()
+                    .and_then(|e| e.error.id);
+                if id.as_deref() == Some("session_aal2_required") {
+                    (
+                        None,
+                        Err(AuthError::insufficient_assurance(AssuranceLevel::Aal2)),
+                    )
+                } else {
+                    (
+                        None,
+                        Err(AuthError::forbidden(
+                            "the session service refused the session",
+                        )),
+                    )
+                }
+            }
+            500..=599 => {
+                inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                (None, Err(unavailable()))
+            }
+            _ => (
+                None,
+                Err(AuthError::invalid_credential("session is not valid")),
+            ),
+        }
+    }
+
+    /// Forget one session in both caches (after a logout you observed).
+    pub async fn purge_session(&self, session_id: &str) -> Result<(), KratosError> {
+        self.inner.cache.retain(|_, e| match e {
+            Entry::Session { principal, .. } => principal.session_id() != Some(session_id),
+            Entry::Refused { .. } => true,
+        });
+        if let Some(store) = &self.inner.store {
+            store.purge_session(session_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Forget every session of an identity in both caches.
+    pub async fn purge_identity(&self, identity_id: &str) -> Result<(), KratosError> {
+        self.inner.cache.retain(|_, e| match e {
+            Entry::Session { identity_id: i, .. } => &**i != identity_id,
+            Entry::Refused { .. } => true,
+        });
+        if let Some(store) = &self.inner.store {
+            store.purge_identity(identity_id).await?;
+        }
+        Ok(())
+    }
+
+    /// "Log out everywhere": revoke every session of the identity through Kratos's admin
+    /// API (`DELETE /admin/identities/{id}/sessions`), then purge both caches.
+    pub async fn revoke_all_sessions(&self, identity_id: &str) -> Result<(), KratosError> {
+        let admin = self.inner.admin.as_deref().ok_or(KratosError::NoAdmin)?;
+        let mut req = http::Request::delete(format!(
+            "{admin}/admin/identities/{}/sessions",
+            url_escape(identity_id)
+        ));
+        if let Some(t) = &self.inner.admin_token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req.body(Vec::new()).map_err(|_| KratosError::InvalidUrl)?;
+        let res = self.inner.http.call(req).await?;
+        // 204: revoked; 404: no such identity (nothing to revoke, purge anyway).
+        match res.status().as_u16() {
+            204 | 404 => {}
+            other => return Err(KratosError::Status(other)),
+        }
+        self.purge_identity(identity_id).await
+    }
+
+    /// Exchange a session for a JWT signed by Kratos (`whoami?tokenize_as=template`, Kratos
+    /// v1.2+). `session` is the cookie value, or a session token (`ory_st_...`). Validate the
+    /// JWT elsewhere with [`crate::JwtConfig`]: issuer = the Kratos public URL, `jwks_url` =
+    /// the template's; its `sid` becomes the principal's session id.
+    pub async fn tokenize(&self, session: &str, template: &str) -> Result<String, AuthError> {
+        let cred = if session.starts_with(SESSION_TOKEN_PREFIX) {
+            Credential::Token(session)
+        } else {
+            Credential::Cookie(session)
+        };
+        match self.whoami(cred, Some(template)).await {
+            (_, Ok((s, _, _))) => s
+                .tokenized
+                .ok_or_else(|| AuthError::unavailable("the session service returned no token")),
+            (_, Err(e)) => Err(e),
+        }
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl Authenticator for KratosSessions {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(async move {
+            match self.credential(request)? {
+                Some(c) => self.verify(c).await.map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+}

@@ -1,0 +1,716 @@
+//! KratosSessions against a Kratos test double whose every answer is checked against the
+//! published Kratos v26.2.0 OpenAPI schema (`../shared/specs/kratos-v26.2.0-api.json`), and
+//! against a real Redis for the shared cache (`REDIS_URL`; skipped loudly when unset, a
+//! failure under `IAM_REQUIRE_SERVICES=1`).
+use iam_client::kratos::{KratosSessions, RedisSessionStore};
+use iam_core::authn::{AuthChain, Authenticator, RequestView, Requirement};
+use iam_core::principal::{AssuranceLevel, PrincipalKind};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// ---------------------------------------------------------------------------------------
+// The double.
+
+#[derive(Clone)]
+struct FakeSession {
+    id: String,
+    identity: String,
+    aal: &'static str,
+    /// Kratos answers 403 session_aal2_required for this session.
+    aal2_required: bool,
+    active: bool,
+    expires_in: i64,
+    roles: Vec<&'static str>,
+}
+
+#[derive(Default)]
+struct State {
+    /// credential (cookie value or session token) → session
+    sessions: HashMap<String, FakeSession>,
+    down: bool,
+    /// (path, cookie header, x-session-token header) of every request
+    seen: Vec<(String, Option<String>, Option<String>)>,
+    /// (status, body) of every answer, for the contract check
+    sent: Vec<(u16, Value)>,
+}
+
+struct Kratos {
+    url: String,
+    state: Arc<Mutex<State>>,
+}
+
+fn rfc3339(offset: i64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + offset;
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn session_body(s: &FakeSession, tokenized: Option<String>) -> Value {
+    let mut body = json!({
+        "id": s.id,
+        "active": s.active,
+        "expires_at": rfc3339(s.expires_in),
+        "authenticated_at": rfc3339(-30),
+        "issued_at": rfc3339(-30),
+        "authenticator_assurance_level": s.aal,
+        "authentication_methods": [
+            {"method": "password", "aal": "aal1", "completed_at": rfc3339(-30)}
+        ],
+        "devices": [{"id": "0b6a2c52-6f4c-4a43-9d0a-7f5e2c1d0e11", "ip_address": "192.0.2.1",
+                     "user_agent": "test"}],
+        "identity": {
+            "id": s.identity,
+            "schema_id": "default",
+            "schema_url": "https://kratos.example/schemas/default",
+            "state": "active",
+            "traits": {"email": "ada@example.com", "name": {"first": "Ada", "last": "L"}},
+            "metadata_public": {"roles": s.roles, "permissions": ["orders:read"], "tenant": "acme"},
+            "verifiable_addresses": [{
+                "id": "1b6a2c52-6f4c-4a43-9d0a-7f5e2c1d0e11", "value": "ada@example.com",
+                "verified": true, "via": "email", "status": "completed",
+                "created_at": rfc3339(-100), "updated_at": rfc3339(-100)
+            }],
+            "created_at": rfc3339(-100),
+            "updated_at": rfc3339(-100)
+        }
+    });
+    if s.aal == "aal2" {
+        body["authentication_methods"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"method": "totp", "aal": "aal2", "completed_at": rfc3339(-20)}));
+    }
+    if let Some(t) = tokenized {
+        body["tokenized"] = t.into();
+    }
+    body
+}
+
+fn error_body(code: u16, id: &str, reason: &str) -> Value {
+    let status = match code {
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        _ => "Internal Server Error",
+    };
+    json!({"error": {"code": code, "status": status, "id": id, "reason": reason,
+                     "message": "the request was rejected"}})
+}
+
+impl Kratos {
+    async fn start() -> Kratos {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let st = Arc::clone(&st);
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => req.extend_from_slice(&buf[..k]),
+                        }
+                        if req.len() > 1 << 20 {
+                            return;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&req).to_string();
+                    let mut lines = text.split("\r\n");
+                    let first = lines.next().unwrap_or("").to_owned();
+                    let mut cookie = None;
+                    let mut token = None;
+                    for l in lines {
+                        if let Some((k, v)) = l.split_once(':') {
+                            match k.to_ascii_lowercase().as_str() {
+                                "cookie" => cookie = Some(v.trim().to_owned()),
+                                "x-session-token" => token = Some(v.trim().to_owned()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let path = first.split(' ').nth(1).unwrap_or("").to_owned();
+                    let method = first.split(' ').next().unwrap_or("").to_owned();
+                    let (status, body) = {
+                        let mut s = st.lock().unwrap();
+                        s.seen.push((path.clone(), cookie.clone(), token.clone()));
+                        let answer = if s.down {
+                            (503, error_body(503, "", "down"))
+                        } else if method == "DELETE" && path.starts_with("/admin/identities/") {
+                            let identity = path.split('/').nth(3).unwrap_or("").to_owned();
+                            for f in s.sessions.values_mut() {
+                                if f.identity == identity {
+                                    f.active = false;
+                                }
+                            }
+                            (204, Value::Null)
+                        } else if path.starts_with("/sessions/whoami") {
+                            let credential = cookie
+                                .as_deref()
+                                .and_then(|c| c.strip_prefix("ory_kratos_session="))
+                                .map(str::to_owned)
+                                .or(token.clone());
+                            match credential.and_then(|c| s.sessions.get(&c).cloned()) {
+                                Some(f) if f.active && f.expires_in > 0 && f.aal2_required => (
+                                    403,
+                                    error_body(403, "session_aal2_required", "aal2 required"),
+                                ),
+                                Some(f) if f.active && f.expires_in > 0 || f_misbehaves(&f) => {
+                                    let tokenized = path
+                                        .contains("tokenize_as=")
+                                        .then(|| "header.payload.signature".to_owned());
+                                    (200, session_body(&f, tokenized))
+                                }
+                                _ => (
+                                    401,
+                                    error_body(401, "session_inactive", "no active session"),
+                                ),
+                            }
+                        } else {
+                            (404, error_body(404, "", "not found"))
+                        };
+                        s.sent.push(answer.clone());
+                        answer
+                    };
+                    let text = if body.is_null() {
+                        String::new()
+                    } else {
+                        body.to_string()
+                    };
+                    let res = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncache-control: private, no-cache, no-store, must-revalidate\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    let _ = conn.write_all(res.as_bytes()).await;
+                });
+            }
+        });
+        Kratos { url, state }
+    }
+
+    fn add(&self, credential: &str, f: FakeSession) {
+        self.state
+            .lock()
+            .unwrap()
+            .sessions
+            .insert(credential.into(), f);
+    }
+    fn set(&self, credential: &str, change: impl FnOnce(&mut FakeSession)) {
+        change(
+            self.state
+                .lock()
+                .unwrap()
+                .sessions
+                .get_mut(credential)
+                .unwrap(),
+        );
+    }
+    fn calls(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .iter()
+            .filter(|s| s.0.starts_with("/sessions/whoami"))
+            .count()
+    }
+    fn down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+    /// Every body the double sent must match the Kratos schema for its status.
+    fn check_contract(&self) {
+        let sent = self.state.lock().unwrap().sent.clone();
+        for (status, body) in sent {
+            if status == 204 || status == 404 {
+                continue;
+            }
+            let schema = if status == 200 {
+                "session"
+            } else {
+                "errorGeneric"
+            };
+            assert_valid(schema, &body);
+        }
+    }
+}
+
+/// A session the double answers 200 for even though it has expired (a misbehaving or
+/// clock-skewed Kratos): the library must refuse it on its own.
+fn f_misbehaves(f: &FakeSession) -> bool {
+    f.id.starts_with("misbehaving")
+}
+
+fn fake(id: &str, aal: &'static str) -> FakeSession {
+    FakeSession {
+        id: format!("{id}-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f"),
+        identity: "9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f".into(),
+        aal,
+        aal2_required: false,
+        active: true,
+        expires_in: 3600,
+        roles: vec!["admin"],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract: the double's bodies against the published schema.
+
+fn spec() -> &'static Value {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs");
+        let text = std::fs::read_to_string(dir.join("kratos-v26.2.0-api.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+fn assert_valid(schema: &str, body: &Value) {
+    // The whole spec is the root document, so `#/components/schemas/...` references resolve.
+    let mut root = spec().clone();
+    root["$ref"] = json!(format!("#/components/schemas/{schema}"));
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&root)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{schema} body breaks the spec: {errors:?}\n{body}"
+    );
+}
+
+#[test]
+fn contract_catches_a_drifting_double() {
+    // The check is real: a body missing a required field or with a wrong enum is refused.
+    let mut bad = session_body(&fake("s", "aal1"), None);
+    bad["identity"].as_object_mut().unwrap().remove("schema_id");
+    let mut root = spec().clone();
+    root["$ref"] = json!("#/components/schemas/session");
+    let v = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&root)
+        .unwrap();
+    assert!(!v.is_valid(&bad));
+    let mut bad_aal = session_body(&fake("s", "aal1"), None);
+    bad_aal["authenticator_assurance_level"] = json!("aal9");
+    assert!(!v.is_valid(&bad_aal));
+    assert!(v.is_valid(&session_body(&fake("s", "aal2"), Some("t".into()))));
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn sessions(k: &Kratos) -> KratosSessions {
+    KratosSessions::builder(&k.url)
+        .admin(&k.url, None)
+        .build()
+        .unwrap()
+}
+
+fn req(headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut b = http::Request::get("/");
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    b.body(()).unwrap()
+}
+
+async fn answer(
+    a: &impl Authenticator,
+    headers: &[(&str, &str)],
+) -> Result<iam_core::Principal, (u16, String)> {
+    let r = req(headers);
+    match a.authenticate(&RequestView::from_request(&r)).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err((0, "none".into())),
+        Err(e) => Err((e.status().as_u16(), e.error_code().to_owned())),
+    }
+}
+
+const COOKIE: &str = "ory_kratos_session=MTY5OTk5OTk5OXxjb29raWUtMQ";
+
+// ---------------------------------------------------------------------------------------
+// Tests.
+
+#[tokio::test]
+async fn valid_cookie_gives_the_session_principal_and_only_that_cookie_reaches_kratos() {
+    let k = Kratos::start().await;
+    k.add("MTY5OTk5OTk5OXxjb29raWUtMQ", fake("s1", "aal2"));
+    let s = sessions(&k);
+    let other = format!("theme=dark; {COOKIE}; csrf_token=abc; _ga=GA1.2");
+    let p = answer(&s, &[("cookie", &other)]).await.unwrap();
+    assert_eq!(p.subject(), "9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f");
+    assert_eq!(p.kind(), PrincipalKind::UserSession);
+    assert_eq!(
+        p.session_id(),
+        Some("s1-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+    );
+    assert_eq!(p.assurance_level(), Some(AssuranceLevel::Aal2));
+    assert_eq!(p.amr(), ["password", "totp"]);
+    assert_eq!(p.roles(), ["admin"]);
+    assert_eq!(p.tenant(), Some("acme"));
+    assert!(p.has_permission("orders:read"));
+    assert_eq!(p.claims()["email"], "ada@example.com");
+    assert_eq!(p.claims()["email_verified"], true);
+    assert!(p.auth_time().is_some() && p.expires_at().is_some());
+    let seen = k.state.lock().unwrap().seen.clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].1.as_deref(),
+        Some(COOKIE),
+        "only the session cookie is forwarded"
+    );
+    k.check_contract();
+}
+
+#[tokio::test]
+async fn session_token_by_header_or_bearer_and_jwts_left_alone() {
+    let k = Kratos::start().await;
+    k.add("ory_st_abcdefghijklmnop", fake("s2", "aal1"));
+    let s = sessions(&k);
+    let p = answer(&s, &[("x-session-token", "ory_st_abcdefghijklmnop")])
+        .await
+        .unwrap();
+    assert_eq!(
+        p.session_id(),
+        Some("s2-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+    );
+    let p = answer(&s, &[("authorization", "Bearer ory_st_abcdefghijklmnop")])
+        .await
+        .unwrap();
+    assert_eq!(p.kind(), PrincipalKind::UserSession);
+    // A JWT-shaped bearer or another opaque bearer is not ours: no call.
+    let before = k.calls();
+    assert_eq!(
+        answer(&s, &[("authorization", "Bearer a.b.c")])
+            .await
+            .unwrap_err()
+            .0,
+        0
+    );
+    assert_eq!(
+        answer(&s, &[("authorization", "Bearer pat_xyz")])
+            .await
+            .unwrap_err()
+            .0,
+        0
+    );
+    assert_eq!(k.calls(), before);
+    // In a chain, an unrecognised opaque bearer is a 401, not anonymous.
+    let chain = AuthChain::new().with(s.clone());
+    let r = req(&[("authorization", "Bearer pat_xyz")]);
+    assert_eq!(
+        chain
+            .run(&RequestView::from_request(&r))
+            .await
+            .unwrap_err()
+            .status(),
+        401
+    );
+    let seen = k.state.lock().unwrap().seen.clone();
+    assert!(
+        seen.iter().all(|s| s.1.is_none()),
+        "no cookie sent with a token"
+    );
+    k.check_contract();
+}
+
+#[tokio::test]
+async fn expired_inactive_and_unknown_are_401_and_cached_briefly() {
+    let k = Kratos::start().await;
+    let mut gone = fake("s3", "aal1");
+    gone.expires_in = -10;
+    k.add("expired", gone);
+    let mut misbehaving = fake("misbehaving-s4", "aal1");
+    misbehaving.expires_in = -10;
+    k.add("misbehaving", misbehaving);
+    let s = sessions(&k);
+    for c in ["expired", "unknown", "misbehaving"] {
+        let cookie = format!("ory_kratos_session={c}");
+        assert_eq!(
+            answer(&s, &[("cookie", &cookie)]).await.unwrap_err(),
+            (401, "invalid_token".into()),
+            "{c}"
+        );
+    }
+    // The same bad cookies again within 5 s: answered from the negative cache.
+    let before = k.calls();
+    for _ in 0..20 {
+        let _ = answer(&s, &[("cookie", "ory_kratos_session=unknown")]).await;
+    }
+    assert_eq!(k.calls(), before);
+    k.check_contract();
+}
+
+#[tokio::test]
+async fn a_flood_of_distinct_bad_cookies_costs_one_call_each_at_most() {
+    let k = Kratos::start().await;
+    let s = sessions(&k);
+    for round in 0..3 {
+        for i in 0..200 {
+            let cookie = format!("ory_kratos_session=bad-{i}");
+            assert_eq!(
+                answer(&s, &[("cookie", &cookie)]).await.unwrap_err().0,
+                401,
+                "round {round}"
+            );
+        }
+    }
+    assert_eq!(
+        k.calls(),
+        200,
+        "each distinct cookie reached Kratos once in the negative TTL"
+    );
+}
+
+#[tokio::test]
+async fn cached_then_revoked_mid_cache_and_purged() {
+    let k = Kratos::start().await;
+    k.add("c5", fake("s5", "aal1"));
+    let s = sessions(&k);
+    let cookie = "ory_kratos_session=c5";
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(k.calls(), 1, "the second check is a cache hit");
+    assert_eq!(s.stats().cache_hits, 1);
+    // Revoked in Kratos: still cached (until the TTL) ...
+    k.set("c5", |f| f.active = false);
+    assert!(answer(&s, &[("cookie", cookie)]).await.is_ok());
+    // ... until purged.
+    s.purge_session("s5-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    assert_eq!(answer(&s, &[("cookie", cookie)]).await.unwrap_err().0, 401);
+}
+
+#[tokio::test]
+async fn log_out_everywhere_revokes_in_kratos_and_purges() {
+    let k = Kratos::start().await;
+    k.add("c6a", fake("s6a", "aal1"));
+    k.add("c6b", fake("s6b", "aal1"));
+    let s = sessions(&k);
+    for c in ["c6a", "c6b"] {
+        answer(&s, &[("cookie", &format!("ory_kratos_session={c}"))])
+            .await
+            .unwrap();
+    }
+    s.revoke_all_sessions("9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    for c in ["c6a", "c6b"] {
+        let cookie = format!("ory_kratos_session={c}");
+        assert_eq!(answer(&s, &[("cookie", &cookie)]).await.unwrap_err().0, 401);
+    }
+    let seen = k.state.lock().unwrap().seen.clone();
+    assert!(seen
+        .iter()
+        .any(|s| s.0 == "/admin/identities/9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f/sessions"));
+}
+
+#[tokio::test]
+async fn assurance_levels() {
+    let k = Kratos::start().await;
+    k.add("aal1", fake("s7", "aal1"));
+    let mut needs = fake("s8", "aal1");
+    needs.aal2_required = true;
+    k.add("needs-aal2", needs);
+    k.add("aal2", fake("s9", "aal2"));
+    let s = sessions(&k);
+    let admin = Requirement::assurance(AssuranceLevel::Aal2);
+    // An aal1 session on an aal2 route.
+    let p = answer(&s, &[("cookie", "ory_kratos_session=aal1")])
+        .await
+        .unwrap();
+    let e = admin.check(Some(&p)).unwrap_err();
+    assert_eq!(
+        (e.status().as_u16(), e.error_code()),
+        (403, "insufficient_user_authentication")
+    );
+    assert!(e
+        .www_authenticate()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("acr_values=\"aal2\""));
+    assert_eq!(e.to_json()["required_aal"], "aal2");
+    // Kratos's own 403 session_aal2_required maps to the same answer.
+    assert_eq!(
+        answer(&s, &[("cookie", "ory_kratos_session=needs-aal2")])
+            .await
+            .unwrap_err(),
+        (403, "insufficient_user_authentication".into())
+    );
+    let p = answer(&s, &[("cookie", "ory_kratos_session=aal2")])
+        .await
+        .unwrap();
+    assert!(admin.check(Some(&p)).is_ok());
+    k.check_contract();
+}
+
+#[tokio::test]
+async fn kratos_down_cold_is_503_and_warm_cache_keeps_working() {
+    let k = Kratos::start().await;
+    k.add("c10", fake("s10", "aal1"));
+    let s = KratosSessions::builder(&k.url)
+        .ttl(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let cookie = "ory_kratos_session=c10";
+    k.down(true);
+    assert_eq!(
+        answer(&s, &[("cookie", cookie)]).await.unwrap_err(),
+        (503, "temporarily_unavailable".into())
+    );
+    k.down(false);
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    k.down(true);
+    assert!(
+        answer(&s, &[("cookie", cookie)]).await.is_ok(),
+        "warm cache while Kratos is down"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        answer(&s, &[("cookie", cookie)]).await.unwrap_err().0,
+        503,
+        "never past the TTL"
+    );
+    assert!(s.stats().kratos_errors >= 2);
+    // Nothing listening at all.
+    let dead = KratosSessions::builder("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    assert_eq!(
+        answer(&dead, &[("cookie", cookie)]).await.unwrap_err().0,
+        503
+    );
+    k.check_contract();
+}
+
+#[tokio::test]
+async fn hostile_cookies_get_clean_4xx() {
+    let k = Kratos::start().await;
+    let s = sessions(&k);
+    let huge = format!("ory_kratos_session={}", "A".repeat(5000));
+    assert_eq!(
+        answer(&s, &[("cookie", &huge)]).await.unwrap_err(),
+        (400, "invalid_request".into())
+    );
+    let many: String =
+        (0..500).map(|i| format!("c{i}=v{i}; ")).collect::<String>() + "ory_kratos_session=zz";
+    assert_eq!(answer(&s, &[("cookie", &many)]).await.unwrap_err().0, 401);
+    let twice = "ory_kratos_session=a; ory_kratos_session=b";
+    assert_eq!(
+        answer(&s, &[("cookie", twice)]).await.unwrap_err(),
+        (400, "invalid_request".into())
+    );
+    let none = "theme=dark";
+    assert_eq!(answer(&s, &[("cookie", none)]).await.unwrap_err().0, 0);
+    assert_eq!(
+        k.calls(),
+        1,
+        "only the one well-formed cookie was sent to Kratos"
+    );
+    let seen = k.state.lock().unwrap().seen.clone();
+    assert_eq!(seen[0].1.as_deref(), Some("ory_kratos_session=zz"));
+}
+
+#[tokio::test]
+async fn tokenize_returns_kratos_jwt() {
+    let k = Kratos::start().await;
+    k.add("ory_st_tok", fake("s11", "aal1"));
+    let s = sessions(&k);
+    assert_eq!(
+        s.tokenize("ory_st_tok", "api").await.unwrap(),
+        "header.payload.signature"
+    );
+    let seen = k.state.lock().unwrap().seen.clone();
+    assert_eq!(seen[0].0, "/sessions/whoami?tokenize_as=api");
+    assert_eq!(
+        s.tokenize("ory_st_nope", "api").await.unwrap_err().status(),
+        401
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Redis.
+
+fn redis_url() -> Option<String> {
+    match std::env::var("REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("IAM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("REDIS_URL is required (IAM_REQUIRE_SERVICES=1)")
+        }
+        _ => {
+            eprintln!("SKIPPED: Redis tests need REDIS_URL (scripts/test-services starts one)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn shared_cache_in_redis_serves_a_fleet_and_purges() {
+    let Some(url) = redis_url() else { return };
+    let k = Kratos::start().await;
+    k.add("c12", fake("s12", "aal1"));
+    let prefix = format!("iam-test-{}:", std::process::id());
+    let store = || RedisSessionStore::new(&url).unwrap().prefix(prefix.clone());
+    let a = KratosSessions::builder(&k.url)
+        .store(store())
+        .build()
+        .unwrap();
+    let b = KratosSessions::builder(&k.url)
+        .store(store())
+        .build()
+        .unwrap();
+    let cookie = "ory_kratos_session=c12";
+    answer(&a, &[("cookie", cookie)]).await.unwrap();
+    let p = answer(&b, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(
+        p.session_id(),
+        Some("s12-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+    );
+    assert_eq!(k.calls(), 1, "instance b was served by Redis");
+    assert_eq!(b.stats().store_hits, 1);
+    // Revocation through a: gone from Redis, so a fresh instance asks Kratos again.
+    k.set("c12", |f| f.active = false);
+    a.purge_identity("9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    let c = KratosSessions::builder(&k.url)
+        .store(store())
+        .build()
+        .unwrap();
+    assert_eq!(answer(&c, &[("cookie", cookie)]).await.unwrap_err().0, 401);
+    assert_eq!(answer(&a, &[("cookie", cookie)]).await.unwrap_err().0, 401);
+}
+
+#[tokio::test]
+async fn redis_down_falls_back_to_kratos_and_says_so() {
+    // Redis is "down" here by construction: nothing listens on this port.
+    let k = Kratos::start().await;
+    k.add("c13", fake("s13", "aal1"));
+    let store = RedisSessionStore::new("redis://127.0.0.1:9/0").unwrap();
+    let s = KratosSessions::builder(&k.url)
+        .store(store)
+        .build()
+        .unwrap();
+    answer(&s, &[("cookie", "ory_kratos_session=c13")])
+        .await
+        .unwrap();
+    let st = s.stats();
+    assert!(st.store_errors >= 1, "{st:?}");
+    assert_eq!(st.whoami_calls, 1);
+}
