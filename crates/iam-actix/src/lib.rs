@@ -28,7 +28,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use iam_core::authn::{AuthChain, RequestView, Requirement};
+use iam_core::authn::{AuthChain, BrowserRedirect, RequestView, Requirement};
 use iam_core::AuthError;
 pub use iam_core::Principal;
 use std::future::{ready, Future, Ready};
@@ -38,7 +38,25 @@ use std::sync::Arc;
 
 /// iam-core's HTTP answer as an actix response.
 fn response(err: &AuthError) -> HttpResponse {
-    let r = err.to_response();
+    convert(err.to_response())
+}
+
+/// The browser redirect for `err` when one is configured and applies, else the RFC 6750
+/// answer.
+fn refusal(
+    err: &AuthError,
+    redirect: Option<&BrowserRedirect>,
+    req: &ServiceRequest,
+) -> HttpResponse {
+    redirect
+        .and_then(|r| {
+            let parts = view_parts(req);
+            r.response(err, &RequestView::from_parts(&parts))
+        })
+        .map_or_else(|| response(err), convert)
+}
+
+fn convert(r: http::Response<String>) -> HttpResponse {
     let mut out = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(r.status().as_u16())
             .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
@@ -88,6 +106,7 @@ enum Mode {
 pub struct IamMiddleware {
     chain: Arc<AuthChain>,
     mode: Mode,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 impl IamMiddleware {
@@ -96,13 +115,21 @@ impl IamMiddleware {
         Self {
             chain: Arc::new(chain),
             mode: Mode::Required,
+            redirect: None,
         }
+    }
+    /// Send browser navigations that need a login to the login UI (303 with a safe
+    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
+    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
+        self.redirect = Some(Arc::new(redirect));
+        self
     }
     /// Let requests without credentials through with no principal.
     pub fn optional(chain: AuthChain) -> Self {
         Self {
             chain: Arc::new(chain),
             mode: Mode::Optional,
+            redirect: None,
         }
     }
 }
@@ -123,6 +150,7 @@ where
             service: Rc::new(service),
             chain: Arc::clone(&self.chain),
             mode: self.mode,
+            redirect: self.redirect.clone(),
         }))
     }
 }
@@ -133,6 +161,7 @@ pub struct IamService<S> {
     service: Rc<S>,
     chain: Arc<AuthChain>,
     mode: Mode,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -152,6 +181,7 @@ where
         let service = Rc::clone(&self.service);
         let chain = Arc::clone(&self.chain);
         let mode = self.mode;
+        let redirect = self.redirect.clone();
         Box::pin(async move {
             let spoofed: Vec<AxName> = req
                 .headers()
@@ -166,7 +196,8 @@ where
             let parts = view_parts(&req);
             let outcome = chain.run(&RequestView::from_parts(&parts)).await;
             let refuse = |req: ServiceRequest, e: &AuthError| {
-                Ok(req.into_response(response(e)).map_into_right_body())
+                let res = refusal(e, redirect.as_deref(), &req);
+                Ok(req.into_response(res).map_into_right_body())
             };
             match outcome {
                 Ok(Some(p)) => {
@@ -241,18 +272,21 @@ impl FromRequest for Auth {
 #[derive(Debug, Clone)]
 pub struct Require {
     need: Requirement,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 impl Require {
     /// Require an OAuth2 scope.
     pub fn scope(scope: &str) -> Self {
         Self {
+            redirect: None,
             need: Requirement::scope(scope),
         }
     }
     /// Require a permission (from the permissions claim, or else a scope).
     pub fn permission(permission: &str) -> Self {
         Self {
+            redirect: None,
             need: Requirement::permission(permission),
         }
     }
@@ -260,8 +294,15 @@ impl Require {
     /// below it.
     pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
         Self {
+            redirect: None,
             need: Requirement::assurance(level),
         }
+    }
+    /// Send browser navigations to the login UI (or its step-up URL for an assurance
+    /// level) instead of answering 401 / 403.
+    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
+        self.redirect = Some(Arc::new(redirect));
+        self
     }
 }
 
@@ -280,6 +321,7 @@ where
         ready(Ok(RequireService {
             service,
             need: self.need.clone(),
+            redirect: self.redirect.clone(),
         }))
     }
 }
@@ -289,6 +331,7 @@ where
 pub struct RequireService<S> {
     service: S,
     need: Requirement,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireService<S>
@@ -309,9 +352,10 @@ where
                 let fut = self.service.call(req);
                 Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
             }
-            Err(e) => Box::pin(ready(Ok(req
-                .into_response(response(&e))
-                .map_into_right_body()))),
+            Err(e) => {
+                let res = refusal(&e, self.redirect.as_deref(), &req);
+                Box::pin(ready(Ok(req.into_response(res).map_into_right_body())))
+            }
         }
     }
 }

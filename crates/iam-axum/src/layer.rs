@@ -1,5 +1,5 @@
 //! The tower layer.
-use iam_core::authn::{AuthChain, RequestView};
+use iam_core::authn::{AuthChain, BrowserRedirect, RequestView};
 use iam_core::headers::strip_identity_headers;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +18,7 @@ enum Mode {
 pub struct IamLayer {
     chain: Arc<AuthChain>,
     mode: Mode,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 impl IamLayer {
@@ -26,7 +27,14 @@ impl IamLayer {
         Self {
             chain: Arc::new(chain),
             mode: Mode::Required,
+            redirect: None,
         }
+    }
+    /// Send browser navigations that need a login to the login UI (303 with a safe
+    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
+    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
+        self.redirect = Some(Arc::new(redirect));
+        self
     }
     /// Let requests without credentials through with no principal; bad credentials are
     /// still refused.
@@ -34,6 +42,7 @@ impl IamLayer {
         Self {
             chain: Arc::new(chain),
             mode: Mode::Optional,
+            redirect: None,
         }
     }
 }
@@ -45,6 +54,7 @@ impl<S> tower_layer::Layer<S> for IamLayer {
             inner,
             chain: Arc::clone(&self.chain),
             mode: self.mode,
+            redirect: self.redirect.clone(),
         }
     }
 }
@@ -55,6 +65,7 @@ pub struct Iam<S> {
     inner: S,
     chain: Arc<AuthChain>,
     mode: Mode,
+    redirect: Option<Arc<BrowserRedirect>>,
 }
 
 impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for Iam<S>
@@ -81,13 +92,24 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let chain = Arc::clone(&self.chain);
         let mode = self.mode;
+        let redirect = self.redirect.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             strip_identity_headers(&mut parts.headers);
             parts.extensions.remove::<iam_core::Principal>();
             let outcome = {
                 let view = RequestView::from_parts(&parts);
-                chain.run(&view).await
+                let outcome = chain.run(&view).await;
+                let outcome = match (mode, outcome) {
+                    (Mode::Required, Ok(None)) => Err(iam_core::AuthError::missing_credential()),
+                    (_, other) => other,
+                };
+                if let (Err(e), Some(r)) = (&outcome, &redirect) {
+                    if let Some(res) = r.response(e, &view) {
+                        return Ok(res.map(ResBody::from));
+                    }
+                }
+                outcome
             };
             let principal = match outcome {
                 Ok(Some(principal)) => {

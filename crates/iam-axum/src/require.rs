@@ -10,18 +10,21 @@ use std::task::{Context, Poll};
 #[derive(Debug, Clone)]
 pub struct RequireLayer {
     need: Requirement,
+    redirect: Option<std::sync::Arc<iam_core::authn::BrowserRedirect>>,
 }
 
 impl RequireLayer {
     /// Require an OAuth2 scope (wildcards as in `iam_core::scope`).
     pub fn scope(scope: &str) -> Self {
         Self {
+            redirect: None,
             need: Requirement::scope(scope),
         }
     }
     /// Require a permission (from the permissions claim, or else a scope).
     pub fn permission(permission: &str) -> Self {
         Self {
+            redirect: None,
             need: Requirement::permission(permission),
         }
     }
@@ -29,8 +32,15 @@ impl RequireLayer {
     /// 403 `insufficient_user_authentication` below it.
     pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
         Self {
+            redirect: None,
             need: Requirement::assurance(level),
         }
+    }
+    /// Send browser navigations to the login UI (or its step-up URL for an assurance
+    /// level) instead of answering 401 / 403.
+    pub fn redirect_browsers(mut self, redirect: iam_core::authn::BrowserRedirect) -> Self {
+        self.redirect = Some(std::sync::Arc::new(redirect));
+        self
     }
 }
 
@@ -74,7 +84,14 @@ where
         {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(e) => {
-                let res = crate::response(&e);
+                let redirected = self.layer.redirect.as_ref().and_then(|r| {
+                    let view = iam_core::authn::RequestView::from_request(&request);
+                    r.response(&e, &view)
+                });
+                let res = match redirected {
+                    Some(res) => res.map(ResBody::from),
+                    None => crate::response(&e),
+                };
                 Box::pin(std::future::ready(Ok(res)))
             }
         }

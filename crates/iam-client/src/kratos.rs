@@ -709,6 +709,29 @@ impl KratosSessions {
     }
 }
 
+/// Validate Kratos session JWTs (from [`KratosSessions::tokenize`]) locally, with no call to
+/// Kratos: issuer = `kratos_public_url` (byte for byte, as Kratos writes it in `iss`), keys
+/// from the tokenize template's `jwks_url`, `sid` required (it becomes the principal's session
+/// id). Kratos's session JWTs carry no audience unless the template's claims mapper adds one:
+/// pass `audience` when yours does; with `None` any audience is accepted, which is only right
+/// when every template of that Kratos is meant for the services that trust this key.
+pub fn session_jwt_authenticator(
+    kratos_public_url: &str,
+    jwks_url: &str,
+    audience: Option<&str>,
+    http: &HttpClient,
+) -> Result<iam_core::authn::JwtAuthenticator<crate::RemoteJwks>, crate::JwtConfigError> {
+    let mut b = iam_core::jwt::Validator::builder(kratos_public_url).require_claim("sid");
+    b = match audience {
+        Some(a) => b.audience(a),
+        None => b.dangerous().accept_any_audience(),
+    };
+    let keys = crate::RemoteJwks::builder(jwks_url)
+        .client(http.client().clone())
+        .build()?;
+    Ok(iam_core::authn::JwtAuthenticator::new(b.build()?, keys))
+}
+
 fn url_escape(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

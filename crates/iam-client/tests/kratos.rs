@@ -644,6 +644,81 @@ async fn tokenize_returns_kratos_jwt() {
     );
 }
 
+#[tokio::test]
+async fn kratos_session_jwts_validate_locally() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "kratos-1",
+        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]})
+    .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = conn.read(&mut buf).await;
+            let res = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}", jwks.len());
+            let _ = conn.write_all(res.as_bytes()).await;
+        }
+    });
+    let kratos = "https://auth.example.com/.ory/kratos/public";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The claims Kratos v26 puts in a tokenized session.
+    let sign = |claims: Value| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"kratos-1","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()))
+        )
+    };
+    let claims = json!({"jti": "j-1", "iss": kratos, "sub": "ident-1", "sid": "sess-1",
+                        "iat": now, "nbf": now, "exp": now + 600});
+    let http = iam_client::HttpClient::new().unwrap();
+    let a = iam_client::kratos::session_jwt_authenticator(kratos, &jwks_url, None, &http).unwrap();
+    let p = a.authenticate_token(&sign(claims.clone())).await.unwrap();
+    assert_eq!((p.subject(), p.session_id()), ("ident-1", Some("sess-1")));
+    let mut no_sid = claims.clone();
+    no_sid.as_object_mut().unwrap().remove("sid");
+    assert_eq!(
+        a.authenticate_token(&sign(no_sid))
+            .await
+            .unwrap_err()
+            .status(),
+        401
+    );
+    let mut other_iss = claims.clone();
+    other_iss["iss"] = json!("https://evil.example");
+    assert_eq!(
+        a.authenticate_token(&sign(other_iss))
+            .await
+            .unwrap_err()
+            .status(),
+        401
+    );
+    // With an audience configured, a token without it is refused.
+    let strict =
+        iam_client::kratos::session_jwt_authenticator(kratos, &jwks_url, Some("api"), &http)
+            .unwrap();
+    assert_eq!(
+        strict
+            .authenticate_token(&sign(claims))
+            .await
+            .unwrap_err()
+            .status(),
+        401
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Redis.
 

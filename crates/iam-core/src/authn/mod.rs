@@ -23,9 +23,11 @@
 //!   trying the same credential on several authenticators.
 mod error;
 mod jwt;
+mod redirect;
 
 pub use error::{AuthError, AuthErrorKind};
 pub use jwt::{looks_like_jws, JwtAuthenticator};
+pub use redirect::{BrowserRedirect, RedirectConfigError};
 
 pub use crate::jwks::BoxFuture;
 use crate::principal::Principal;
