@@ -87,7 +87,8 @@ pub enum KratosError {
     Store(#[from] StoreError),
 }
 
-/// Counters (monotonic since start).
+/// Counters (monotonic since start); also sent to the `metrics` facade as
+/// `iam_kratos_{cache_hits,store_hits,store_errors,whoami_calls,errors}_total`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KratosStats {
@@ -482,10 +483,12 @@ impl KratosSessions {
                     principal, until, ..
                 } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
                     inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("iam_kratos_cache_hits_total").increment(1);
                     return Ok(principal);
                 }
                 Entry::Refused { error, until } if until > now => {
                     inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("iam_kratos_cache_hits_total").increment(1);
                     return Err(error);
                 }
                 _ => {
@@ -499,6 +502,7 @@ impl KratosSessions {
                     if let Ok(s) = serde_json::from_slice::<WireSession>(&body) {
                         if let Ok((p, expires)) = principal_of(&s, now_unix()) {
                             inner.counters.store_hits.fetch_add(1, Ordering::Relaxed);
+                            metrics::counter!("iam_kratos_store_hits_total").increment(1);
                             self.remember(key, &p, &s.identity.id, expires);
                             return Ok(p);
                         }
@@ -507,6 +511,7 @@ impl KratosSessions {
                 Ok(None) => {}
                 Err(e) => {
                     inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("iam_kratos_store_errors_total").increment(1);
                     tracing::warn!(error = %e, "session store failed; asking Kratos directly");
                 }
             }
@@ -522,6 +527,7 @@ impl KratosSessions {
                         .await
                     {
                         inner.counters.store_errors.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("iam_kratos_store_errors_total").increment(1);
                         tracing::warn!(error = %e, "session store failed to keep a session");
                     }
                 }
@@ -571,6 +577,7 @@ impl KratosSessions {
     ) {
         let inner = &*self.inner;
         inner.counters.whoami_calls.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("iam_kratos_whoami_calls_total").increment(1);
         let mut url = inner.whoami.clone();
         if let Some(t) = tokenize_as {
             url = format!("{url}?tokenize_as={}", url_escape(t));
@@ -595,6 +602,7 @@ impl KratosSessions {
             Ok(r) => r,
             Err(e) => {
                 inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("iam_kratos_errors_total").increment(1);
                 tracing::warn!(error = %e, "Kratos whoami failed");
                 return (None, Err(unavailable()));
             }
@@ -609,6 +617,7 @@ impl KratosSessions {
                 },
                 Err(_) => {
                     inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("iam_kratos_errors_total").increment(1);
                     (None, Err(unavailable()))
                 }
             },
@@ -636,6 +645,7 @@ impl KratosSessions {
             }
             500..=599 => {
                 inner.counters.kratos_errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("iam_kratos_errors_total").increment(1);
                 (None, Err(unavailable()))
             }
             _ => (
