@@ -15,7 +15,7 @@
 //! assert_eq!(strip_identity_headers(&mut h), 3);
 //! assert_eq!(h.len(), 1);
 //! ```
-use crate::principal::Principal;
+use crate::principal::{Principal, PrincipalKind};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// `X-User-ID`: the principal's subject.
@@ -46,9 +46,13 @@ pub const X_TENANT_ID: &str = "x-tenant-id";
 pub const X_KEY_ID: &str = "x-key-id";
 /// `X-Service-Name`: the service a service token belongs to.
 pub const X_SERVICE_NAME: &str = "x-service-name";
+/// Scopes of an API key.
+pub const X_KEY_SCOPES: &str = "x-key-scopes";
+/// Scopes of a service token.
+pub const X_SERVICE_SCOPES: &str = "x-service-scopes";
 
 /// Every identity header iam-rs sets.
-pub const IDENTITY_HEADERS: [&str; 14] = [
+pub const IDENTITY_HEADERS: [&str; 16] = [
     X_USER_ID,
     X_USER_EMAIL,
     X_USER_ROLES,
@@ -63,6 +67,8 @@ pub const IDENTITY_HEADERS: [&str; 14] = [
     X_TENANT_ID,
     X_KEY_ID,
     X_SERVICE_NAME,
+    X_KEY_SCOPES,
+    X_SERVICE_SCOPES,
 ];
 
 /// Prefixes reserved for identity headers: anything starting with them is stripped too.
@@ -115,8 +121,25 @@ pub fn identity_headers(principal: &Principal) -> HeaderMap {
             out.insert(HeaderName::from_static(name), v);
         }
     };
-    put(X_USER_ID, principal.subject().to_owned());
     put(X_AUTH_KIND, principal.kind().as_str().to_owned());
+    // Credentials: the owner and the scopes under the names of their kind.
+    let scopes = principal.scopes().to_space_separated();
+    let id = principal.token_id().unwrap_or_default().to_owned();
+    match principal.kind() {
+        PrincipalKind::ApiKey => {
+            put(X_ORG_ID, principal.subject().to_owned());
+            put(X_KEY_ID, id);
+            put(X_KEY_SCOPES, scopes);
+            return out;
+        }
+        PrincipalKind::ServiceToken => {
+            put(X_SERVICE_NAME, principal.subject().to_owned());
+            put(X_SERVICE_SCOPES, scopes);
+            return out;
+        }
+        _ => {}
+    }
+    put(X_USER_ID, principal.subject().to_owned());
     if let Some(email) = principal.claims().get("email").and_then(|v| v.as_str()) {
         put(X_USER_EMAIL, email.to_owned());
     }

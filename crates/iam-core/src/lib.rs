@@ -41,6 +41,7 @@ pub mod authn;
 mod backend;
 pub mod claims;
 pub mod clock;
+pub mod credential;
 pub mod headers;
 mod json;
 pub mod jwks;
