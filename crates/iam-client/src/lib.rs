@@ -22,17 +22,19 @@
 //! - [`logout`]: back-channel logout tokens; [`login::LoginClient::logout_url`] builds the
 //!   RP-initiated logout URL.
 //!
+//! - [`RemoteCredentials`]: the credential service's `validate`, cached, as a
+//!   [`iam_core::credential::CredentialVerifier`].
 //! - [`KratosSessions`]: Kratos session cookies and tokens through `whoami`, cached in
 //!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation and
 //!   session-to-JWT exchange.
 //!
-//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API and the
-//! credential service's `validate`.
+//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API.
 #![forbid(unsafe_code)]
 
 mod cache_control;
 pub mod client_credentials;
 pub mod config;
+pub mod credentials;
 pub mod introspection;
 pub mod issuer;
 pub mod jwks;
@@ -45,6 +47,7 @@ pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
 pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
+pub use credentials::RemoteCredentials;
 pub use introspection::{Introspection, IntrospectionError};
 pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};

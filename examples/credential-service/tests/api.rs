@@ -604,3 +604,98 @@ async fn unreachable_database_fails_closed() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn remote_verifier_caches_and_sees_revocation_within_its_ttl() {
+    use iam_client::RemoteCredentials;
+    use iam_core::authn::{AuthChain, RequestView};
+    use iam_core::credential::CredentialAuthenticator;
+    use iam_core::principal::PrincipalKind;
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), RateLimit::default()).await;
+    let (_, svc) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "service", "name": "g", "owner": "gw"})),
+    )
+    .await;
+    let svc_token = svc["token"].as_str().unwrap().to_owned();
+    let (_, pat) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "pat", "name": "p", "owner": "u-1", "scopes": ["orders:read"]})),
+    )
+    .await;
+    let pat_token = pat["token"].as_str().unwrap().to_owned();
+    let remote = RemoteCredentials::builder(&s.base, &svc_token)
+        .ttl(std::time::Duration::from_millis(800))
+        .build()
+        .unwrap();
+    let chain = AuthChain::new().with(CredentialAuthenticator::new(remote));
+    let ask = |t: String| {
+        let chain = &chain;
+        async move {
+            let req = http::Request::get("/")
+                .header("authorization", format!("Bearer {t}"))
+                .body(())
+                .unwrap();
+            chain
+                .run(&RequestView::from_request(&req))
+                .await
+                .map(|p| p.unwrap())
+        }
+    };
+    let p = ask(pat_token.clone()).await.unwrap();
+    assert_eq!(
+        (p.kind(), p.subject()),
+        (PrincipalKind::PersonalAccessToken, "u-1")
+    );
+    assert!(p.has_scope("orders:read"));
+    // Revoked on the service: the remote cache keeps it for at most its TTL ...
+    let id = pat["id"].as_str().unwrap();
+    assert_eq!(
+        call(&s, "DELETE", &format!("/credentials/{id}"), BOOT, None)
+            .await
+            .0,
+        204
+    );
+    assert!(ask(pat_token.clone()).await.is_ok(), "cached");
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let e = ask(pat_token.clone()).await.unwrap_err();
+    assert_eq!(
+        (e.status().as_u16(), e.description()),
+        (401, "invalid token")
+    );
+    // Service down → 503; a caller token that is not a service token is refused up front.
+    let down = RemoteCredentials::builder("http://127.0.0.1:9", &svc_token)
+        .build()
+        .unwrap();
+    let chain = AuthChain::new().with(CredentialAuthenticator::new(down));
+    let req = http::Request::get("/")
+        .header("x-api-key", pat_token.as_str())
+        .body(())
+        .unwrap();
+    assert_eq!(
+        chain
+            .run(&RequestView::from_request(&req))
+            .await
+            .unwrap_err()
+            .status()
+            .as_u16(),
+        503
+    );
+    assert!(RemoteCredentials::builder(&s.base, &pat_token)
+        .build()
+        .is_err());
+    assert!(!format!(
+        "{:?}",
+        RemoteCredentials::builder(&s.base, &svc_token)
+            .build()
+            .unwrap()
+    )
+    .contains(&svc_token));
+}

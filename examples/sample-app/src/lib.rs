@@ -10,8 +10,9 @@
 //!   `IAM_TOKEN_TYPE` (`jwt` or `at+jwt`): see [`iam_client::JwtConfig::from_env`];
 //! - `IAM_KRATOS_PUBLIC_URL`: also accept Kratos sessions (the `ory_kratos_session` cookie,
 //!   `X-Session-Token`, or a `Bearer ory_st_...`), checked with `whoami` and cached;
-//! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accepted and reported as not yet
-//!   supported (that issue has not landed).
+//! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN` (a service token): also accept PATs,
+//!   API keys and service tokens (`Authorization: Bearer pat_...` or `X-API-Key`), checked by
+//!   the credential service's `/validate` and cached 30 s.
 #![forbid(unsafe_code)]
 
 use iam_client::{IssuerKeys, JwtConfig};
@@ -30,6 +31,9 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// `IAM_KRATOS_PUBLIC_URL`: accept Kratos session cookies and tokens too.
     pub kratos_public_url: Option<String>,
+    /// `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accept PATs, API keys and service
+    /// tokens, checked by the credential service.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Config {
@@ -41,16 +45,16 @@ impl Config {
             .parse()
             .map_err(|_| format!("IAM_LISTEN is not a socket address: {listen}"))?;
         let jwt = JwtConfig::from_env("IAM_").map_err(|e| e.to_string())?;
-        if var("IAM_CREDENTIALS_URL").is_some() {
-            tracing::warn!(
-                variable = "IAM_CREDENTIALS_URL",
-                "set but not supported yet; ignored"
-            );
-        }
+        let credentials = match (var("IAM_CREDENTIALS_URL"), var("IAM_CREDENTIALS_TOKEN")) {
+            (Some(u), Some(t)) => Some((u, t)),
+            (None, None) => None,
+            _ => return Err("IAM_CREDENTIALS_URL and IAM_CREDENTIALS_TOKEN go together".into()),
+        };
         Ok(Self {
             listen,
             jwt,
             kratos_public_url: var("IAM_KRATOS_PUBLIC_URL"),
+            credentials,
         })
     }
 
@@ -65,6 +69,12 @@ impl Config {
                 .build()
                 .map_err(|e| format!("IAM_KRATOS_PUBLIC_URL: {e}"))?;
             chain = chain.with(sessions);
+        }
+        if let Some((url, token)) = &self.credentials {
+            let remote = iam_client::RemoteCredentials::builder(url.clone(), token.clone())
+                .build()
+                .map_err(|e| format!("IAM_CREDENTIALS_URL / IAM_CREDENTIALS_TOKEN: {e}"))?;
+            chain = chain.with(iam_core::credential::CredentialAuthenticator::new(remote));
         }
         Ok((chain, keys))
     }

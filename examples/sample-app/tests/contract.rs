@@ -96,6 +96,42 @@ fn serve_whoami() -> String {
     url
 }
 
+/// A credential service `/validate` on loopback: valid for `GOOD_PAT`, 401 otherwise.
+fn serve_validate() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 8192];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let (status, body) = if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}"))
+            {
+                (
+                    200,
+                    json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
+                             "tenant": "acme", "scopes": ["orders:read"], "expires_at": null})
+                    .to_string(),
+                )
+            } else {
+                (
+                    401,
+                    json!({"valid": false, "error": "invalid_token"}).to_string(),
+                )
+            };
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+            );
+        }
+    });
+    url
+}
+
+/// Well-formed tokens (checksums included), generated once for these tests.
+const GOOD_PAT: &str = "pat_g5jzj1MOIhECKO9f8G7P0yzrayiS5V7iFpmh12eMst";
+const SVC: &str = "svc_0000000000000000000000000000000000000000";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -117,25 +153,39 @@ impl Drop for App {
 }
 
 fn start(bin: &str, envs: &[(&str, String)]) -> (App, Duration) {
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env("IAM_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let started = Instant::now();
-    let app = App {
-        child: cmd.spawn().unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (app, started.elapsed());
+    // A port picked by binding port 0 can be picked by a parallel test too: when our app
+    // could not bind it (it exits), try another port.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("IAM_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
         }
-        std::thread::sleep(Duration::from_millis(10));
+        let started = Instant::now();
+        let mut app = App {
+            child: cmd.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let mut up = false;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                up = true;
+                break;
+            }
+            if app.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let elapsed = started.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        if up && app.child.try_wait().unwrap().is_none() {
+            return (app, elapsed);
+        }
     }
     panic!("{bin} did not start");
 }
@@ -285,11 +335,42 @@ async fn sessions(bin: &str) {
     assert_eq!(get(&app, "/me", Some(&keys.token(json!({})))).await.0, 200);
 }
 
+/// With `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`, `/me` accepts PATs.
+async fn pats(bin: &str) {
+    let keys = Keys::new();
+    let (app, _) = start(
+        bin,
+        &[
+            ("IAM_ISSUER", ISS.into()),
+            ("IAM_AUDIENCE", AUD.into()),
+            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
+            ("IAM_CREDENTIALS_URL", serve_validate()),
+            ("IAM_CREDENTIALS_TOKEN", SVC.into()),
+        ],
+    );
+    let (s, _, body) = get(&app, "/me", Some(GOOD_PAT)).await;
+    assert_eq!(s, 200, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (me["kind"].as_str(), me["subject"].as_str()),
+        (Some("personal_access_token"), Some("user-9"))
+    );
+    assert_eq!(me["scopes"], json!(["orders:read"]));
+    let mut typo = GOOD_PAT.to_owned();
+    typo.replace_range(6..7, "Z");
+    assert_eq!(
+        get(&app, "/me", Some(&typo)).await.0,
+        401,
+        "a typo never reaches the service"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    pats(env!("CARGO_BIN_EXE_sample-app-axum")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,6 +378,7 @@ async fn actix_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    pats(env!("CARGO_BIN_EXE_sample-app-actix")).await;
 }
 
 #[test]

@@ -1,0 +1,265 @@
+//! The remote [`CredentialVerifier`]: the credential service's `POST /validate`, cached.
+//!
+//! ```no_run
+//! use iam_client::credentials::RemoteCredentials;
+//! use iam_core::authn::AuthChain;
+//! use iam_core::credential::{CredentialAuthenticator, RouteScopes};
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = RemoteCredentials::builder("https://credentials.internal:4000", "svc_...").build()?;
+//! let chain = AuthChain::new().with(
+//!     CredentialAuthenticator::new(verifier)
+//!         .route_scopes(RouteScopes::new().route("GET", "/orders/**", "orders:read")),
+//! );
+//! # let _ = chain; Ok(()) }
+//! ```
+//!
+//! Valid answers are cached 30 s (never past the credential's expiry), refusals 5 s, keyed by
+//! SHA-256 of the token, 10 000 entries: a revocation takes effect everywhere within 30 s, and
+//! at once on the service that revoked. The service unreachable, failing, or refusing this
+//! caller → 503 for the request (never a pass).
+use crate::transport::{HttpClient, HttpError};
+use iam_core::authn::BoxFuture;
+use iam_core::credential::{
+    CredentialError, CredentialKind, CredentialVerifier, ParsedToken, VerifiedCredential,
+};
+use iam_core::scope::ScopeSet;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A remote verifier that cannot be built as configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteCredentialsError {
+    /// Not an absolute http(s) URL.
+    #[error("invalid credential service URL")]
+    InvalidUrl,
+    /// The caller token is not a service token (`svc_...`) or is malformed.
+    #[error("the caller token must be a service token (svc_...)")]
+    CallerToken,
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+/// Builder for [`RemoteCredentials`].
+pub struct RemoteCredentialsBuilder {
+    url: String,
+    caller: String,
+    ttl: Duration,
+    negative_ttl: Duration,
+    capacity: usize,
+    http: Option<HttpClient>,
+}
+
+impl fmt::Debug for RemoteCredentialsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteCredentialsBuilder")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteCredentialsBuilder {
+    /// Positive cache lifetime (default 30 s).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+    /// Negative cache lifetime (default 5 s).
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+    /// Cache entries (default 10 000).
+    pub fn capacity(mut self, entries: usize) -> Self {
+        self.capacity = entries;
+        self
+    }
+    /// Your HTTP client.
+    pub fn http(mut self, http: HttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+    /// Check and build.
+    pub fn build(self) -> Result<RemoteCredentials, RemoteCredentialsError> {
+        let url = url::Url::parse(&self.url).map_err(|_| RemoteCredentialsError::InvalidUrl)?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(RemoteCredentialsError::InvalidUrl);
+        }
+        if !self.caller.starts_with("svc_")
+            || !self
+                .caller
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(RemoteCredentialsError::CallerToken);
+        }
+        let http = match self.http {
+            Some(h) => h,
+            None => HttpClient::new()?,
+        };
+        Ok(RemoteCredentials {
+            validate: format!("{}/validate", url.as_str().trim_end_matches('/')),
+            caller: self.caller,
+            ttl: self.ttl,
+            negative_ttl: self.negative_ttl,
+            cache: quick_cache::sync::Cache::new(self.capacity.max(1)),
+            http,
+        })
+    }
+}
+
+#[derive(Clone)]
+enum Entry {
+    Valid(VerifiedCredential, Instant),
+    Refused(CredentialError, Instant),
+}
+
+/// The credential service as a [`CredentialVerifier`]; see the [module docs](self).
+pub struct RemoteCredentials {
+    validate: String,
+    caller: String,
+    ttl: Duration,
+    negative_ttl: Duration,
+    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    http: HttpClient,
+}
+
+impl fmt::Debug for RemoteCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The caller token is a secret: not shown.
+        f.debug_struct("RemoteCredentials")
+            .field("validate", &self.validate)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    valid: bool,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl RemoteCredentials {
+    /// The service at `url`, called with the service token `caller` (`svc_...`).
+    pub fn builder(url: impl Into<String>, caller: impl Into<String>) -> RemoteCredentialsBuilder {
+        RemoteCredentialsBuilder {
+            url: url.into(),
+            caller: caller.into(),
+            ttl: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(5),
+            capacity: 10_000,
+            http: None,
+        }
+    }
+
+    /// Forget every cached answer (after a revocation you know of).
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
+    async fn ask(&self, token: &str) -> Result<VerifiedCredential, CredentialError> {
+        let body = serde_json::json!({ "token": token })
+            .to_string()
+            .into_bytes();
+        let req = http::Request::post(&self.validate)
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.caller),
+            )
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|_| CredentialError::Unavailable)?;
+        let res = self.http.call(req).await.map_err(|e| {
+            tracing::warn!(error = %e, "credential service unreachable");
+            CredentialError::Unavailable
+        })?;
+        let status = res.status().as_u16();
+        let answer: Option<Answer> = serde_json::from_slice(res.body()).ok();
+        match (status, answer) {
+            (200, Some(a)) if a.valid => {
+                let kind = a
+                    .kind
+                    .as_deref()
+                    .and_then(CredentialKind::from_name)
+                    .ok_or(CredentialError::Unavailable)?;
+                Ok(VerifiedCredential {
+                    kind,
+                    id: a.id.ok_or(CredentialError::Unavailable)?,
+                    owner: a.owner.ok_or(CredentialError::Unavailable)?,
+                    tenant: a.tenant,
+                    scopes: ScopeSet::from_iter(a.scopes),
+                    expires_at: a.expires_at,
+                })
+            }
+            (401, Some(a)) if a.error.as_deref() == Some("token_expired") => {
+                Err(CredentialError::Expired)
+            }
+            (401, Some(a)) if !a.valid => Err(CredentialError::Invalid),
+            (other, _) => {
+                // 403 / 429 / 5xx / anything unexpected: this caller cannot get an answer.
+                tracing::warn!(status = other, "credential service refused to validate");
+                Err(CredentialError::Unavailable)
+            }
+        }
+    }
+}
+
+impl CredentialVerifier for RemoteCredentials {
+    fn verify<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+    ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
+        Box::pin(async move {
+            let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+            let now = Instant::now();
+            match self.cache.get(&key) {
+                Some(Entry::Valid(v, until))
+                    if until > now && v.expires_at.is_none_or(|e| e > now_unix()) =>
+                {
+                    return Ok(v)
+                }
+                Some(Entry::Refused(e, until)) if until > now => return Err(e),
+                _ => {}
+            }
+            let answer = self.ask(token.expose()).await;
+            match &answer {
+                Ok(v) => {
+                    let left = v
+                        .expires_at
+                        .map(|e| Duration::from_secs(u64::try_from(e - now_unix()).unwrap_or(0)));
+                    let ttl = left.map_or(self.ttl, |l| l.min(self.ttl));
+                    self.cache.insert(key, Entry::Valid(v.clone(), now + ttl));
+                }
+                Err(e @ (CredentialError::Invalid | CredentialError::Expired)) => {
+                    self.cache
+                        .insert(key, Entry::Refused(e.clone(), now + self.negative_ttl));
+                }
+                Err(_) => {}
+            }
+            answer
+        })
+    }
+}
