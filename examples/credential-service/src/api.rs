@@ -56,6 +56,8 @@ struct Metrics {
 
 /// Everything the handlers share.
 pub struct AppState {
+    routes: Option<iam_core::credential::RouteScopes>,
+    shared_limit: Option<SharedLimit>,
     store: Arc<Store>,
     bootstrap: Option<String>,
     users: Option<AuthChain>,
@@ -70,6 +72,54 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// The failed-validation counters in Redis, shared by every instance of the service.
+pub struct SharedLimit {
+    client: redis::Client,
+    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+impl SharedLimit {
+    /// Counters at `url` (`redis://...`); nothing is connected yet.
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            client: redis::Client::open(url).map_err(|_| "invalid REDIS_URL".to_owned())?,
+            conn: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Add `delta` (0 to read) to this address's failures in the current minute; `None` when
+    /// Redis cannot answer (the in-process counters then decide).
+    async fn failures(&self, ip: IpAddr, minute: i64, delta: i64) -> Option<i64> {
+        let mut slot = self.conn.lock().await;
+        if slot.is_none() {
+            let c = tokio::time::timeout(
+                std::time::Duration::from_millis(250),
+                self.client.get_multiplexed_async_connection(),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            *slot = Some(c);
+        }
+        let conn = slot.as_mut()?;
+        let key = format!("iam:credentials:failures:{ip}:{minute}");
+        let mut pipe = redis::pipe();
+        pipe.atomic().incr(&key, delta).expire(&key, 120).ignore();
+        let out: Result<Result<(i64,), _>, _> = tokio::time::timeout(
+            std::time::Duration::from_millis(250),
+            pipe.query_async::<(i64,)>(conn),
+        )
+        .await;
+        match out {
+            Ok(Ok((n,))) => Some(n),
+            _ => {
+                *slot = None;
+                None
+            }
+        }
+    }
+}
+
 impl AppState {
     /// The state: the store, the bootstrap admin token, and the chain that authenticates
     /// users (JWT / Kratos), when configured.
@@ -79,7 +129,22 @@ impl AppState {
         users: Option<AuthChain>,
         limit: RateLimit,
     ) -> Arc<Self> {
+        Self::configure(store, bootstrap, users, limit, None, None)
+    }
+
+    /// [`new`](Self::new), plus route scopes for `/validate` calls that name a method and a
+    /// path, and failed-validation counters shared through Redis.
+    pub fn configure(
+        store: Arc<Store>,
+        bootstrap: Option<String>,
+        users: Option<AuthChain>,
+        limit: RateLimit,
+        routes: Option<iam_core::credential::RouteScopes>,
+        shared_limit: Option<SharedLimit>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            routes,
+            shared_limit,
             store,
             bootstrap: bootstrap.filter(|b| !b.is_empty()),
             users,
@@ -123,6 +188,26 @@ impl From<StoreError> for ApiError {
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "invalid_request", msg.into())
+}
+
+/// Parse a route-scope table: one `METHOD PATTERN SCOPE` per line (`*` for any method),
+/// `#` comments and blank lines ignored. The error names the line.
+pub fn parse_route_scopes(text: &str) -> Result<iam_core::credential::RouteScopes, String> {
+    let mut routes = iam_core::credential::RouteScopes::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            [method, pattern, scope] if pattern.starts_with('/') => {
+                routes = routes.route(method, pattern, scope);
+            }
+            _ => return Err(format!("line {}: expected METHOD /PATTERN SCOPE", n + 1)),
+        }
+    }
+    Ok(routes)
 }
 
 /// Who is calling.
@@ -405,6 +490,10 @@ struct ValidateBody {
     token: String,
     #[serde(default)]
     required_scope: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
 }
 
 impl AppState {
@@ -441,6 +530,22 @@ impl AppState {
         Ok(())
     }
 
+    /// Take the fleet-wide failure count for this address and minute into account.
+    fn sync_failures(&self, ip: IpAddr, now: i64, fleet: i64) {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let w = windows.entry(ip).or_insert(Window {
+            start: now,
+            ..Window::default()
+        });
+        let fleet = u32::try_from(fleet).unwrap_or(u32::MAX);
+        if fleet > w.failures {
+            w.failures = fleet;
+            if w.failures >= self.limit.threshold {
+                w.limited = true;
+            }
+        }
+    }
+
     fn failed(&self, ip: IpAddr) {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = windows.get_mut(&ip) {
@@ -471,24 +576,68 @@ async fn validate(
     }
     let Json(b) = body.map_err(|e| bad(e.body_text()))?;
     let ip = peer.ip();
-    state.admit(ip, crate::store::now())?;
+    let t = crate::store::now();
+    if let Some(shared) = &state.shared_limit {
+        // The fleet's count for this address and minute; Redis down → in-process only.
+        if let Some(n) = shared.failures(ip, t / 60, 0).await {
+            state.sync_failures(ip, t, n);
+        }
+    }
+    state.admit(ip, t)?;
+    // The scope this call needs: the body's, and the route table's for method + path.
+    let route_scope = match (&b.method, &b.path) {
+        (None, None) => None,
+        (Some(m), Some(p)) => {
+            let routes = state
+                .routes
+                .as_ref()
+                .ok_or_else(|| bad("method and path need CREDENTIALS_ROUTE_SCOPES"))?;
+            let m = http::Method::from_bytes(m.as_bytes()).map_err(|_| bad("bad method"))?;
+            Some(routes.scope_for(&m, p).map(str::to_owned))
+        }
+        _ => return Err(bad("method and path go together")),
+    };
     let refuse = |status: StatusCode, error: &'static str| {
         state.metrics.invalid.fetch_add(1, Ordering::Relaxed);
         state.failed(ip);
-        Ok((status, Json(json!({"valid": false, "error": error}))).into_response())
+        (status, Json(json!({"valid": false, "error": error}))).into_response()
     };
-    let Ok(parsed) = parse(&b.token) else {
-        return refuse(StatusCode::UNAUTHORIZED, "invalid_token");
+    let verdict = match parse(&b.token) {
+        Err(_) => Err(CredentialError::Invalid),
+        Ok(parsed) => state.store.verify(parsed).await,
     };
-    let v = match state.store.verify(parsed).await {
+    let v = match verdict {
         Ok(v) => v,
-        Err(CredentialError::Expired) => return refuse(StatusCode::UNAUTHORIZED, "token_expired"),
         Err(CredentialError::Unavailable) => {
             return Err(StoreError::Database("lookup".into()).into())
         }
-        Err(_) => return refuse(StatusCode::UNAUTHORIZED, "invalid_token"),
+        Err(e) => {
+            let error = if e == CredentialError::Expired {
+                "token_expired"
+            } else {
+                "invalid_token"
+            };
+            let res = refuse(StatusCode::UNAUTHORIZED, error);
+            if let Some(shared) = &state.shared_limit {
+                shared.failures(ip, t / 60, 1).await;
+            }
+            return Ok(res);
+        }
     };
-    if let Some(scope) = &b.required_scope {
+    let route_scope = match route_scope {
+        Some(None) => {
+            state.metrics.invalid.fetch_add(1, Ordering::Relaxed);
+            return Ok((
+                StatusCode::FORBIDDEN,
+                Json(json!({"valid": false, "error": "insufficient_scope",
+                            "description": "no route scope lists this method and path"})),
+            )
+                .into_response());
+        }
+        Some(Some(scope)) => Some(scope),
+        None => None,
+    };
+    for scope in b.required_scope.iter().chain(route_scope.iter()) {
         if !v.scopes.grants(scope) {
             state.metrics.invalid.fetch_add(1, Ordering::Relaxed);
             return Ok((

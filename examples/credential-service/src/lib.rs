@@ -10,6 +10,9 @@
 //!   rotation `2:<new>,1:<old>` (the highest version hashes new tokens, every listed version
 //!   still verifies). Required when `CREDENTIALS_ENV=production`; otherwise generated and
 //!   kept in `credentials.pepper` with a warning;
+//! - `CREDENTIALS_ROUTE_SCOPES`: a file of `METHOD /PATTERN SCOPE` lines for `/validate`
+//!   calls that pass `method` and `path` (deny by default);
+//! - `REDIS_URL`: share the failed-validation counters between instances;
 //! - `IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, `IAM_KRATOS_PUBLIC_URL`: how users
 //!   authenticate to manage their own tokens (the middleware's settings).
 #![forbid(unsafe_code)]

@@ -116,11 +116,21 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let state = AppState::new(
+    let routes = var("CREDENTIALS_ROUTE_SCOPES").map(|path| {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| fail(format!("CREDENTIALS_ROUTE_SCOPES {path}: {e}")));
+        credential_service::api::parse_route_scopes(&text)
+            .unwrap_or_else(|e| fail(format!("CREDENTIALS_ROUTE_SCOPES {path}: {e}")))
+    });
+    let shared = var("REDIS_URL")
+        .map(|u| credential_service::api::SharedLimit::new(&u).unwrap_or_else(|e| fail(e)));
+    let state = AppState::configure(
         Arc::clone(&store),
         var("CREDENTIALS_BOOTSTRAP_TOKEN"),
         users,
         RateLimit::default(),
+        routes,
+        shared,
     );
     // last_used_at: one write per credential per minute at most, and a last flush at exit.
     let flusher = Arc::clone(&store);

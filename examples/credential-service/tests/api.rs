@@ -699,3 +699,184 @@ async fn remote_verifier_caches_and_sees_revocation_within_its_ttl() {
     )
     .contains(&svc_token));
 }
+
+#[tokio::test]
+async fn validate_with_route_scopes_denies_unlisted_routes() {
+    use credential_service::api::parse_route_scopes;
+    let (_dir, url) = sqlite_url();
+    let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
+    let routes =
+        parse_route_scopes("# orders\nGET /orders/** orders:read\nPOST /orders orders:write\n")
+            .unwrap();
+    assert!(parse_route_scopes("GET orders x").is_err());
+    let state = AppState::configure(
+        Arc::clone(&store),
+        Some(BOOT.into()),
+        None,
+        RateLimit::default(),
+        Some(routes),
+        None,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let s = Service { base, store };
+    let (_, pat) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "pat", "name": "p", "owner": "u", "scopes": ["orders:read"]})),
+    )
+    .await;
+    let token = pat["token"].as_str().unwrap();
+    let v = |m: &str, p: &str| json!({"token": token, "method": m, "path": p});
+    assert_eq!(
+        call(&s, "POST", "/validate", BOOT, Some(v("GET", "/orders/7")))
+            .await
+            .0,
+        200
+    );
+    let (st, body) = call(&s, "POST", "/validate", BOOT, Some(v("POST", "/orders"))).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    assert_eq!(
+        call(&s, "POST", "/validate", BOOT, Some(v("GET", "/admin")))
+            .await
+            .0,
+        403,
+        "unlisted"
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/validate",
+            BOOT,
+            Some(v("GET", "/orders/../admin"))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/validate",
+            BOOT,
+            Some(json!({"token": token, "method": "GET"}))
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn failed_validation_counts_are_shared_through_redis() {
+    use credential_service::api::SharedLimit;
+    let Some(redis) = service_url("REDIS_URL") else {
+        return;
+    };
+    let (_dir, url) = sqlite_url();
+    let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
+    let limit = RateLimit {
+        threshold: 10,
+        per_minute: 2,
+    };
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let state = AppState::configure(
+            Arc::clone(&store),
+            Some(BOOT.into()),
+            None,
+            limit,
+            None,
+            Some(SharedLimit::new(&redis).unwrap()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+    }
+    let a = Service {
+        base: bases[0].clone(),
+        store: Arc::clone(&store),
+    };
+    let b = Service {
+        base: bases[1].clone(),
+        store: Arc::clone(&store),
+    };
+    // Another test run may have counted failures for 127.0.0.1 this minute: start clean.
+    let client = redis::Client::open(redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("iam:credentials:failures:127.0.0.1:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for k in keys {
+        let _: () = redis::cmd("DEL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            call(
+                &a,
+                "POST",
+                "/validate",
+                BOOT,
+                Some(json!({"token": "pat_bad"}))
+            )
+            .await
+            .0,
+            401
+        );
+    }
+    // Instance b never saw a failure itself, but the fleet did: 2 more, then 429.
+    for _ in 0..2 {
+        assert_ne!(
+            call(
+                &b,
+                "POST",
+                "/validate",
+                BOOT,
+                Some(json!({"token": "pat_bad"}))
+            )
+            .await
+            .0,
+            429
+        );
+    }
+    assert_eq!(
+        call(
+            &b,
+            "POST",
+            "/validate",
+            BOOT,
+            Some(json!({"token": "pat_bad"}))
+        )
+        .await
+        .0,
+        429
+    );
+}
