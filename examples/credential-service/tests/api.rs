@@ -880,3 +880,244 @@ async fn failed_validation_counts_are_shared_through_redis() {
         429
     );
 }
+
+#[tokio::test]
+async fn users_manage_their_own_pats_through_the_middleware() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use iam_core::authn::{AuthChain, JwtAuthenticator};
+    use iam_core::jwks::{JwkSet, StaticKeys};
+    use iam_core::jwt::Validator;
+    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k",
+        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
+    let jwt = |sub: &str, scope: &str, permissions: &[&str]| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode(
+                json!({"iss": "https://issuer.example", "aud": "credentials",
+                "sub": sub, "exp": 32503680000_i64, "scope": scope, "permissions": permissions})
+                .to_string()
+            )
+        );
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()))
+        )
+    };
+    let users = AuthChain::new().with(JwtAuthenticator::new(
+        Validator::builder("https://issuer.example")
+            .audience("credentials")
+            .build()
+            .unwrap(),
+        StaticKeys::new(JwkSet::from_json(jwks.to_string().as_bytes()).unwrap()),
+    ));
+    let (_dir, url) = sqlite_url();
+    let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
+    let state = AppState::new(Arc::clone(&store), None, Some(users), RateLimit::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let s = Service { base, store };
+    let ada = jwt("ada", "orders:read orders:write", &[]);
+    let bob = jwt("bob", "orders:read", &[]);
+    let admin = jwt("root", "", &["credentials:admin"]);
+    // A PAT for herself, with scopes she holds.
+    let (st, pat) = call(
+        &s,
+        "POST",
+        "/credentials",
+        &ada,
+        Some(json!({"kind": "pat", "name": "cli", "scopes": ["orders:read"]})),
+    )
+    .await;
+    assert_eq!((st, pat["owner"].as_str()), (201, Some("ada")));
+    // Not a scope she holds, not for someone else, not another kind.
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/credentials",
+            &ada,
+            Some(json!({"kind": "pat", "name": "x", "scopes": ["admin"]}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/credentials",
+            &ada,
+            Some(json!({"kind": "pat", "name": "x", "owner": "bob"}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/credentials",
+            &ada,
+            Some(json!({"kind": "api_key", "name": "x"}))
+        )
+        .await
+        .0,
+        403
+    );
+    // Lists and reads: her own only.
+    let id = pat["id"].as_str().unwrap();
+    assert_eq!(
+        call(&s, "GET", "/credentials", &bob, None).await.1["items"],
+        json!([])
+    );
+    assert_eq!(
+        call(&s, "GET", &format!("/credentials/{id}"), &bob, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(&s, "DELETE", &format!("/credentials/{id}"), &bob, None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(&s, "GET", &format!("/credentials/{id}"), &ada, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&s, "POST", "/validate", &ada, Some(json!({"token": "x"})))
+            .await
+            .0,
+        403,
+        "users do not validate"
+    );
+    // An admin (permission credentials:admin) manages everything.
+    assert_eq!(
+        call(&s, "GET", "/credentials", &admin, None).await.1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/credentials",
+            &admin,
+            Some(json!({"kind": "api_key", "name": "k", "owner": "org-1"}))
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        call(&s, "DELETE", &format!("/credentials/{id}"), &ada, None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(&s, "GET", "/credentials", "garbage", None).await.0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_binary_flushes_last_used_at_on_graceful_shutdown() {
+    let dir = tempdir::Dir::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_credential-service"))
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("CREDENTIALS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CREDENTIALS_BOOTSTRAP_TOKEN", BOOT)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let s = Service {
+        base: format!("http://127.0.0.1:{port}"),
+        store: Arc::new(
+            Store::connect(
+                &format!("sqlite://{}/probe.db?mode=rwc", dir.0.display()),
+                peppers(&[(1, 1)]),
+            )
+            .await
+            .unwrap(),
+        ),
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, pat) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "pat", "name": "p", "owner": "u"})),
+    )
+    .await;
+    let token = pat["token"].as_str().unwrap();
+    assert_eq!(
+        call(&s, "POST", "/validate", BOOT, Some(json!({"token": token})))
+            .await
+            .0,
+        200
+    );
+    // SIGTERM: the pending last_used_at must reach the database before exit.
+    assert!(std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    assert!(
+        dir.0.join("credentials.pepper").exists(),
+        "development pepper persisted"
+    );
+    let pepper_hex = std::fs::read_to_string(dir.0.join("credentials.pepper")).unwrap();
+    let key: Vec<u8> = (0..pepper_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&pepper_hex[i..i + 2], 16).unwrap())
+        .collect();
+    let db = Store::connect(
+        &format!("sqlite://{}/credentials.db", dir.0.display()),
+        Peppers::new(vec![Pepper::new(1, &key).unwrap()]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let id = pat["id"].as_str().unwrap();
+    assert!(
+        db.get(id).await.unwrap().unwrap().last_used_at.is_some(),
+        "flushed at shutdown"
+    );
+}
