@@ -477,25 +477,40 @@ impl KratosSessions {
         let inner = &*self.inner;
         let key = cred.key();
         let now = Instant::now();
-        if let Some(entry) = inner.cache.get(&key) {
-            match entry {
-                Entry::Session {
-                    principal, until, ..
-                } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
-                    inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("iam_kratos_cache_hits_total").increment(1);
-                    return Ok(principal);
-                }
-                Entry::Refused { error, until } if until > now => {
-                    inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("iam_kratos_cache_hits_total").increment(1);
-                    return Err(error);
-                }
-                _ => {
-                    inner.cache.remove(&key);
+        // One lookup per credential at a time: concurrent requests with the same new cookie
+        // wait for the first one's answer instead of each asking Kratos (single flight).
+        let mut guard = None;
+        for _ in 0..3 {
+            match inner.cache.get_value_or_guard_async(&key).await {
+                Ok(entry) => match entry {
+                    Entry::Session {
+                        principal, until, ..
+                    } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
+                        inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("iam_kratos_cache_hits_total").increment(1);
+                        return Ok(principal);
+                    }
+                    Entry::Refused { error, until } if until > now => {
+                        inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("iam_kratos_cache_hits_total").increment(1);
+                        return Err(error);
+                    }
+                    _ => {
+                        inner.cache.remove(&key);
+                    }
+                },
+                Err(g) => {
+                    guard = Some(g);
+                    break;
                 }
             }
         }
+        let put = |entry: Entry| match guard {
+            Some(g) => {
+                let _ = g.insert(entry);
+            }
+            None => inner.cache.insert(key, entry),
+        };
         if let Some(store) = &inner.store {
             match store.get(&key).await {
                 Ok(Some(body)) => {
@@ -503,7 +518,7 @@ impl KratosSessions {
                         if let Ok((p, expires)) = principal_of(&s, now_unix()) {
                             inner.counters.store_hits.fetch_add(1, Ordering::Relaxed);
                             metrics::counter!("iam_kratos_store_hits_total").increment(1);
-                            self.remember(key, &p, &s.identity.id, expires);
+                            put(self.entry(&p, &s.identity.id, expires));
                             return Ok(p);
                         }
                     }
@@ -519,7 +534,7 @@ impl KratosSessions {
         let (body, outcome) = self.whoami(cred, None).await;
         match outcome {
             Ok((session, principal, expires)) => {
-                self.remember(key, &principal, &session.identity.id, expires);
+                put(self.entry(&principal, &session.identity.id, expires));
                 if let (Some(store), Some(body)) = (&inner.store, body) {
                     let ttl = self.ttl_for(expires);
                     if let Err(e) = store
@@ -534,14 +549,13 @@ impl KratosSessions {
                 Ok(principal)
             }
             Err(e) => {
+                // Refusals are cached briefly; outages are not (the guard is dropped, the
+                // next waiter asks again).
                 if e.status() == http::StatusCode::UNAUTHORIZED {
-                    inner.cache.insert(
-                        key,
-                        Entry::Refused {
-                            error: e.clone(),
-                            until: now + inner.negative_ttl,
-                        },
-                    );
+                    put(Entry::Refused {
+                        error: e.clone(),
+                        until: now + inner.negative_ttl,
+                    });
                 }
                 Err(e)
             }
@@ -553,16 +567,12 @@ impl KratosSessions {
         self.inner.ttl.min(Duration::from_secs(left))
     }
 
-    fn remember(&self, key: [u8; 32], principal: &Principal, identity_id: &str, expires: i64) {
-        let until = Instant::now() + self.ttl_for(expires);
-        self.inner.cache.insert(
-            key,
-            Entry::Session {
-                principal: principal.clone(),
-                identity_id: identity_id.into(),
-                until,
-            },
-        );
+    fn entry(&self, principal: &Principal, identity_id: &str, expires: i64) -> Entry {
+        Entry::Session {
+            principal: principal.clone(),
+            identity_id: identity_id.into(),
+            until: Instant::now() + self.ttl_for(expires),
+        }
     }
 
     /// One `whoami` call. Returns the raw body of a good answer (for the shared store).

@@ -31,6 +31,8 @@ struct State {
     /// credential (cookie value or session token) → session
     sessions: HashMap<String, FakeSession>,
     down: bool,
+    /// Delay before answering whoami (to make concurrent requests overlap).
+    delay_ms: u64,
     /// (path, cookie header, x-session-token header) of every request
     seen: Vec<(String, Option<String>, Option<String>)>,
     /// (status, body) of every answer, for the contract check
@@ -140,6 +142,8 @@ impl Kratos {
                         }
                     }
                     let path = first.split(' ').nth(1).unwrap_or("").to_owned();
+                    let delay = st.lock().unwrap().delay_ms;
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                     let method = first.split(' ').next().unwrap_or("").to_owned();
                     let (status, body) = {
                         let mut s = st.lock().unwrap();
@@ -474,6 +478,32 @@ async fn a_flood_of_distinct_bad_cookies_costs_one_call_each_at_most() {
         200,
         "each distinct cookie reached Kratos once in the negative TTL"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_new_cookie_make_one_call() {
+    let k = Kratos::start().await;
+    k.add("c-many", fake("s-many", "aal1"));
+    k.state.lock().unwrap().delay_ms = 100;
+    let s = sessions(&k);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = s.clone();
+        // Half a valid cookie, half an unknown one: one call each, not fifty.
+        let cookie = if i % 2 == 0 {
+            "ory_kratos_session=c-many"
+        } else {
+            "ory_kratos_session=nope"
+        };
+        tasks.push(tokio::spawn(async move {
+            answer(&s, &[("cookie", cookie)]).await.map(|_| ())
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        assert_eq!(r.is_ok(), i % 2 == 0);
+    }
+    assert_eq!(k.calls(), 2);
 }
 
 #[tokio::test]
