@@ -1,44 +1,12 @@
 //! The same browser-redirect rules as iam-axum: 303 to the login UI with a safe `return_to`
 //! for browser navigations, RFC 6750 answers for API calls, step-up for an assurance level.
+#[path = "../../iam-axum/tests/common/sessions.rs"]
+mod sessions;
 use actix_web::{test, web, App, HttpResponse};
 use iam_actix::{IamMiddleware, Require};
-use iam_core::authn::{
-    AuthChain, AuthError, Authenticator, BoxFuture, BrowserRedirect, RequestView,
-};
-use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
-
-struct TestSessions;
-
-impl Authenticator for TestSessions {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a RequestView<'a>,
-    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
-        Box::pin(async move {
-            let level = match request
-                .headers()
-                .get("x-test-session")
-                .map(|v| v.as_bytes())
-            {
-                None => return Ok(None),
-                Some(b"aal1") => AssuranceLevel::Aal1,
-                Some(b"aal2") => AssuranceLevel::Aal2,
-                Some(_) => return Err(AuthError::invalid_credential("session is not valid")),
-            };
-            Ok(Some(
-                Principal::builder("u", PrincipalKind::UserSession)
-                    .assurance_level(level)
-                    .build(),
-            ))
-        })
-    }
-}
-
-fn redirect() -> BrowserRedirect {
-    BrowserRedirect::new("https://auth.example.com/login", "https://app.example.com")
-        .unwrap()
-        .step_up_url("https://auth.example.com/login?aal=aal2")
-}
+use iam_core::authn::AuthChain;
+use iam_core::principal::AssuranceLevel;
+use sessions::{redirect, TestSessions};
 
 const HTML: (&str, &str) = ("accept", "text/html,*/*;q=0.8");
 

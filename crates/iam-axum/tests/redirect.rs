@@ -1,47 +1,14 @@
 //! Browser navigations that need a login are sent to the login UI (303, safe `return_to`);
 //! API calls keep their RFC 6750 answers; step-up for an assurance level.
+#[path = "common/sessions.rs"]
+mod sessions;
 use axum::routing::get;
 use axum::Router;
 use iam_axum::{IamLayer, RequireLayer};
-use iam_core::authn::{
-    AuthChain, AuthError, Authenticator, BoxFuture, BrowserRedirect, RequestView,
-};
-use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
+use iam_core::authn::AuthChain;
+use iam_core::principal::AssuranceLevel;
+use sessions::{redirect, TestSessions};
 use tower::ServiceExt;
-
-/// `x-test-session: aal1|aal2` → a session principal at that level; `bad` → refused.
-struct TestSessions;
-
-impl Authenticator for TestSessions {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a RequestView<'a>,
-    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
-        Box::pin(async move {
-            let level = match request
-                .headers()
-                .get("x-test-session")
-                .map(|v| v.as_bytes())
-            {
-                None => return Ok(None),
-                Some(b"aal1") => AssuranceLevel::Aal1,
-                Some(b"aal2") => AssuranceLevel::Aal2,
-                Some(_) => return Err(AuthError::invalid_credential("session is not valid")),
-            };
-            Ok(Some(
-                Principal::builder("u", PrincipalKind::UserSession)
-                    .assurance_level(level)
-                    .build(),
-            ))
-        })
-    }
-}
-
-fn redirect() -> BrowserRedirect {
-    BrowserRedirect::new("https://auth.example.com/login", "https://app.example.com")
-        .unwrap()
-        .step_up_url("https://auth.example.com/login?aal=aal2")
-}
 
 fn app() -> Router {
     Router::new()
@@ -111,8 +78,12 @@ async fn return_to_cannot_leave_the_app() {
         loc.as_deref(),
         Some("https://auth.example.com/login?return_to=https%3A%2F%2Fapp.example.com%2F")
     );
-    assert!(BrowserRedirect::new("javascript:alert(1)", "https://app.example.com").is_err());
-    assert!(BrowserRedirect::new(
+    assert!(iam_core::authn::BrowserRedirect::new(
+        "javascript:alert(1)",
+        "https://app.example.com"
+    )
+    .is_err());
+    assert!(iam_core::authn::BrowserRedirect::new(
         "https://auth.example.com/login",
         "https://app.example.com/sub"
     )
