@@ -186,6 +186,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A body axum could not take: 413 when too large, 415 when not JSON, 400 otherwise.
+fn rejected(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    let status = match e.status() {
+        s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError(status, "invalid_request", e.body_text())
+}
+
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "invalid_request", msg.into())
 }
@@ -301,7 +310,7 @@ async fn create(
     body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let who = caller(&state, &headers).await?;
-    let Json(b) = body.map_err(|e| bad(e.body_text()))?;
+    let Json(b) = body.map_err(rejected)?;
     let kind = CredentialKind::from_name(&b.kind)
         .ok_or_else(|| bad("kind must be pat, api_key or service"))?;
     check_text("name", &b.name, 255)?;
@@ -574,7 +583,7 @@ async fn validate(
             ))
         }
     }
-    let Json(b) = body.map_err(|e| bad(e.body_text()))?;
+    let Json(b) = body.map_err(rejected)?;
     let ip = peer.ip();
     let t = crate::store::now();
     if let Some(shared) = &state.shared_limit {

@@ -27,6 +27,11 @@ struct Service {
 async fn start(url: &str, p: Peppers, limit: RateLimit) -> Service {
     let store = Arc::new(Store::connect(url, p).await.unwrap());
     let state = AppState::new(Arc::clone(&store), Some(BOOT.into()), None, limit);
+    serve(state, store).await
+}
+
+/// Serve `state` on a loopback port (with the peer address the rate limit needs).
+async fn serve(state: Arc<AppState>, store: Arc<Store>) -> Service {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -717,17 +722,7 @@ async fn validate_with_route_scopes_denies_unlisted_routes() {
         Some(routes),
         None,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    let s = Service { base, store };
+    let s = serve(state, store).await;
     let (_, pat) = call(
         &s,
         "POST",
@@ -794,7 +789,7 @@ async fn failed_validation_counts_are_shared_through_redis() {
         threshold: 10,
         per_minute: 2,
     };
-    let mut bases = Vec::new();
+    let mut instances = Vec::new();
     for _ in 0..2 {
         let state = AppState::configure(
             Arc::clone(&store),
@@ -804,25 +799,9 @@ async fn failed_validation_counts_are_shared_through_redis() {
             None,
             Some(SharedLimit::new(&redis).unwrap()),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        bases.push(format!("http://{}", listener.local_addr().unwrap()));
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router(state).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        instances.push(serve(state, Arc::clone(&store)).await);
     }
-    let a = Service {
-        base: bases[0].clone(),
-        store: Arc::clone(&store),
-    };
-    let b = Service {
-        base: bases[1].clone(),
-        store: Arc::clone(&store),
-    };
+    let (a, b) = (&instances[0], &instances[1]);
     // Another test run may have counted failures for 127.0.0.1 this minute: start clean.
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -841,7 +820,7 @@ async fn failed_validation_counts_are_shared_through_redis() {
     for _ in 0..10 {
         assert_eq!(
             call(
-                &a,
+                a,
                 "POST",
                 "/validate",
                 BOOT,
@@ -856,7 +835,7 @@ async fn failed_validation_counts_are_shared_through_redis() {
     for _ in 0..2 {
         assert_ne!(
             call(
-                &b,
+                b,
                 "POST",
                 "/validate",
                 BOOT,
@@ -869,7 +848,7 @@ async fn failed_validation_counts_are_shared_through_redis() {
     }
     assert_eq!(
         call(
-            &b,
+            b,
             "POST",
             "/validate",
             BOOT,
@@ -919,17 +898,7 @@ async fn users_manage_their_own_pats_through_the_middleware() {
     let (_dir, url) = sqlite_url();
     let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
     let state = AppState::new(Arc::clone(&store), None, Some(users), RateLimit::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    let s = Service { base, store };
+    let s = serve(state, store).await;
     let ada = jwt("ada", "orders:read orders:write", &[]);
     let bob = jwt("bob", "orders:read", &[]);
     let admin = jwt("root", "", &["credentials:admin"]);
@@ -1119,5 +1088,50 @@ async fn the_binary_flushes_last_used_at_on_graceful_shutdown() {
     assert!(
         db.get(id).await.unwrap().unwrap().last_used_at.is_some(),
         "flushed at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn hostile_requests_get_clean_4xx() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), RateLimit::default()).await;
+    // A body over the 64 KiB limit, a huge token, a wrong content type, not JSON at all.
+    let huge = json!({"kind": "pat", "name": "x".repeat(100_000), "owner": "o"});
+    assert_eq!(
+        call(&s, "POST", "/credentials", BOOT, Some(huge)).await.0,
+        413
+    );
+    let long = format!("pat_{}", "A".repeat(20_000));
+    let (st, v) = call(&s, "POST", "/validate", BOOT, Some(json!({"token": long}))).await;
+    assert_eq!((st, v["error"].as_str()), (401, Some("invalid_token")));
+    let raw = reqwest::Client::new()
+        .post(format!("{}/validate", s.base))
+        .header("authorization", format!("Bearer {BOOT}"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 400);
+    // Odd ids and a bearer with control characters.
+    assert_eq!(
+        call(&s, "GET", "/credentials/..%2F..%2Fetc", BOOT, None)
+            .await
+            .0,
+        404
+    );
+    let bad = reqwest::Client::new()
+        .get(format!("{}/credentials", s.base))
+        .header("authorization", "Bearer a\tb")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+    // The bootstrap token compared as a whole: a prefix of it is not an admin.
+    assert_eq!(
+        call(&s, "GET", "/credentials", &BOOT[..BOOT.len() - 1], None)
+            .await
+            .0,
+        401
     );
 }
