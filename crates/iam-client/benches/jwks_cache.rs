@@ -1,31 +1,20 @@
 //! A cache hit of `RemoteJwks::keys()`, as a ratio to the same call on a fixed in-memory set
 //! (`StaticKeys`), measured in the same run.
+mod common;
+
 use criterion::Criterion;
 use iam_client::RemoteJwks;
 use iam_core::jwks::{JwkSet, KeySource, StaticKeys};
 use std::hint::black_box;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"ec-1","x":"04N0xi21hshyvBp7I167sbE_bXqyqkAPfefdklMO7wY","y":"UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgmw"}]}"#;
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf).await;
-                let res = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=3600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{JWKS}",
-                    JWKS.len()
-                );
-                let _ = conn.write_all(res.as_bytes()).await;
-            }
-        });
-        format!("http://{addr}/jwks.json")
-    });
+    let url = format!(
+        "{}/jwks.json",
+        common::serve_fixed(&rt, "cache-control: max-age=3600\r\n", JWKS)
+    );
     let remote = RemoteJwks::builder(url).build().expect("remote jwks");
     rt.block_on(remote.refresh()).expect("first fetch");
     let fixed = StaticKeys::new(JwkSet::from_json(JWKS.as_bytes()).expect("jwks"));

@@ -1,0 +1,130 @@
+//! What the authenticator benches share: a loopback server with a fixed answer, the JWT
+//! cache-hit baseline, and the comparison table read from criterion's estimates.
+#![allow(dead_code)] // each bench uses part of it
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use criterion::Criterion;
+use iam_core::authn::{Authenticator, JwtAuthenticator, RequestView};
+use iam_core::jwks::{JwkSet, StaticKeys};
+use iam_core::jwt::Validator;
+use std::hint::black_box;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A loopback HTTP server answering every request with 200, `extra_headers` and `body`.
+pub(crate) fn serve_fixed(
+    rt: &tokio::runtime::Runtime,
+    extra_headers: &'static str,
+    body: &'static str,
+) -> String {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let res = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(res.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    })
+}
+
+/// The baseline: a JWT authenticator and a request whose EdDSA bearer it has validated once
+/// (so every further call is a cache hit).
+pub(crate) fn jwt_baseline(
+    rt: &tokio::runtime::Runtime,
+) -> (JwtAuthenticator<StaticKeys>, http::Request<()>) {
+    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("key");
+    let jwks = format!(
+        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{}"}}]}}"#,
+        URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())
+    );
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k1"}"#),
+        URL_SAFE_NO_PAD.encode(
+            r#"{"iss":"https://issuer.example","aud":"api","sub":"user-1","exp":32503680000,"scope":"orders:read","tenant":"acme","sid":"s-1"}"#
+        )
+    );
+    let token = format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()))
+    );
+    let validator = Validator::builder("https://issuer.example")
+        .audience("api")
+        .build()
+        .expect("validator");
+    let jwt = JwtAuthenticator::new(
+        validator,
+        StaticKeys::new(JwkSet::from_json(jwks.as_bytes()).expect("jwks")),
+    );
+    let req = http::Request::get("/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .expect("request");
+    warm(rt, &jwt, &req);
+    (jwt, req)
+}
+
+/// One call that must authenticate (fills the caches).
+pub(crate) fn warm(rt: &tokio::runtime::Runtime, a: &impl Authenticator, req: &http::Request<()>) {
+    rt.block_on(async {
+        let view = RequestView::from_request(req);
+        a.authenticate(&view)
+            .await
+            .expect("authenticates")
+            .expect("a principal");
+    });
+}
+
+/// Bench `candidate` against the JWT cache hit in one criterion group and print the ratio.
+pub(crate) fn compare(
+    rt: &tokio::runtime::Runtime,
+    group: &str,
+    (name, label): (&str, &str),
+    candidate: (&dyn Authenticator, &http::Request<()>),
+) {
+    let (jwt, bearer) = jwt_baseline(rt);
+    let mut c = Criterion::default()
+        .output_directory(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion"))
+        .configure_from_args();
+    let mut g = c.benchmark_group(group);
+    g.bench_function("jwt_cache_hit", |b| {
+        b.to_async(rt).iter(|| async {
+            let view = RequestView::from_request(&bearer);
+            black_box(jwt.authenticate(&view).await.is_ok())
+        })
+    });
+    g.bench_function(name, |b| {
+        b.to_async(rt).iter(|| async {
+            let view = RequestView::from_request(candidate.1);
+            black_box(candidate.0.authenticate(&view).await.is_ok())
+        })
+    });
+    g.finish();
+    c.final_summary();
+    let mean = |bench: &str| -> Option<f64> {
+        let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("criterion")
+            .join(group)
+            .join(bench)
+            .join("new/estimates.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        v["mean"]["point_estimate"].as_f64()
+    };
+    if let (Some(base), Some(hit)) = (mean("jwt_cache_hit"), mean(name)) {
+        println!("\n| check | authenticate() | ratio (target <= 2.0) |\n|---|---|---|");
+        println!("| JWT bearer, cache hit (baseline) | {base:.0} ns | 1.00x |");
+        println!("| {label} | {hit:.0} ns | {:.2}x |", hit / base);
+    }
+}
