@@ -44,88 +44,73 @@ impl Keys {
     }
 }
 
-/// A JWKS endpoint on loopback, in a thread.
-fn serve_jwks(body: String) -> String {
+/// A loopback HTTP server in a thread: `respond` turns each request's text into a status and
+/// a JSON body. Returns the base URL.
+fn serve(respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
+            let mut buf = [0u8; 8192];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let (status, body) = respond(&String::from_utf8_lossy(&buf[..n]));
             let _ = conn.write_all(
-                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
             );
         }
     });
     url
+}
+
+/// A JWKS endpoint on loopback.
+fn serve_jwks(body: String) -> String {
+    format!("{}/jwks.json", serve(move |_| (200, body.clone())))
 }
 
 /// A Kratos `whoami` on loopback: 200 with a session for `ory_kratos_session=good`, 401
 /// otherwise (the full double, checked against Kratos's schema, is in iam-client's tests).
 fn serve_whoami() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut buf = [0u8; 8192];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
-            let (status, body) = if req.contains("cookie: ory_kratos_session=good\r\n") {
-                (
-                    200,
-                    json!({"id": "sess-1", "active": true, "expires_at": "2999-01-01T00:00:00Z",
-                    "authenticator_assurance_level": "aal1",
-                    "identity": {"id": "ident-1", "schema_id": "default", "schema_url": "x",
-                                 "traits": {"email": "a@example.com"},
-                                 "metadata_public": {"tenant": "acme"}}})
-                    .to_string(),
-                )
-            } else {
-                (
-                    401,
-                    json!({"error": {"code": 401, "message": "no session"}}).to_string(),
-                )
-            };
-            let _ = conn.write_all(
-                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
-            );
+    serve(|req| {
+        if req
+            .to_ascii_lowercase()
+            .contains("cookie: ory_kratos_session=good\r\n")
+        {
+            (
+                200,
+                json!({"id": "sess-1", "active": true, "expires_at": "2999-01-01T00:00:00Z",
+                "authenticator_assurance_level": "aal1",
+                "identity": {"id": "ident-1", "schema_id": "default", "schema_url": "x",
+                             "traits": {"email": "a@example.com"},
+                             "metadata_public": {"tenant": "acme"}}})
+                .to_string(),
+            )
+        } else {
+            (
+                401,
+                json!({"error": {"code": 401, "message": "no session"}}).to_string(),
+            )
         }
-    });
-    url
+    })
 }
 
 /// A credential service `/validate` on loopback: valid for `GOOD_PAT`, 401 otherwise.
 fn serve_validate() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut buf = [0u8; 8192];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            let (status, body) = if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}"))
-            {
-                (
-                    200,
-                    json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
-                             "tenant": "acme", "scopes": ["orders:read"], "expires_at": null})
-                    .to_string(),
-                )
-            } else {
-                (
-                    401,
-                    json!({"valid": false, "error": "invalid_token"}).to_string(),
-                )
-            };
-            let _ = conn.write_all(
-                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
-            );
+    serve(|req| {
+        if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}")) {
+            (
+                200,
+                json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
+                         "tenant": "acme", "scopes": ["orders:read"], "expires_at": null})
+                .to_string(),
+            )
+        } else {
+            (
+                401,
+                json!({"valid": false, "error": "invalid_token"}).to_string(),
+            )
         }
-    });
-    url
+    })
 }
 
 /// Well-formed tokens (checksums included), generated once for these tests.
