@@ -21,8 +21,8 @@ use iam_core::Principal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The app's configuration.
-#[derive(Debug, Clone)]
+/// The app's configuration. Its `Debug` leaves the credential service token out.
+#[derive(Clone)]
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
@@ -34,6 +34,20 @@ pub struct Config {
     /// `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accept PATs, API keys and service
     /// tokens, checked by the credential service.
     pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("jwt", &self.jwt)
+            .field("kratos_public_url", &self.kratos_public_url)
+            .field(
+                "credentials_url",
+                &self.credentials.as_ref().map(|(url, _)| url),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {

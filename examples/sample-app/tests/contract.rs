@@ -381,3 +381,17 @@ fn missing_configuration_exits_2() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("IAM_ISSUER"));
     }
 }
+
+#[test]
+fn config_debug_never_shows_the_credentials_token() {
+    std::env::set_var("IAM_ISSUER", ISS);
+    std::env::set_var("IAM_AUDIENCE", AUD);
+    std::env::set_var("IAM_CREDENTIALS_URL", "http://127.0.0.1:4000");
+    std::env::set_var("IAM_CREDENTIALS_TOKEN", SVC);
+    let c = sample_app::Config::from_env().unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("127.0.0.1:4000") && !shown.contains(SVC),
+        "{shown}"
+    );
+}
