@@ -57,14 +57,14 @@ async function handle(request, env) {
     });
   }
   const authorization = request.headers.get('authorization');
-  let r = s.validator.verifyAuthorization(authorization);
+  let r = await s.validator.verifyAuthorization(authorization);
   if (!r.ok && r.unknownKid) {
     // A key the cached set does not have: the issuer may have rotated. At most one refetch
     // per cooldown for the whole isolate, however many such tokens arrive.
     const newer = await s.jwks.getAfterUnknownKid(r.unknownKid);
     if (newer) {
       load(s, newer);
-      r = s.validator.verifyAuthorization(authorization);
+      r = await s.validator.verifyAuthorization(authorization);
     }
   }
   if (!r.ok) return refuse(r);

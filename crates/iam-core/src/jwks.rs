@@ -190,6 +190,12 @@ pub enum KeyType {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Fingerprint([u8; 32]);
 
+impl Fingerprint {
+    pub(crate) fn bytes(self) -> [u8; 32] {
+        self.0
+    }
+}
+
 impl fmt::Debug for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Fingerprint(..)")

@@ -29,13 +29,22 @@
 //! ```
 //!
 //! ## Crypto backends
-//! Exactly one of the features `aws-lc` (default) and `rust-crypto` should be enabled; when
-//! both are, `aws-lc` is used. The wasm32 build uses
-//! `--no-default-features --features rust-crypto`.
+//! One of the features `aws-lc` (default), `rust-crypto` and `external-crypto` should be
+//! enabled; when several are, the first of that list wins. `rust-crypto` is pure Rust (any
+//! target, wasm32 included). `external-crypto` leaves RSA and ECDSA signatures to the caller's
+//! platform crypto through [`Validator::begin`](jwt::Validator::begin) /
+//! [`Validator::finish`](jwt::Validator::finish) (iam-wasm hands them to WebCrypto); Ed25519
+//! and HMAC stay in process.
 #![forbid(unsafe_code)]
 
-#[cfg(not(any(feature = "aws-lc", feature = "rust-crypto")))]
-compile_error!("iam-core needs a crypto backend: enable the `aws-lc` or the `rust-crypto` feature");
+#[cfg(not(any(
+    feature = "aws-lc",
+    feature = "rust-crypto",
+    feature = "external-crypto"
+)))]
+compile_error!(
+    "iam-core needs a crypto backend: enable `aws-lc`, `rust-crypto` or `external-crypto`"
+);
 
 pub mod authn;
 mod backend;

@@ -1,6 +1,13 @@
 //! The wasm-bindgen surface: value conversion only; the logic is in [`crate::engine`].
-use crate::engine::{identity_headers_json, principal_json, refusal_json, Engine, Refusal};
-use js_sys::{Array, Object, Reflect, JSON};
+use crate::engine::{
+    finish, finish_signature, identity_headers_json, principal_json, refusal_json, Begun, Engine,
+    Refusal,
+};
+use crate::webcrypto::{self, KeyCache, Unchecked};
+use iam_core::jwt::PendingSignature;
+use iam_core::AuthError;
+use js_sys::{Array, Object, Promise, Reflect, JSON};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 fn js_error(message: impl AsRef<str>) -> JsValue {
@@ -36,6 +43,38 @@ fn now_or(now_seconds: Option<f64>) -> i64 {
 #[wasm_bindgen]
 pub struct Validator {
     engine: Engine,
+    web_keys: Rc<KeyCache>,
+}
+
+type Finish<T> = fn(&iam_core::jwt::Validator, PendingSignature, bool) -> Result<T, Refusal>;
+
+impl Validator {
+    /// The answer as a promise: resolved at once when wasm could decide (a cached token, an
+    /// Ed25519 or HMAC signature, any refusal before the signature); otherwise after
+    /// WebCrypto's verdict on the RSA / ECDSA signature.
+    fn settle<T: 'static>(
+        &self,
+        begun: Begun<T>,
+        finish: Finish<T>,
+        answer: fn(Result<T, Refusal>) -> JsValue,
+    ) -> Promise {
+        let pending = match begun {
+            Begun::Ready(result) => return Promise::resolve(&answer(result)),
+            Begun::Pending(p) => p,
+        };
+        let validator = self.engine.validator().clone();
+        let keys = Rc::clone(&self.web_keys);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let result = match webcrypto::check(keys, &pending).await {
+                Ok(valid) => finish(&validator, pending, valid),
+                Err(Unchecked::NoWebCrypto) => Err(AuthError::unavailable(
+                    "this runtime has no WebCrypto (crypto.subtle) to verify RSA or ECDSA signatures",
+                )
+                .into()),
+            };
+            Ok(answer(result))
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -46,7 +85,10 @@ impl Validator {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Validator, JsValue> {
         let engine = Engine::new(&json_text(&options)?).map_err(js_error)?;
-        Ok(Self { engine })
+        Ok(Self {
+            engine,
+            web_keys: Rc::default(),
+        })
     }
 
     /// Replace the key set (a JWKS as JSON text or object). Returns the keys that were left
@@ -58,6 +100,7 @@ impl Validator {
             .engine
             .set_jwks(json_text(&jwks)?.as_bytes())
             .map_err(js_error)?;
+        self.web_keys.clear();
         let out = Array::new();
         for r in refused {
             let o = Object::new();
@@ -84,10 +127,11 @@ impl Validator {
             .map_err(js_error)
     }
 
-    /// `{ ok: true, principal }` or `{ ok: false, status, error, description }`. `now` is
-    /// Unix seconds (default: `Date.now()`).
-    pub fn verify(&self, token: &str, now_seconds: Option<f64>) -> JsValue {
-        answer(self.engine.verify(token, now_or(now_seconds)))
+    /// A promise of `{ ok: true, principal }` or `{ ok: false, status, error, description }`.
+    /// `now` is Unix seconds (default: `Date.now()`). Never rejects.
+    pub fn verify(&self, token: &str, now_seconds: Option<f64>) -> Promise {
+        let begun = self.engine.verify(token, now_or(now_seconds));
+        self.settle(begun, finish, principal_answer)
     }
 
     /// Like `verify`, from an `Authorization` header value (`null` when absent), with the
@@ -97,31 +141,36 @@ impl Validator {
         &self,
         authorization: Option<String>,
         now_seconds: Option<f64>,
-    ) -> JsValue {
-        answer(
-            self.engine
-                .verify_authorization(authorization.as_deref(), now_or(now_seconds)),
-        )
+    ) -> Promise {
+        let begun = self
+            .engine
+            .verify_authorization(authorization.as_deref(), now_or(now_seconds));
+        self.settle(begun, finish, principal_answer)
     }
 
-    /// Check only the JWS layer (no claims): `{ ok: true, payload: Uint8Array }` or a
-    /// refusal. For signed payloads that are not JWT claims.
+    /// Check only the JWS layer (no claims): a promise of `{ ok: true, payload: Uint8Array }`
+    /// or a refusal. For signed payloads that are not JWT claims.
     #[wasm_bindgen(js_name = verifySignature)]
-    pub fn verify_signature(&self, token: &str) -> JsValue {
-        match self.engine.verify_signature(token) {
-            Ok(payload) => {
-                let o = Object::new();
-                let _ = Reflect::set(&o, &"ok".into(), &true.into());
-                let bytes = js_sys::Uint8Array::from(payload.as_slice());
-                let _ = Reflect::set(&o, &"payload".into(), &bytes);
-                o.into()
-            }
-            Err(e) => to_js(&refusal_json(&e.into())),
-        }
+    pub fn verify_signature(&self, token: &str) -> Promise {
+        let begun = self.engine.verify_signature(token);
+        self.settle(begun, finish_signature, payload_answer)
     }
 }
 
-fn answer(result: Result<iam_core::Principal, Refusal>) -> JsValue {
+fn payload_answer(result: Result<Vec<u8>, Refusal>) -> JsValue {
+    match result {
+        Ok(payload) => {
+            let o = Object::new();
+            let _ = Reflect::set(&o, &"ok".into(), &true.into());
+            let bytes = js_sys::Uint8Array::from(payload.as_slice());
+            let _ = Reflect::set(&o, &"payload".into(), &bytes);
+            o.into()
+        }
+        Err(e) => to_js(&refusal_json(&e)),
+    }
+}
+
+fn principal_answer(result: Result<iam_core::Principal, Refusal>) -> JsValue {
     match result {
         Ok(p) => {
             let o = Object::new();

@@ -3,7 +3,7 @@
 use iam_core::authn::{AuthError, RequestView};
 use iam_core::clock::FixedClock;
 use iam_core::jwks::JwkSet;
-use iam_core::jwt::{Algorithm, TokenType, Validator};
+use iam_core::jwt::{Algorithm, PendingSignature, Step, TokenType, Validator};
 use iam_core::Principal;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -184,51 +184,108 @@ impl Engine {
             .ok_or_else(|| AuthError::unavailable("signing keys are unavailable"))
     }
 
+    /// The validator, to [`finish`] what a `verify*` call left pending (cheap to clone).
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
     /// Validate a token (already extracted) at `now` (Unix seconds): exactly iam-core's
     /// `Validator::validate` (an empty string is a malformed token, not a missing one; use
     /// [`verify_authorization`](Self::verify_authorization) for the request-level answers).
-    pub fn verify(&self, token: &str, now: i64) -> Result<Principal, Refusal> {
-        let keys = self.keys()?;
+    /// RSA and ECDSA signatures come back pending: check them with the platform's crypto and
+    /// call [`finish`].
+    pub fn verify(&self, token: &str, now: i64) -> Begun<Principal> {
+        let keys = match self.keys() {
+            Ok(k) => k,
+            Err(e) => return Begun::Ready(Err(e.into())),
+        };
         self.clock.set(now);
-        match self.validator.validate(token, keys) {
-            Ok(v) => Ok(v.principal().clone()),
-            Err(e) => Err(Refusal {
-                unknown_kid: e
-                    .is_unknown_key()
-                    .then(|| iam_core::jwt::unverified_kid(token))
-                    .flatten(),
-                error: e.into(),
-            }),
+        match self.validator.begin(token, keys) {
+            Ok(Step::Done(v)) => Begun::Ready(Ok(v.principal().clone())),
+            Ok(Step::Pending(p)) => Begun::Pending(p),
+            Err(e) => Begun::Ready(Err(refusal(e, token))),
         }
     }
 
     /// Validate the credential of an `Authorization` header value with the middleware's
     /// extraction rules (`None`: no header).
-    pub fn verify_authorization(
-        &self,
-        authorization: Option<&str>,
-        now: i64,
-    ) -> Result<Principal, Refusal> {
+    pub fn verify_authorization(&self, authorization: Option<&str>, now: i64) -> Begun<Principal> {
         let mut headers = http::HeaderMap::new();
         if let Some(v) = authorization {
-            let v = http::HeaderValue::from_str(v).map_err(|_| {
-                AuthError::invalid_request("credential header is not visible ASCII")
-            })?;
-            headers.insert(http::header::AUTHORIZATION, v);
+            match http::HeaderValue::from_str(v) {
+                Ok(v) => headers.insert(http::header::AUTHORIZATION, v),
+                Err(_) => {
+                    let e = AuthError::invalid_request("credential header is not visible ASCII");
+                    return Begun::Ready(Err(e.into()));
+                }
+            };
         }
         let (method, uri) = (http::Method::GET, http::Uri::from_static("/"));
         let view = RequestView::new(&method, &uri, &headers);
-        match view.bearer_token()? {
-            Some(t) if iam_core::authn::looks_like_jws(t) => self.verify(t, now),
-            Some(_) => Err(AuthError::invalid_credential("bearer token not recognised").into()),
-            None => Err(AuthError::missing_credential().into()),
+        let refused = |e: AuthError| Begun::Ready(Err(e.into()));
+        match view.bearer_token() {
+            Ok(Some(t)) if iam_core::authn::looks_like_jws(t) => self.verify(t, now),
+            Ok(Some(_)) => refused(AuthError::invalid_credential("bearer token not recognised")),
+            Ok(None) => refused(AuthError::missing_credential()),
+            Err(e) => refused(e),
         }
     }
 
     /// Verify only the JWS layer (structure, header, key, signature) and return the payload.
-    pub fn verify_signature(&self, token: &str) -> Result<Vec<u8>, AuthError> {
-        let keys = self.keys()?;
-        Ok(self.validator.verify_signature(token, keys)?.payload)
+    pub fn verify_signature(&self, token: &str) -> Begun<Vec<u8>> {
+        let keys = match self.keys() {
+            Ok(k) => k,
+            Err(e) => return Begun::Ready(Err(e.into())),
+        };
+        match self.validator.begin_jws(token, keys) {
+            Ok(Step::Done(v)) => Begun::Ready(Ok(v.payload)),
+            Ok(Step::Pending(p)) => Begun::Pending(p),
+            Err(e) => Begun::Ready(Err(refusal(e, token))),
+        }
+    }
+}
+
+/// What a `verify*` call decided: an answer, or a signature for the platform's crypto.
+#[derive(Debug)]
+pub enum Begun<T> {
+    /// The answer.
+    Ready(Result<T, Refusal>),
+    /// Check this signature, then call [`finish`] / [`finish_signature`].
+    Pending(PendingSignature),
+}
+
+/// Finish a pending [`Engine::verify`] / [`Engine::verify_authorization`] with the platform's
+/// verdict on the signature (`false` also for any error the platform raised).
+pub fn finish(
+    validator: &Validator,
+    pending: PendingSignature,
+    signature_valid: bool,
+) -> Result<Principal, Refusal> {
+    match validator.finish(pending, signature_valid) {
+        Ok(v) => Ok(v.principal().clone()),
+        Err(e) => Err(AuthError::from(e).into()),
+    }
+}
+
+/// Finish a pending [`Engine::verify_signature`].
+pub fn finish_signature(
+    validator: &Validator,
+    pending: PendingSignature,
+    signature_valid: bool,
+) -> Result<Vec<u8>, Refusal> {
+    match validator.finish_jws(pending, signature_valid) {
+        Ok(v) => Ok(v.payload),
+        Err(e) => Err(AuthError::from(e).into()),
+    }
+}
+
+fn refusal(e: iam_core::JwtError, token: &str) -> Refusal {
+    Refusal {
+        unknown_kid: e
+            .is_unknown_key()
+            .then(|| iam_core::jwt::unverified_kid(token))
+            .flatten(),
+        error: e.into(),
     }
 }
 
@@ -333,14 +390,15 @@ mod tests {
     #[test]
     fn no_keys_is_503_and_no_token_is_401() {
         let e = Engine::new(r#"{"issuer":"i","audience":"a"}"#).unwrap();
-        assert_eq!(
-            e.verify("a.b.c", 0).unwrap_err().error.status().as_u16(),
-            503
-        );
-        assert_eq!(e.verify("", 0).unwrap_err().error.status().as_u16(), 503);
-        let answer = |h: Option<&str>| {
-            let err = e.verify_authorization(h, 0).unwrap_err().error;
-            (err.status().as_u16(), err.error_code())
+        let status = |b: Begun<Principal>| match b {
+            Begun::Ready(Err(r)) => r.error.status().as_u16(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status(e.verify("a.b.c", 0)), 503);
+        assert_eq!(status(e.verify("", 0)), 503);
+        let answer = |h: Option<&str>| match e.verify_authorization(h, 0) {
+            Begun::Ready(Err(r)) => (r.error.status().as_u16(), r.error.error_code()),
+            other => panic!("{other:?}"),
         };
         assert_eq!(answer(None), (401, "unauthorized"));
         assert_eq!(answer(Some("Basic dTpw")), (401, "unauthorized"));

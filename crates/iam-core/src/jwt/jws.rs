@@ -1,7 +1,7 @@
 //! Compact JWS (RFC 7515 section 7.1) parsing and signature verification.
 use super::{Algorithm, JwsHeader, JwtErrorKind};
 use crate::json::{self, JsonError};
-use crate::jwks::{Fingerprint, JwkSet, SelectError};
+use crate::jwks::{Fingerprint, JwkSet, SelectError, VerifyingKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
@@ -26,6 +26,15 @@ pub(crate) fn json_error(e: JsonError, what: &'static str) -> JwtErrorKind {
     }
 }
 
+/// A JWS whose header passed the policy and whose key was chosen; signature not checked yet.
+pub(crate) struct Selected<'a, 'k> {
+    pub(crate) header: JwsHeader,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload_b64: &'a str,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) key: &'k VerifyingKey,
+}
+
 /// Split, decode the header, choose the key and verify the signature. The payload is not
 /// decoded here: nothing unauthenticated is parsed beyond the header.
 pub(crate) fn verify<'a>(
@@ -33,6 +42,32 @@ pub(crate) fn verify<'a>(
     keys: &JwkSet,
     policy: &super::Policy,
 ) -> Result<Verified<'a>, JwtErrorKind> {
+    verify_selected(select(token, keys, policy)?)
+}
+
+/// The signature check of [`verify`], in process.
+pub(crate) fn verify_selected<'a>(s: Selected<'a, '_>) -> Result<Verified<'a>, JwtErrorKind> {
+    if !crate::backend::verify(
+        s.header.alg(),
+        s.key.decoding_key(),
+        s.signing_input.as_bytes(),
+        s.signature,
+    ) {
+        return Err(JwtErrorKind::InvalidSignature);
+    }
+    Ok(Verified {
+        header: s.header,
+        payload_b64: s.payload_b64,
+        fingerprint: s.key.fingerprint(),
+    })
+}
+
+/// Everything of [`verify`] but the signature check.
+pub(crate) fn select<'a, 'k>(
+    token: &'a str,
+    keys: &'k JwkSet,
+    policy: &super::Policy,
+) -> Result<Selected<'a, 'k>, JwtErrorKind> {
     let (max_len, max_depth) = (policy.max_token_len, policy.max_depth);
     if token.len() > max_len {
         return Err(JwtErrorKind::TooLarge);
@@ -80,19 +115,12 @@ pub(crate) fn verify<'a>(
             SelectError::Ambiguous => JwtErrorKind::AmbiguousKey,
             SelectError::AlgorithmNotAllowed => JwtErrorKind::AlgorithmNotAllowed,
         })?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    if !crate::backend::verify(
-        header.alg(),
-        key.decoding_key(),
-        signing_input.as_bytes(),
-        signature,
-    ) {
-        return Err(JwtErrorKind::InvalidSignature);
-    }
-    Ok(Verified {
+    Ok(Selected {
         header,
+        signing_input: &token[..h.len() + 1 + p.len()],
         payload_b64: p,
-        fingerprint: key.fingerprint(),
+        signature,
+        key,
     })
 }
 

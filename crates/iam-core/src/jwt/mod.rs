@@ -34,9 +34,11 @@
 //!   tied to its key and is ignored as soon as a key set without that key is used.
 mod cache;
 mod error;
+mod external;
 mod jws;
 
 pub use error::{ConfigError, JwtError, JwtErrorKind};
+pub use external::{EcCurve, ExternalKey, PendingSignature, Step};
 
 use crate::claims::{ClaimError, Claims};
 use crate::clock::Clock;
@@ -546,14 +548,25 @@ impl Validator {
                 return Ok(hit);
             }
         }
-        let (verified, claims, valid_until) = self.verify_and_check(token, keys, now)?;
-        let principal = build_principal(&claims, &p.claim_names)?;
+        let verified = jws::verify(token, keys, p)?;
+        Ok(self.accept(verified, now, cache_key.map(|(_, key)| key))?)
+    }
+
+    /// After the signature: the claim checks, the principal, and the cache.
+    fn accept(
+        &self,
+        verified: jws::Verified<'_>,
+        now: i64,
+        cache_key: Option<cache::CacheKey>,
+    ) -> Result<ValidatedToken, JwtErrorKind> {
+        let (verified, claims, valid_until) = self.check_verified(verified, now)?;
+        let principal = build_principal(&claims, &self.policy.claim_names)?;
         let token_out = ValidatedToken(Arc::new(ValidatedInner {
             header: verified.header,
             claims,
             principal,
         }));
-        if let Some((cache, key)) = cache_key {
+        if let (Some(cache), Some(key)) = (&self.cache, cache_key) {
             if valid_until > now {
                 cache.insert(key, token_out.clone(), valid_until, verified.fingerprint);
             }
@@ -582,8 +595,17 @@ impl Validator {
         keys: &JwkSet,
         now: i64,
     ) -> Result<(jws::Verified<'t>, Claims, i64), JwtErrorKind> {
+        let verified = jws::verify(token, keys, &self.policy)?;
+        self.check_verified(verified, now)
+    }
+
+    /// The checks after the signature: `typ`, then the payload and its claims.
+    fn check_verified<'t>(
+        &self,
+        verified: jws::Verified<'t>,
+        now: i64,
+    ) -> Result<(jws::Verified<'t>, Claims, i64), JwtErrorKind> {
         let p = &*self.policy;
-        let verified = jws::verify(token, keys, p)?;
         if !p.token_type.accepts(verified.header.typ()) {
             return Err(JwtErrorKind::WrongType);
         }
