@@ -97,3 +97,40 @@ fn invalid_tokens_are_not_cached_and_the_cache_is_bounded() {
     }
     assert!(v.cached_tokens() <= 100, "{}", v.cached_tokens());
 }
+
+#[test]
+fn big_tokens_take_more_of_the_cache() {
+    // Entries weigh 1 + 1 per 2 KiB of token: a cache of N entries keeps about 2·N KiB of
+    // tokens at most, however large the tokens are (up to the 16 KiB limit).
+    let (v, _) = setup();
+    let keys = key_set();
+    for i in 0..100 {
+        let t = sign(
+            &json!({"alg":"EdDSA","kid":"ed-1"}),
+            &json!({"iss":ISS,"aud":AUD,"sub":format!("u{i}"),"exp":NOW+60,"pad":"x".repeat(8000)}),
+            eddsa(),
+        );
+        assert!(t.len() > 10_000);
+        v.validate(&t, &keys).unwrap();
+    }
+    assert!(v.cached_tokens() <= 100 / 5, "{}", v.cached_tokens());
+    assert!(v.cached_tokens() > 0);
+}
+
+#[test]
+fn a_token_differing_in_one_byte_is_not_a_hit() {
+    let (v, _) = setup();
+    let keys = key_set();
+    let token = sign(&json!({"alg":"ES256","kid":"ec-1"}), &claims(), es256());
+    v.validate(&token, &keys).unwrap();
+    // Same length, last signature character changed: looked up, not found, verified, refused.
+    let mut other = token.clone().into_bytes();
+    let last = other.len() - 2;
+    other[last] = if other[last] == b'A' { b'B' } else { b'A' };
+    let other = String::from_utf8(other).unwrap();
+    assert_eq!(
+        v.validate(&other, &keys).unwrap_err().kind(),
+        &JwtErrorKind::InvalidSignature
+    );
+    assert_eq!(v.cached_tokens(), 1);
+}

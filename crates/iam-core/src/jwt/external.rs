@@ -10,7 +10,7 @@
 //!
 //! Only builds with the `external-crypto` backend alone ever return a pending signature (for
 //! RSA and ECDSA keys); with `aws-lc` or `rust-crypto`, `begin` always finishes in process.
-use super::{cache::CacheKey, cache::TokenCache, Algorithm};
+use super::Algorithm;
 use super::{jws, JwsHeader, JwtError, JwtErrorKind, ValidatedToken, Validator, VerifiedJws};
 use crate::jwks::{Fingerprint, JwkSet};
 use std::fmt;
@@ -99,7 +99,6 @@ struct Pending {
     signature: Vec<u8>,
     key: Arc<ExternalKey>,
     fingerprint: Fingerprint,
-    cache_key: Option<CacheKey>,
     now: i64,
 }
 
@@ -146,14 +145,11 @@ impl Validator {
             return Err(JwtErrorKind::TooLarge.into());
         }
         let now = self.clock.now_unix();
-        let cache_key = self.cache.as_ref().map(|_| TokenCache::key(token));
-        if let (Some(cache), Some(key)) = (&self.cache, &cache_key) {
-            if let Some(hit) = cache.get(key, now, keys) {
-                return Ok(Step::Done(hit));
-            }
+        if let Some(hit) = self.cached(token, now, keys) {
+            return Ok(Step::Done(hit));
         }
-        match self.select(token, keys, now, cache_key)? {
-            Step::Done(verified) => Ok(Step::Done(self.accept(verified, now, cache_key)?)),
+        match self.select(token, keys, now)? {
+            Step::Done(verified) => Ok(Step::Done(self.accept(verified, now, token)?)),
             Step::Pending(p) => Ok(Step::Pending(p)),
         }
     }
@@ -169,15 +165,14 @@ impl Validator {
         if !signature_valid {
             return Err(JwtErrorKind::InvalidSignature.into());
         }
-        let (now, cache_key) = (pending.0.now, pending.0.cache_key);
         let verified = pending_verified(&pending);
-        Ok(self.accept(verified, now, cache_key)?)
+        Ok(self.accept(verified, pending.0.now, &pending.0.token)?)
     }
 
     /// [`verify_signature`](Self::verify_signature) up to the signature check.
     pub fn begin_jws(&self, token: &str, keys: &JwkSet) -> Result<Step<VerifiedJws>, JwtError> {
         let now = self.clock.now_unix();
-        match self.select(token, keys, now, None)? {
+        match self.select(token, keys, now)? {
             Step::Done(verified) => Ok(Step::Done(VerifiedJws {
                 payload: jws::decode_payload(verified.payload_b64)?,
                 header: verified.header,
@@ -208,7 +203,6 @@ impl Validator {
         token: &'t str,
         keys: &JwkSet,
         now: i64,
-        cache_key: Option<CacheKey>,
     ) -> Result<Step<jws::Verified<'t>>, JwtErrorKind> {
         let s = jws::select(token, keys, &self.policy)?;
         let Some(external) = crate::backend::external(s.key.decoding_key()) else {
@@ -235,7 +229,6 @@ impl Validator {
             signature: s.signature,
             key: Arc::clone(external),
             fingerprint: s.key.fingerprint(),
-            cache_key,
             now,
         }))))
     }

@@ -539,17 +539,15 @@ impl Validator {
             return Err(JwtErrorKind::TooLarge.into());
         }
         let now = self.clock.now_unix();
-        let cache_key = self.cache.as_ref().map(|cache| {
-            let key = TokenCache::key(token);
-            (cache, key)
-        });
-        if let Some((cache, key)) = &cache_key {
-            if let Some(hit) = cache.get(key, now, keys) {
-                return Ok(hit);
-            }
+        if let Some(hit) = self.cached(token, now, keys) {
+            return Ok(hit);
         }
         let verified = jws::verify(token, keys, p)?;
-        Ok(self.accept(verified, now, cache_key.map(|(_, key)| key))?)
+        Ok(self.accept(verified, now, token)?)
+    }
+
+    fn cached(&self, token: &str, now: i64, keys: &JwkSet) -> Option<ValidatedToken> {
+        self.cache.as_ref()?.get(token, now, keys)
     }
 
     /// After the signature: the claim checks, the principal, and the cache.
@@ -557,7 +555,7 @@ impl Validator {
         &self,
         verified: jws::Verified<'_>,
         now: i64,
-        cache_key: Option<cache::CacheKey>,
+        token: &str,
     ) -> Result<ValidatedToken, JwtErrorKind> {
         let (verified, claims, valid_until) = self.check_verified(verified, now)?;
         let principal = build_principal(&claims, &self.policy.claim_names)?;
@@ -566,9 +564,9 @@ impl Validator {
             claims,
             principal,
         }));
-        if let (Some(cache), Some(key)) = (&self.cache, cache_key) {
+        if let Some(cache) = &self.cache {
             if valid_until > now {
-                cache.insert(key, token_out.clone(), valid_until, verified.fingerprint);
+                cache.insert(token, token_out.clone(), valid_until, verified.fingerprint);
             }
         }
         Ok(token_out)
