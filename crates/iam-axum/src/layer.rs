@@ -68,6 +68,33 @@ pub struct Iam<S> {
     redirect: Option<Arc<BrowserRedirect>>,
 }
 
+/// What the chain decided about a request, before the inner service.
+enum Decision<B> {
+    /// Answer now (401 / 403 / 503, or a redirect to the login UI).
+    Respond(http::Response<B>),
+    /// Forward, with the principal when there is one.
+    Forward(Option<iam_core::Principal>),
+}
+
+fn decide<B: From<String>>(
+    mode: Mode,
+    redirect: Option<&BrowserRedirect>,
+    view: &RequestView<'_>,
+    outcome: Result<Option<iam_core::Principal>, iam_core::AuthError>,
+) -> Decision<B> {
+    let outcome = match (mode, outcome) {
+        (Mode::Required, Ok(None)) => Err(iam_core::AuthError::missing_credential()),
+        (_, other) => other,
+    };
+    match outcome {
+        Ok(principal) => Decision::Forward(principal),
+        Err(e) => match redirect.and_then(|r| r.response(&e, view)) {
+            Some(res) => Decision::Respond(res.map(B::from)),
+            None => Decision::Respond(crate::response(&e)),
+        },
+    }
+}
+
 impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for Iam<S>
 where
     S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
@@ -81,51 +108,148 @@ where
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = IamFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        strip_identity_headers(&mut parts.headers);
+        parts.extensions.remove::<iam_core::Principal>();
+        // The common case needs no waiting (a cached key set, a cached session): decide here,
+        // and call the inner service that poll_ready readied, with no clone and no box.
+        let now = {
+            let view = RequestView::from_parts(&parts);
+            self.chain
+                .run_now(&view)
+                .map(|outcome| decide(self.mode, self.redirect.as_deref(), &view, outcome))
+        };
+        match now {
+            Some(Decision::Respond(res)) => IamFuture::ready(res),
+            Some(Decision::Forward(principal)) => {
+                if let Some(p) = &principal {
+                    parts.extensions.insert(p.clone());
+                }
+                let inner = self.inner.call(http::Request::from_parts(parts, body));
+                IamFuture::inner(inner, principal)
+            }
+            None => IamFuture::boxed(self.call_async(parts, body)),
+        }
+    }
+}
+
+impl<S> Iam<S> {
+    /// The chain has to wait (keys or a session being fetched): all of it in a future.
+    fn call_async<ReqBody, ResBody>(
+        &mut self,
+        mut parts: http::request::Parts,
+        body: ReqBody,
+    ) -> BoxedCall<ResBody, S::Error>
+    where
+        S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send,
+        S::Error: Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: From<String> + Send + 'static,
+    {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let chain = Arc::clone(&self.chain);
         let mode = self.mode;
         let redirect = self.redirect.clone();
         Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
-            strip_identity_headers(&mut parts.headers);
-            parts.extensions.remove::<iam_core::Principal>();
-            let outcome = {
+            let decision = {
                 let view = RequestView::from_parts(&parts);
                 let outcome = chain.run(&view).await;
-                let outcome = match (mode, outcome) {
-                    (Mode::Required, Ok(None)) => Err(iam_core::AuthError::missing_credential()),
-                    (_, other) => other,
-                };
-                if let (Err(e), Some(r)) = (&outcome, &redirect) {
-                    if let Some(res) = r.response(e, &view) {
-                        return Ok(res.map(ResBody::from));
-                    }
-                }
-                outcome
+                decide(mode, redirect.as_deref(), &view, outcome)
             };
-            let principal = match outcome {
-                Ok(Some(principal)) => {
-                    parts.extensions.insert(principal.clone());
-                    Some(principal)
-                }
-                Ok(None) if mode == Mode::Optional => None,
-                Ok(None) => return Ok(crate::response(&iam_core::AuthError::missing_credential())),
-                Err(e) => return Ok(crate::response(&e)),
+            let principal = match decision {
+                Decision::Respond(res) => return Ok(res),
+                Decision::Forward(principal) => principal,
             };
+            if let Some(p) = &principal {
+                parts.extensions.insert(p.clone());
+            }
             let mut res = inner.call(http::Request::from_parts(parts, body)).await?;
-            // Outer layers (access logs, metrics) can see who made the request.
             if let Some(p) = principal {
                 res.extensions_mut().insert(p);
             }
             Ok(res)
         })
+    }
+}
+
+type BoxedCall<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<B>, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The future of [`Iam`]: an answer decided at once, the inner service's future (the
+    /// principal is then copied into the response extensions, for access logs and metrics
+    /// layered outside), or the whole call boxed when the chain had to wait.
+    pub struct IamFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        Ready { response: Option<http::Response<B>> },
+        Inner { #[pin] future: F, principal: Option<iam_core::Principal> },
+        Boxed { future: BoxedCall<B, E> },
+    }
+}
+
+impl<F, B, E> IamFuture<F, B, E> {
+    fn ready(response: http::Response<B>) -> Self {
+        let response = Some(response);
+        Self {
+            kind: Kind::Ready { response },
+        }
+    }
+    fn inner(future: F, principal: Option<iam_core::Principal>) -> Self {
+        Self {
+            kind: Kind::Inner { future, principal },
+        }
+    }
+    fn boxed(future: BoxedCall<B, E>) -> Self {
+        Self {
+            kind: Kind::Boxed { future },
+        }
+    }
+}
+
+impl<F, B, E> std::fmt::Debug for IamFuture<F, B, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for IamFuture<F, B, E>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Ready { response } => match response.take() {
+                Some(res) => Poll::Ready(Ok(res)),
+                None => panic!("IamFuture polled after completion"),
+            },
+            KindProj::Inner { future, principal } => {
+                let mut res = std::task::ready!(future.poll(cx))?;
+                if let Some(p) = principal.take() {
+                    res.extensions_mut().insert(p);
+                }
+                Poll::Ready(Ok(res))
+            }
+            KindProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }

@@ -37,7 +37,7 @@ mod require;
 
 pub use extract::{Auth, AuthRejection};
 pub use iam_core::principal::Principal;
-pub use layer::{Iam, IamLayer};
+pub use layer::{Iam, IamFuture, IamLayer};
 pub use require::{Require, RequireLayer};
 
 /// Turn iam-core's HTTP answer into a response with any body that can be made from a string.

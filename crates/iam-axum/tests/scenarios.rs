@@ -5,10 +5,33 @@ use axum::routing::get;
 use axum::Router;
 use common::scenarios::{chain, check, scenarios};
 use http_body_util::BodyExt;
-use iam_axum::{Auth, IamLayer, RequireLayer};
+use iam_axum::{Auth, IamLayer, Principal, RequireLayer};
+use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use tower::ServiceExt;
 
+/// The chain with its no-waiting answers hidden: the layer then always takes its boxed,
+/// awaited path. Both paths must answer every scenario the same way.
+struct Waiting(iam_core::authn::AuthChain);
+
+impl Authenticator for Waiting {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        self.0.authenticate(request)
+    }
+}
+
 fn app(keys_down: bool) -> Router {
+    routes().layer(IamLayer::required(chain(keys_down)))
+}
+
+fn app_waiting(keys_down: bool) -> Router {
+    let chain = iam_core::authn::AuthChain::new().with(Waiting(chain(keys_down)));
+    routes().layer(IamLayer::required(chain))
+}
+
+fn routes() -> Router {
     Router::new()
         .route(
             "/me",
@@ -28,21 +51,43 @@ fn app(keys_down: bool) -> Router {
                     .map_or("none".to_owned(), |v| v.to_str().unwrap_or("?").to_owned())
             }),
         )
-        .layer(IamLayer::required(chain(keys_down)))
 }
 
 #[tokio::test]
 async fn axum_answers_every_scenario() {
     let mut failures = Vec::new();
-    for s in scenarios() {
+    for (s, waiting) in scenarios()
+        .into_iter()
+        .map(|s| (s, false))
+        .chain(scenarios().into_iter().map(|s| (s, true)))
+    {
         let mut req = http::Request::get(s.path);
         for (k, v) in &s.headers {
             req = req.header(*k, v);
         }
-        let res = app(s.keys_down)
+        let app = if waiting {
+            app_waiting(s.keys_down)
+        } else {
+            app(s.keys_down)
+        };
+        let res = app
             .oneshot(req.body(axum::body::Body::empty()).unwrap())
             .await
             .unwrap();
+        let (parts, body) = res.into_parts();
+        // Outer layers (access logs) see who it was, on both paths.
+        let seen = parts
+            .extensions
+            .get::<Principal>()
+            .map(|p| p.subject().to_owned());
+        let refused_by_the_layer = [400, 401, 503].contains(&parts.status.as_u16());
+        if (parts.status == 200 && seen.is_none()) || (refused_by_the_layer && seen.is_some()) {
+            failures.push(format!(
+                "{} (waiting: {waiting}): status {} but principal in the response: {seen:?}",
+                s.name, parts.status
+            ));
+        }
+        let res = http::Response::from_parts(parts, body);
         let status = res.status().as_u16();
         let www = res
             .headers()

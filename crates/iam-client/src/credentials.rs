@@ -227,7 +227,34 @@ impl RemoteCredentials {
     }
 }
 
+impl RemoteCredentials {
+    /// The cached answer for this token digest, while it lasts.
+    fn cached(
+        &self,
+        key: &[u8; 32],
+        now: Instant,
+    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+        match self.cache.get(key)? {
+            Entry::Valid(v, until)
+                if until > now && v.expires_at.is_none_or(|e| e > now_unix()) =>
+            {
+                Some(Ok(v))
+            }
+            Entry::Refused(e, until) if until > now => Some(Err(e)),
+            _ => None,
+        }
+    }
+}
+
 impl CredentialVerifier for RemoteCredentials {
+    fn verify_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+        let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+        self.cached(&key, Instant::now())
+    }
+
     fn verify<'a>(
         &'a self,
         token: ParsedToken<'a>,
@@ -235,14 +262,8 @@ impl CredentialVerifier for RemoteCredentials {
         Box::pin(async move {
             let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
             let now = Instant::now();
-            match self.cache.get(&key) {
-                Some(Entry::Valid(v, until))
-                    if until > now && v.expires_at.is_none_or(|e| e > now_unix()) =>
-                {
-                    return Ok(v)
-                }
-                Some(Entry::Refused(e, until)) if until > now => return Err(e),
-                _ => {}
+            if let Some(answer) = self.cached(&key, now) {
+                return answer;
             }
             let answer = self.ask(token.expose()).await;
             match &answer {

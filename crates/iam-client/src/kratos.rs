@@ -473,6 +473,25 @@ impl KratosSessions {
     }
 
     /// Verify one credential: caches, then Kratos.
+    /// The answer of a cache entry that is still good (counted as a hit), `None` when stale.
+    fn fresh(&self, entry: Entry, now: Instant) -> Option<Result<Principal, AuthError>> {
+        let answer = match entry {
+            Entry::Session {
+                principal, until, ..
+            } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
+                Ok(principal)
+            }
+            Entry::Refused { error, until } if until > now => Err(error),
+            _ => return None,
+        };
+        self.inner
+            .counters
+            .cache_hits
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("iam_kratos_cache_hits_total").increment(1);
+        Some(answer)
+    }
+
     async fn verify(&self, cred: Credential<'_>) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
         let key = cred.key();
@@ -482,20 +501,9 @@ impl KratosSessions {
         let mut guard = None;
         for _ in 0..3 {
             match inner.cache.get_value_or_guard_async(&key).await {
-                Ok(entry) => match entry {
-                    Entry::Session {
-                        principal, until, ..
-                    } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
-                        inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("iam_kratos_cache_hits_total").increment(1);
-                        return Ok(principal);
-                    }
-                    Entry::Refused { error, until } if until > now => {
-                        inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("iam_kratos_cache_hits_total").increment(1);
-                        return Err(error);
-                    }
-                    _ => {
+                Ok(entry) => match self.fresh(entry, now) {
+                    Some(answer) => return answer,
+                    None => {
                         inner.cache.remove(&key);
                     }
                 },
@@ -767,5 +775,18 @@ impl Authenticator for KratosSessions {
                 None => Ok(None),
             }
         })
+    }
+
+    /// Answers from the in-process cache; a miss (or a stale entry) waits for `authenticate`.
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        let cred = match self.credential(request) {
+            Ok(Some(c)) => c,
+            other => return Some(other.map(|_| None)),
+        };
+        let entry = self.inner.cache.get(&cred.key())?;
+        self.fresh(entry, Instant::now()).map(|r| r.map(Some))
     }
 }

@@ -819,3 +819,39 @@ async fn redis_down_falls_back_to_kratos_and_says_so() {
     assert!(st.store_errors >= 1, "{st:?}");
     assert_eq!(st.whoami_calls, 1);
 }
+
+#[tokio::test]
+async fn the_middleware_fast_path_answers_from_the_cache_only() {
+    let k = Kratos::start().await;
+    k.add("c9", fake("s9", "aal1"));
+    let s = sessions(&k);
+    let now = |headers: &[(&str, &str)]| {
+        let r = req(headers);
+        s.authenticate_now(&RequestView::from_request(&r)).map(|a| {
+            a.map(|p| p.map(|p| p.subject().to_owned()))
+                .map_err(|e| e.status().as_u16())
+        })
+    };
+    let cookie = "ory_kratos_session=c9";
+    // Nothing cached: it would have to ask Kratos, so it does not answer (and asks nothing).
+    assert_eq!(now(&[("cookie", cookie)]), None);
+    assert_eq!(k.calls(), 0);
+    // No session credential at all: answered.
+    assert_eq!(now(&[]), Some(Ok(None)));
+    // Cached by a real check: answered, still one call.
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(
+        now(&[("cookie", cookie)]),
+        Some(Ok(Some("9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f".to_owned())))
+    );
+    assert_eq!(k.calls(), 1);
+    // Refusals are cached too (5 s), and answered the same way.
+    let unknown = "ory_kratos_session=nobody";
+    assert_eq!(answer(&s, &[("cookie", unknown)]).await.unwrap_err().0, 401);
+    assert_eq!(now(&[("cookie", unknown)]), Some(Err(401)));
+    // Purged: back to waiting for Kratos.
+    s.purge_session("s9-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    assert_eq!(now(&[("cookie", cookie)]), None);
+}

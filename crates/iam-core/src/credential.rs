@@ -392,6 +392,16 @@ pub trait CredentialVerifier: Send + Sync {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>>;
+
+    /// [`verify`](Self::verify)'s answer when it needs no waiting (a cached answer), else
+    /// `None`; see [`Authenticator::authenticate_now`]. The default never answers.
+    fn verify_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+        let _ = token;
+        None
+    }
 }
 
 impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
@@ -400,6 +410,12 @@ impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
         (**self).verify(token)
+    }
+    fn verify_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+        (**self).verify_now(token)
     }
 }
 
@@ -540,21 +556,52 @@ impl<V: CredentialVerifier> Authenticator for CredentialAuthenticator<V> {
             };
             let parsed = parse(raw).map_err(CredentialError::from)?;
             let verified = self.verifier.verify(parsed).await?;
-            let principal = verified.principal();
-            if let Some(routes) = &self.routes {
-                let path = request.uri().path();
-                match routes.scope_for(request.method(), path) {
-                    Some(scope) if principal.has_scope(scope) => {}
-                    Some(scope) => return Err(AuthError::insufficient_scope(scope)),
-                    None => {
-                        return Err(AuthError::forbidden(
-                            "this route cannot be reached with a token",
-                        ))
-                    }
+            self.admit(request, verified).map(Some)
+        })
+    }
+
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        let raw = match Self::token(request) {
+            Ok(Some(raw)) => raw,
+            other => return Some(other.map(|_| None)),
+        };
+        let parsed = match parse(raw) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(CredentialError::from(e).into())),
+        };
+        let verified = self.verifier.verify_now(&parsed)?;
+        Some(
+            verified
+                .map_err(AuthError::from)
+                .and_then(|v| self.admit(request, v).map(Some)),
+        )
+    }
+}
+
+impl<V: CredentialVerifier> CredentialAuthenticator<V> {
+    /// The principal of a verified token, if the route table lets it reach this route.
+    fn admit(
+        &self,
+        request: &RequestView<'_>,
+        verified: VerifiedCredential,
+    ) -> Result<Principal, AuthError> {
+        let principal = verified.principal();
+        if let Some(routes) = &self.routes {
+            let path = request.uri().path();
+            match routes.scope_for(request.method(), path) {
+                Some(scope) if principal.has_scope(scope) => {}
+                Some(scope) => return Err(AuthError::insufficient_scope(scope)),
+                None => {
+                    return Err(AuthError::forbidden(
+                        "this route cannot be reached with a token",
+                    ))
                 }
             }
-            Ok(Some(principal))
-        })
+        }
+        Ok(principal)
     }
 }
 

@@ -81,6 +81,11 @@ fn is_identity_header(name: &HeaderName) -> bool {
 /// True when a header of this name (any case) is an identity header that clients must not
 /// send: for frameworks whose header types are not the `http` crate's.
 pub fn is_identity_header_name(name: &str) -> bool {
+    // Every identity header and reserved prefix starts with `x-` (a test checks it): most
+    // request headers (host, accept, authorization, ...) are out after two bytes.
+    if name.len() < 2 || !name.as_bytes()[..2].eq_ignore_ascii_case(b"x-") {
+        return false;
+    }
     let starts = |p: &str| {
         name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
     };
@@ -172,6 +177,28 @@ pub fn identity_headers(principal: &Principal) -> HeaderMap {
 mod tests {
     use super::*;
     use crate::principal::PrincipalKind;
+
+    #[test]
+    fn every_identity_name_has_the_x_prefix_the_fast_path_relies_on() {
+        for name in IDENTITY_HEADERS.iter().chain(&RESERVED_PREFIXES) {
+            assert!(name.to_ascii_lowercase().starts_with("x-"), "{name}");
+            assert!(
+                is_identity_header_name(&name.to_ascii_uppercase()),
+                "{name}"
+            );
+        }
+        for name in [
+            "",
+            "x",
+            "X-",
+            "host",
+            "authorization",
+            "x-request-id",
+            "xuser-id",
+        ] {
+            assert!(!is_identity_header_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn strips_every_spelling_and_repeat() {

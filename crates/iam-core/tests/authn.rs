@@ -37,10 +37,84 @@ fn chain() -> AuthChain {
     ))
 }
 
+/// The chain's answer; also checks that whenever the chain answers without waiting
+/// (`run_now`, the middleware's fast path), it gives the same answer.
 fn outcome(chain: &AuthChain, headers: &[(&str, &str)]) -> Result<Option<Principal>, AuthError> {
     let req = request(headers);
     let view = RequestView::from_request(&req);
-    block_on(chain.authenticate(&view))
+    let now = chain.run_now(&view);
+    let waited = block_on(chain.authenticate(&view));
+    if let Some(now) = &now {
+        assert_eq!(
+            summary(now),
+            summary(&waited),
+            "run_now disagrees: {headers:?}"
+        );
+    }
+    waited
+}
+
+fn summary(r: &Result<Option<Principal>, AuthError>) -> String {
+    match r {
+        Ok(p) => format!("ok {:?}", p.as_ref().map(|p| p.subject().to_owned())),
+        Err(e) => format!("{} {} {}", e.status(), e.error_code(), e.description()),
+    }
+}
+
+/// An authenticator that can only answer by waiting (the trait's default `authenticate_now`).
+struct Waits;
+
+impl Authenticator for Waits {
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+#[test]
+fn the_chain_answers_without_waiting_only_when_nothing_needs_waiting() {
+    let token = sign(&json!({"alg":"ES256","kid":"ec-1"}), &claims(), es256());
+    let bearer = format!("Bearer {token}");
+    let unknown = format!(
+        "Bearer {}",
+        sign(&json!({"alg":"ES256","kid":"new"}), &claims(), es256())
+    );
+    let now = |c: &AuthChain, headers: &[(&str, &str)]| {
+        let req = request(headers);
+        c.run_now(&RequestView::from_request(&req))
+            .map(|r| summary(&r))
+    };
+    let c = chain();
+    assert_eq!(
+        now(&c, &[("authorization", &bearer)]).unwrap(),
+        "ok Some(\"user-1\")"
+    );
+    assert_eq!(now(&c, &[]).unwrap(), "ok None");
+    assert!(now(&c, &[("authorization", "Bearer a.b.c")])
+        .unwrap()
+        .starts_with("401"));
+    // An unknown kid may need the key set fetched again: wait.
+    assert_eq!(now(&c, &[("authorization", &unknown)]), None);
+    // An authenticator that cannot answer now, reached: wait (from the start of the chain).
+    let mixed = chain().with(Waits);
+    assert_eq!(now(&mixed, &[]), None);
+    // ... but not reached, because the JWT authenticator decided first.
+    assert!(now(&mixed, &[("authorization", &bearer)]).is_some());
+    // Keys not cached yet (a source with no cached set): wait.
+    let cold = AuthChain::new().with(JwtAuthenticator::new(
+        validator(),
+        Arc::new(FlakySource {
+            current: Mutex::new(Some(Arc::new(key_set()))),
+            next: Mutex::new(None),
+            refreshes: AtomicUsize::new(0),
+        }),
+    ));
+    assert_eq!(now(&cold, &[("authorization", &bearer)]), None);
+    assert!(outcome(&cold, &[("authorization", &bearer)])
+        .unwrap()
+        .is_some());
 }
 
 #[test]

@@ -654,12 +654,25 @@ async fn remote_verifier_caches_and_sees_revocation_within_its_ttl() {
                 .map(|p| p.unwrap())
         }
     };
+    // The middleware's no-waiting path: nothing cached yet, so no answer (and no call) ...
+    let now = |t: &str| {
+        let req = http::Request::get("/")
+            .header("authorization", format!("Bearer {t}"))
+            .body(())
+            .unwrap();
+        chain
+            .run_now(&RequestView::from_request(&req))
+            .map(|r| r.map(|p| p.map(|p| p.subject().to_owned())))
+    };
+    assert!(now(&pat_token).is_none());
     let p = ask(pat_token.clone()).await.unwrap();
     assert_eq!(
         (p.kind(), p.subject()),
         (PrincipalKind::PersonalAccessToken, "u-1")
     );
     assert!(p.has_scope("orders:read"));
+    // ... then answered from the cache, with the same principal.
+    assert_eq!(now(&pat_token).unwrap().unwrap(), Some("u-1".to_owned()));
     // Revoked on the service: the remote cache keeps it for at most its TTL ...
     let id = pat["id"].as_str().unwrap();
     assert_eq!(

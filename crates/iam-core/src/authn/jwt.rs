@@ -79,4 +79,22 @@ impl<K: KeySource> Authenticator for JwtAuthenticator<K> {
             }
         })
     }
+
+    /// Answers whenever the key set is cached, except for an unknown `kid` (which may need a
+    /// refetch of the key set).
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        let token = match request.jwt_bearer() {
+            Ok(Some(token)) => token,
+            other => return Some(other.map(|_| None)),
+        };
+        let set = self.keys.cached_keys()?;
+        match self.validator.validate(token, &set) {
+            Ok(v) => Some(Ok(Some(v.principal().clone()))),
+            Err(e) if e.is_unknown_key() => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
 }

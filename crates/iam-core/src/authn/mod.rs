@@ -273,6 +273,19 @@ pub trait Authenticator: Send + Sync {
         &'a self,
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>>;
+
+    /// The answer of [`authenticate`](Self::authenticate) when it needs no waiting (a cached
+    /// key set, a cached session), or `None` when it would have to wait: the caller then
+    /// awaits `authenticate`. Middleware uses it to skip the future, its allocation and the
+    /// service clone on the common path. When it answers, it must be `authenticate`'s answer;
+    /// it must not start I/O. The default never answers.
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        let _ = request;
+        None
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
@@ -281,6 +294,12 @@ impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         (**self).authenticate(request)
+    }
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        (**self).authenticate_now(request)
     }
 }
 
@@ -330,7 +349,27 @@ impl AuthChain {
                 return Ok(Some(p));
             }
         }
-        // A bearer credential that no authenticator recognised is not "no credential".
+        Self::unclaimed(request)
+    }
+
+    /// [`run`](Self::run) without waiting: `None` as soon as an authenticator would have to
+    /// wait (then await `run`, which starts again from the first authenticator).
+    pub fn run_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        for a in &self.authenticators {
+            match a.authenticate_now(request)? {
+                Ok(None) => {}
+                decided => return Some(decided),
+            }
+        }
+        Some(Self::unclaimed(request))
+    }
+
+    /// No authenticator claimed the request. A bearer credential that none recognised is not
+    /// "no credential".
+    fn unclaimed(request: &RequestView<'_>) -> Result<Option<Principal>, AuthError> {
         if request.has_bearer() {
             request.bearer_token()?;
             return Err(AuthError::invalid_credential("bearer token not recognised"));
@@ -345,5 +384,11 @@ impl Authenticator for AuthChain {
         request: &'a RequestView<'a>,
     ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
         Box::pin(self.run(request))
+    }
+    fn authenticate_now(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthError>> {
+        self.run_now(request)
     }
 }

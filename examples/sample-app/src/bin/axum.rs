@@ -20,11 +20,8 @@ async fn log(req: Request, next: Next) -> Response {
         Instant::now(),
     );
     let res = next.run(req).await;
-    let subject = res
-        .extensions()
-        .get::<iam_core::Principal>()
-        .map(|p| p.subject().to_owned());
-    tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.as_deref().unwrap_or("-"), "request");
+    let subject = res.extensions().get::<iam_core::Principal>();
+    tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.map_or("-", |p| p.subject()), "request");
     res
 }
 
