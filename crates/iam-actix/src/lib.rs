@@ -194,7 +194,12 @@ where
             }
             req.extensions_mut().remove::<Principal>();
             let parts = view_parts(&req);
-            let outcome = chain.run(&RequestView::from_parts(&parts)).await;
+            let view = RequestView::from_parts(&parts);
+            // Most requests need no waiting (cached keys or session): no authenticator future.
+            let outcome = match chain.run_now(&view) {
+                Some(outcome) => outcome,
+                None => chain.run(&view).await,
+            };
             let refuse = |req: ServiceRequest, e: &AuthError| {
                 let res = refusal(e, redirect.as_deref(), &req);
                 Ok(req.into_response(res).map_into_right_body())

@@ -4,15 +4,38 @@ mod scenarios;
 
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use iam_actix::{Auth, IamMiddleware, Require};
+use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use scenarios::{chain, check, scenarios};
+
+/// The chain with its no-waiting answers hidden: the middleware then always awaits the
+/// chain. Both paths must answer every scenario the same way.
+struct Waiting(iam_core::authn::AuthChain);
+
+impl Authenticator for Waiting {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> BoxFuture<'a, Result<Option<iam_core::Principal>, AuthError>> {
+        self.0.authenticate(request)
+    }
+}
 
 #[actix_web::test]
 async fn actix_answers_every_scenario() {
     let mut failures = Vec::new();
-    for s in scenarios() {
+    let runs = scenarios()
+        .into_iter()
+        .map(|s| (s, false))
+        .chain(scenarios().into_iter().map(|s| (s, true)));
+    for (s, waiting) in runs {
+        let chain = if waiting {
+            iam_core::authn::AuthChain::new().with(Waiting(chain(s.keys_down)))
+        } else {
+            chain(s.keys_down)
+        };
         let app = test::init_service(
             App::new()
-                .wrap(IamMiddleware::required(chain(s.keys_down)))
+                .wrap(IamMiddleware::required(chain))
                 .route(
                     "/me",
                     web::get().to(|Auth(p): Auth| async move {
@@ -47,7 +70,7 @@ async fn actix_answers_every_scenario() {
             .map(|v| v.to_str().unwrap().to_owned());
         let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
         if let Err(e) = check(&s, status, www.as_deref(), &body) {
-            failures.push(e);
+            failures.push(format!("{e} (waiting: {waiting})"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

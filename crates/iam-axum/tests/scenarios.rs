@@ -96,7 +96,7 @@ async fn axum_answers_every_scenario() {
         let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec())
             .unwrap();
         if let Err(e) = check(&s, status, www.as_deref(), &body) {
-            failures.push(e);
+            failures.push(format!("{e} (waiting: {waiting})"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

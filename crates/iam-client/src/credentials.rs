@@ -24,9 +24,11 @@ use iam_core::credential::{
     CredentialError, CredentialKind, CredentialVerifier, ParsedToken, VerifiedCredential,
 };
 use iam_core::scope::ScopeSet;
+use iam_core::Principal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A remote verifier that cannot be built as configured.
@@ -114,7 +116,8 @@ impl RemoteCredentialsBuilder {
 
 #[derive(Clone)]
 enum Entry {
-    Valid(VerifiedCredential, Instant),
+    /// The answer and its principal, built once.
+    Valid(Arc<(VerifiedCredential, Principal)>, Instant),
     Refused(CredentialError, Instant),
 }
 
@@ -227,16 +230,14 @@ impl RemoteCredentials {
     }
 }
 
+type Cached = Arc<(VerifiedCredential, Principal)>;
+
 impl RemoteCredentials {
     /// The cached answer for this token digest, while it lasts.
-    fn cached(
-        &self,
-        key: &[u8; 32],
-        now: Instant,
-    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+    fn cached(&self, key: &[u8; 32], now: Instant) -> Option<Result<Cached, CredentialError>> {
         match self.cache.get(key)? {
             Entry::Valid(v, until)
-                if until > now && v.expires_at.is_none_or(|e| e > now_unix()) =>
+                if until > now && v.0.expires_at.is_none_or(|e| e > now_unix()) =>
             {
                 Some(Ok(v))
             }
@@ -244,43 +245,67 @@ impl RemoteCredentials {
             _ => None,
         }
     }
-}
 
-impl CredentialVerifier for RemoteCredentials {
-    fn verify_now(
-        &self,
-        token: &ParsedToken<'_>,
-    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+    fn cached_now(&self, token: &ParsedToken<'_>) -> Option<Result<Cached, CredentialError>> {
         let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
         self.cached(&key, Instant::now())
     }
 
+    /// The cached answer, else the service's (then cached: valid ones for the TTL and never
+    /// past the credential's expiry, refusals for the negative TTL, outages not at all).
+    async fn answer(&self, token: ParsedToken<'_>) -> Result<Cached, CredentialError> {
+        let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+        let now = Instant::now();
+        if let Some(answer) = self.cached(&key, now) {
+            return answer;
+        }
+        match self.ask(token.expose()).await {
+            Ok(v) => {
+                let left = v
+                    .expires_at
+                    .map(|e| Duration::from_secs(u64::try_from(e - now_unix()).unwrap_or(0)));
+                let ttl = left.map_or(self.ttl, |l| l.min(self.ttl));
+                let principal = v.principal();
+                let answer = Arc::new((v, principal));
+                self.cache
+                    .insert(key, Entry::Valid(Arc::clone(&answer), now + ttl));
+                Ok(answer)
+            }
+            Err(e) => {
+                if matches!(e, CredentialError::Invalid | CredentialError::Expired) {
+                    self.cache
+                        .insert(key, Entry::Refused(e.clone(), now + self.negative_ttl));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl CredentialVerifier for RemoteCredentials {
     fn verify<'a>(
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        Box::pin(async move {
-            let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
-            let now = Instant::now();
-            if let Some(answer) = self.cached(&key, now) {
-                return answer;
-            }
-            let answer = self.ask(token.expose()).await;
-            match &answer {
-                Ok(v) => {
-                    let left = v
-                        .expires_at
-                        .map(|e| Duration::from_secs(u64::try_from(e - now_unix()).unwrap_or(0)));
-                    let ttl = left.map_or(self.ttl, |l| l.min(self.ttl));
-                    self.cache.insert(key, Entry::Valid(v.clone(), now + ttl));
-                }
-                Err(e @ (CredentialError::Invalid | CredentialError::Expired)) => {
-                    self.cache
-                        .insert(key, Entry::Refused(e.clone(), now + self.negative_ttl));
-                }
-                Err(_) => {}
-            }
-            answer
-        })
+        Box::pin(async move { self.answer(token).await.map(|v| v.0.clone()) })
+    }
+    fn verify_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<VerifiedCredential, CredentialError>> {
+        self.cached_now(token).map(|r| r.map(|v| v.0.clone()))
+    }
+    /// The principal is built once per cached answer, not per request.
+    fn verify_principal<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        Box::pin(async move { self.answer(token).await.map(|v| v.1.clone()) })
+    }
+    fn verify_principal_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<Principal, CredentialError>> {
+        self.cached_now(token).map(|r| r.map(|v| v.1.clone()))
     }
 }

@@ -465,14 +465,21 @@ impl KratosSessions {
             Some(c) if c.value().len() > MAX_CREDENTIAL => Err(AuthError::invalid_request(
                 "session credential is too large",
             )),
-            Some(c) if !c.value().bytes().all(|b| b.is_ascii_graphic()) => Err(
-                AuthError::invalid_credential("session credential is malformed"),
-            ),
+            // A fold, not `all`: no early exit, so it compiles to wide compares (every request).
+            Some(c)
+                if !c
+                    .value()
+                    .bytes()
+                    .fold(true, |ok, b| ok & b.is_ascii_graphic()) =>
+            {
+                Err(AuthError::invalid_credential(
+                    "session credential is malformed",
+                ))
+            }
             other => Ok(other),
         }
     }
 
-    /// Verify one credential: caches, then Kratos.
     /// The answer of a cache entry that is still good (counted as a hit), `None` when stale.
     fn fresh(&self, entry: Entry, now: Instant) -> Option<Result<Principal, AuthError>> {
         let answer = match entry {
@@ -492,10 +499,15 @@ impl KratosSessions {
         Some(answer)
     }
 
+    /// Verify one credential: caches, then Kratos.
     async fn verify(&self, cred: Credential<'_>) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
         let key = cred.key();
         let now = Instant::now();
+        // A hit needs none of the single-flight machinery below.
+        if let Some(answer) = inner.cache.get(&key).and_then(|e| self.fresh(e, now)) {
+            return answer;
+        }
         // One lookup per credential at a time: concurrent requests with the same new cookie
         // wait for the first one's answer instead of each asking Kratos (single flight).
         let mut guard = None;

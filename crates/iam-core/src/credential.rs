@@ -402,6 +402,23 @@ pub trait CredentialVerifier: Send + Sync {
         let _ = token;
         None
     }
+
+    /// [`verify`](Self::verify), as the request's principal. Override it when the principal
+    /// can be kept (a cache): the default builds it from the verified credential each time.
+    fn verify_principal<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        Box::pin(async move { self.verify(token).await.map(|v| v.principal()) })
+    }
+
+    /// [`verify_now`](Self::verify_now), as the request's principal.
+    fn verify_principal_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<Principal, CredentialError>> {
+        self.verify_now(token).map(|r| r.map(|v| v.principal()))
+    }
 }
 
 impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
@@ -416,6 +433,18 @@ impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
         token: &ParsedToken<'_>,
     ) -> Option<Result<VerifiedCredential, CredentialError>> {
         (**self).verify_now(token)
+    }
+    fn verify_principal<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        (**self).verify_principal(token)
+    }
+    fn verify_principal_now(
+        &self,
+        token: &ParsedToken<'_>,
+    ) -> Option<Result<Principal, CredentialError>> {
+        (**self).verify_principal_now(token)
     }
 }
 
@@ -555,8 +584,8 @@ impl<V: CredentialVerifier> Authenticator for CredentialAuthenticator<V> {
                 return Ok(None);
             };
             let parsed = parse(raw).map_err(CredentialError::from)?;
-            let verified = self.verifier.verify(parsed).await?;
-            self.admit(request, verified).map(Some)
+            let principal = self.verifier.verify_principal(parsed).await?;
+            self.admit(request, principal).map(Some)
         })
     }
 
@@ -572,11 +601,11 @@ impl<V: CredentialVerifier> Authenticator for CredentialAuthenticator<V> {
             Ok(p) => p,
             Err(e) => return Some(Err(CredentialError::from(e).into())),
         };
-        let verified = self.verifier.verify_now(&parsed)?;
+        let verified = self.verifier.verify_principal_now(&parsed)?;
         Some(
             verified
                 .map_err(AuthError::from)
-                .and_then(|v| self.admit(request, v).map(Some)),
+                .and_then(|p| self.admit(request, p).map(Some)),
         )
     }
 }
@@ -586,9 +615,8 @@ impl<V: CredentialVerifier> CredentialAuthenticator<V> {
     fn admit(
         &self,
         request: &RequestView<'_>,
-        verified: VerifiedCredential,
+        principal: Principal,
     ) -> Result<Principal, AuthError> {
-        let principal = verified.principal();
         if let Some(routes) = &self.routes {
             let path = request.uri().path();
             match routes.scope_for(request.method(), path) {
