@@ -400,3 +400,45 @@ fn jws_shape_counts_dots_across_chunks() {
         assert_eq!(looks_like_jws(&token), expect, "{} bytes", token.len());
     }
 }
+
+#[test]
+fn cache_hits_by_exact_bytes_keep_every_header_rule() {
+    // The no-waiting path answers a token validated before from its exact bytes, before the
+    // header checks: each header rule must still give its own answer around such a token.
+    let token = sign(&json!({"alg":"ES256","kid":"ec-1"}), &claims(), es256());
+    let c = chain();
+    let bearer = format!("Bearer {token}");
+    assert!(outcome(&c, &[("authorization", &bearer)])
+        .unwrap()
+        .is_some());
+    for ok in [format!("bearer {token}"), format!("BEARER   {token}")] {
+        let p = outcome(&c, &[("authorization", &ok)]).unwrap().unwrap();
+        assert_eq!(p.subject(), "user-1", "{ok}");
+    }
+    let answer = |headers: &[(&str, &str)]| match outcome(&c, headers) {
+        Ok(p) => format!("ok {:?}", p.map(|p| p.subject().to_owned())),
+        Err(e) => format!("{} {}", e.status().as_u16(), e.description()),
+    };
+    // Twice the header: 400, cached token or not.
+    assert_eq!(
+        answer(&[("authorization", &bearer), ("authorization", &bearer)]),
+        "400 credential header sent more than once"
+    );
+    // Not the bearer scheme, a tab instead of the space, trailing junk: not this token.
+    assert_eq!(
+        answer(&[("authorization", &format!("Basic {token}"))]),
+        "ok None"
+    );
+    assert_eq!(
+        answer(&[("authorization", &format!("Bearer\t{token}"))]),
+        "401 bearer token not recognised"
+    );
+    assert_eq!(
+        answer(&[("authorization", &format!("Bearer {token} "))]),
+        "401 malformed bearer token"
+    );
+    assert_eq!(
+        answer(&[("authorization", &format!("Bearer {token}="))]),
+        "401 malformed token: invalid base64url"
+    );
+}

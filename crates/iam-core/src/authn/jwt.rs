@@ -86,11 +86,23 @@ impl<K: KeySource> Authenticator for JwtAuthenticator<K> {
         &self,
         request: &RequestView<'_>,
     ) -> Option<Result<Option<Principal>, AuthError>> {
+        // A token validated before is answered from the cache by its exact bytes, before the
+        // header checks: it passed them then (only fully valid tokens are cached).
+        let raw = request.raw_bearer();
+        let set = raw.and_then(|_| self.keys.cached_keys());
+        if let (Some(raw), Some(set)) = (raw, &set) {
+            if let Some(hit) = self.validator.cached_bytes(raw, set) {
+                return Some(Ok(Some(hit.principal().clone())));
+            }
+        }
         let token = match request.jwt_bearer() {
             Ok(Some(token)) => token,
             other => return Some(other.map(|_| None)),
         };
-        let set = self.keys.cached_keys()?;
+        let set = match set {
+            Some(set) => set,
+            None => self.keys.cached_keys()?,
+        };
         match self.validator.validate(token, &set) {
             Ok(v) => Some(Ok(Some(v.principal().clone()))),
             Err(e) if e.is_unknown_key() => None,

@@ -146,6 +146,24 @@ impl<'a> RequestView<'a> {
             .map_err(|_| AuthError::invalid_credential("malformed bearer token"))
     }
 
+    /// The bytes after `Bearer ` of the only `Authorization` header, unchecked: for a cache
+    /// lookup that only succeeds on a token which passed every check before. `None` when
+    /// there is not exactly one header with the bearer scheme.
+    pub(crate) fn raw_bearer(&self) -> Option<&'a [u8]> {
+        let mut values = self.headers.get_all(AUTHORIZATION).iter();
+        let value = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        let bytes = value.as_bytes();
+        let (scheme, rest) = bytes.split_at_checked(7)?;
+        if !scheme[..6].eq_ignore_ascii_case(b"bearer") || scheme[6] != b' ' {
+            return None;
+        }
+        let start = rest.iter().position(|b| *b != b' ')?;
+        Some(&rest[start..])
+    }
+
     /// The bearer token when it is shaped like a compact JWS (the JWT authenticators' kind).
     pub fn jwt_bearer(&self) -> Result<Option<&'a str>, AuthError> {
         Ok(self.bearer_token()?.filter(|t| jwt::looks_like_jws(t)))

@@ -22,7 +22,7 @@ pub(crate) struct Entry {
 }
 
 /// A cached token: zeroed when dropped, compared in constant time.
-pub(crate) struct TokenKey(Box<str>);
+pub(crate) struct TokenKey(Box<[u8]>);
 
 impl Drop for TokenKey {
     fn drop(&mut self) {
@@ -38,14 +38,14 @@ impl Hash for TokenKey {
 
 impl PartialEq for TokenKey {
     fn eq(&self, other: &Self) -> bool {
-        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+        constant_time_eq(&self.0, &other.0)
     }
 }
 
 impl Eq for TokenKey {}
 
 /// A presented token, to look a [`TokenKey`] up without copying it.
-struct Lookup<'a>(&'a str);
+struct Lookup<'a>(&'a [u8]);
 
 impl Hash for Lookup<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -55,7 +55,7 @@ impl Hash for Lookup<'_> {
 
 impl quick_cache::Equivalent<TokenKey> for Lookup<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        constant_time_eq(self.0.as_bytes(), key.0.as_bytes())
+        constant_time_eq(self.0, &key.0)
     }
 }
 
@@ -84,7 +84,7 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn get(&self, token: &str, now: i64, keys: &JwkSet) -> Option<ValidatedToken> {
+    pub(crate) fn get(&self, token: &[u8], now: i64, keys: &JwkSet) -> Option<ValidatedToken> {
         let entry = self.inner.get(&Lookup(token))?;
         if now < entry.valid_until && keys.contains_fingerprint(&entry.fingerprint) {
             Some(entry.token)
@@ -102,7 +102,7 @@ impl TokenCache {
         fingerprint: Fingerprint,
     ) {
         self.inner.insert(
-            TokenKey(token.into()),
+            TokenKey(token.as_bytes().into()),
             Entry {
                 token: validated,
                 valid_until,
@@ -131,8 +131,11 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
         assert!(constant_time_eq(b"", b""));
-        let key = TokenKey("a.b.c".into());
-        assert!(quick_cache::Equivalent::equivalent(&Lookup("a.b.c"), &key));
-        assert!(!quick_cache::Equivalent::equivalent(&Lookup("a.b.d"), &key));
+        let key = TokenKey(b"a.b.c"[..].into());
+        assert!(quick_cache::Equivalent::equivalent(&Lookup(b"a.b.c"), &key));
+        assert!(!quick_cache::Equivalent::equivalent(
+            &Lookup(b"a.b.d"),
+            &key
+        ));
     }
 }

@@ -547,7 +547,17 @@ impl Validator {
     }
 
     fn cached(&self, token: &str, now: i64, keys: &JwkSet) -> Option<ValidatedToken> {
-        self.cache.as_ref()?.get(token, now, keys)
+        self.cache.as_ref()?.get(token.as_bytes(), now, keys)
+    }
+
+    /// The cached validation of exactly these bytes, if any (and still good with `keys`).
+    /// Only tokens that passed every check are cached, so a hit needs none of the checks
+    /// again: not even the character checks of the `Authorization` header.
+    pub(crate) fn cached_bytes(&self, token: &[u8], keys: &JwkSet) -> Option<ValidatedToken> {
+        if token.len() > self.policy.max_token_len {
+            return None;
+        }
+        self.cache.as_ref()?.get(token, self.clock.now_unix(), keys)
     }
 
     /// After the signature: the claim checks, the principal, and the cache.
