@@ -45,13 +45,19 @@ fn unavailable(why: &str) -> Option<Provider> {
 /// A provider on `port` (0: any), signing with a key named `kid`. `None` only when the
 /// provider is not installed and the tests may skip.
 fn start(port: u16, kid: &str) -> Option<Provider> {
+    start_with(port, kid, &[])
+}
+
+/// [`start`] with more environment for server.mjs (`BCL_URI`, ...).
+fn start_with(port: u16, kid: &str, env: &[(&str, &str)]) -> Option<Provider> {
     if !provider_dir().join("node_modules/oidc-provider").is_dir() {
         return unavailable("its node_modules are not installed");
     }
     // Retry while the port is briefly taken (a previous provider's socket, or a concurrent
-    // test's outgoing connection using it as its local port).
+    // test's outgoing connection using it as its local port), or when node did not come up
+    // within its time (seen once on a loaded CI machine: node alive, never listening).
     for _ in 0..20 {
-        if let Some(p) = spawn_once(port, kid) {
+        if let Some(p) = spawn_once(port, kid, env) {
             return Some(p);
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -59,12 +65,13 @@ fn start(port: u16, kid: &str) -> Option<Provider> {
     panic!("oidc-provider could not start on port {port}");
 }
 
-fn spawn_once(port: u16, kid: &str) -> Option<Provider> {
+fn spawn_once(port: u16, kid: &str, env: &[(&str, &str)]) -> Option<Provider> {
     let mut child = match Command::new("node")
         .arg("server.mjs")
         .current_dir(provider_dir())
         .env("PORT", port.to_string())
         .env("KID", kid)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -655,31 +662,10 @@ async fn rp_initiated_logout_sends_a_valid_backchannel_logout_token() {
         }
     });
 
-    let port = free_port();
-    if !provider_dir().join("node_modules/oidc-provider").is_dir() {
-        let _ = unavailable("its node_modules are not installed");
+    let Some(op) = start_with(0, "gen-rs256", &[("BCL_URI", &bcl_uri)]) else {
         return;
-    }
-    let mut child = Command::new("node")
-        .arg("server.mjs")
-        .current_dir(provider_dir())
-        .env("PORT", port.to_string())
-        .env("BCL_URI", &bcl_uri)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let issuer = loop {
-        let line = lines.next().expect("provider output").unwrap();
-        if let Some(i) = line.strip_prefix("listening ") {
-            break i.to_owned();
-        }
     };
-    let _op = Provider {
-        child,
-        issuer: issuer.clone(),
-    };
+    let issuer = op.issuer.clone();
 
     let http = HttpClient::new().unwrap();
     let trusted = TrustedIssuer::discover(&issuer, "web-app", &http)
