@@ -135,52 +135,34 @@ where
                 let inner = self.inner.call(http::Request::from_parts(parts, body));
                 IamFuture::inner(inner, principal)
             }
-            None => IamFuture::boxed(self.call_async(parts, body)),
+            // The chain has to wait (keys or a session being fetched): all of it in a future.
+            None => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let chain = Arc::clone(&self.chain);
+                let mode = self.mode;
+                let redirect = self.redirect.clone();
+                IamFuture::boxed(Box::pin(async move {
+                    let decision = {
+                        let view = RequestView::from_parts(&parts);
+                        let outcome = chain.run(&view).await;
+                        decide(mode, redirect.as_deref(), &view, outcome)
+                    };
+                    let principal = match decision {
+                        Decision::Respond(res) => return Ok(res),
+                        Decision::Forward(principal) => principal,
+                    };
+                    if let Some(p) = &principal {
+                        parts.extensions.insert(p.clone());
+                    }
+                    let mut res = inner.call(http::Request::from_parts(parts, body)).await?;
+                    if let Some(p) = principal {
+                        res.extensions_mut().insert(p);
+                    }
+                    Ok(res)
+                }))
+            }
         }
-    }
-}
-
-impl<S> Iam<S> {
-    /// The chain has to wait (keys or a session being fetched): all of it in a future.
-    fn call_async<ReqBody, ResBody>(
-        &mut self,
-        mut parts: http::request::Parts,
-        body: ReqBody,
-    ) -> BoxedCall<ResBody, S::Error>
-    where
-        S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send,
-        S::Error: Send + 'static,
-        ReqBody: Send + 'static,
-        ResBody: From<String> + Send + 'static,
-    {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let chain = Arc::clone(&self.chain);
-        let mode = self.mode;
-        let redirect = self.redirect.clone();
-        Box::pin(async move {
-            let decision = {
-                let view = RequestView::from_parts(&parts);
-                let outcome = chain.run(&view).await;
-                decide(mode, redirect.as_deref(), &view, outcome)
-            };
-            let principal = match decision {
-                Decision::Respond(res) => return Ok(res),
-                Decision::Forward(principal) => principal,
-            };
-            if let Some(p) = &principal {
-                parts.extensions.insert(p.clone());
-            }
-            let mut res = inner.call(http::Request::from_parts(parts, body)).await?;
-            if let Some(p) = principal {
-                res.extensions_mut().insert(p);
-            }
-            Ok(res)
-        })
     }
 }
 

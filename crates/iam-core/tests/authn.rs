@@ -441,4 +441,15 @@ fn cache_hits_by_exact_bytes_keep_every_header_rule() {
         answer(&[("authorization", &format!("Bearer {token}="))]),
         "401 malformed token: invalid base64url"
     );
+    // Oversize: refused before any lookup or decoding, on both paths.
+    let huge = format!(
+        "Bearer {}.{}.{}",
+        "a".repeat(10_000),
+        "b".repeat(10_000),
+        "c"
+    );
+    assert_eq!(
+        answer(&[("authorization", &huge)]),
+        "401 token is too large"
+    );
 }
