@@ -1,0 +1,42 @@
+//! One database layer for the iam-rs services: SQLite (the embedded default), PostgreSQL and
+//! MariaDB/MySQL, chosen by the URL, with migrations namespaced per service so that several
+//! services can share one database.
+//!
+//! ```no_run
+//! use iam_store::{Database, Migration};
+//!
+//! const MIGRATIONS: &[Migration] = &[Migration {
+//!     version: 1,
+//!     sqlite: "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+//!     postgres: "CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+//!     mysql: "CREATE TABLE notes (id VARCHAR(64) COLLATE utf8mb4_bin PRIMARY KEY, body TEXT NOT NULL)",
+//! }];
+//!
+//! # async fn run() -> Result<(), iam_store::StoreError> {
+//! let db = Database::connect("sqlite://./data/notes.db?mode=rwc").await?;
+//! db.migrate("notes-service", MIGRATIONS).await?;
+//! sqlx::query(&db.sql("INSERT INTO notes (id, body) VALUES (?, ?)"))
+//!     .bind("n1")
+//!     .bind("hello")
+//!     .execute(db.pool())
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Caveats
+//! - Queries go through sqlx's `Any` driver: write `?` placeholders and pass the text through
+//!   [`Database::sql`], which numbers them for PostgreSQL.
+//! - A migration script is split on `;` into statements: no `;` inside string literals or
+//!   bodies of procedures.
+//! - Each applied migration's SHA-256 is recorded; a script edited after it was applied is
+//!   refused at start ([`StoreError::MigrationChanged`]) rather than silently skipped.
+//! - Migrations of one namespace run under a lock (PostgreSQL advisory lock, MariaDB
+//!   `GET_LOCK`, SQLite's write lock), so instances starting together apply each once.
+#![forbid(unsafe_code)]
+
+mod database;
+mod migrate;
+
+pub use database::{Backend, Database, StoreError};
+pub use migrate::Migration;
+pub use sqlx;
