@@ -135,3 +135,9 @@ pub fn init_logging() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .try_init();
 }
+
+/// The repository README's Rust snippets, compiled as doc tests (this crate depends on both
+/// frameworks and iam-client, which they use).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
