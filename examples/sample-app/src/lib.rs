@@ -97,12 +97,13 @@ impl Config {
             .map_err(|e| e.to_string())?
             .with_policy(self.transport.clone());
         let (jwt, keys) = self.jwt.authenticator_with(&http).map_err(|e| match e {
-            JwtConfigError::Transport(t) if t.role() == UrlRole::Issuer => {
-                format!(
-                    "IAM_ISSUER: {t}; set IAM_JWKS_URL or IAM_DANGEROUS_ALLOW_HTTP=1 to override"
-                )
+            JwtConfigError::Transport(t) => {
+                let var = match t.role() {
+                    UrlRole::Issuer => "IAM_ISSUER",
+                    _ => "IAM_JWKS_URL",
+                };
+                format!("{var}: {t}; IAM_DANGEROUS_ALLOW_HTTP=1 allows it on a network you control")
             }
-            JwtConfigError::Transport(t) => format!("IAM_JWKS_URL: {t}"),
             other => other.to_string(),
         })?;
         let mut chain = AuthChain::new().with(jwt);
