@@ -48,6 +48,9 @@ pub enum ClientCredentialsError {
     /// The token endpoint URL is invalid.
     #[error("invalid token endpoint URL")]
     InvalidUrl,
+    /// The token endpoint is refused by the transport policy (https, or http to loopback).
+    #[error(transparent)]
+    Insecure(#[from] crate::transport::TransportPolicyError),
     /// The authorization server refused (`invalid_client`, `invalid_scope`, ...).
     #[error("token request refused: {0}")]
     Refused(String),
@@ -98,6 +101,8 @@ impl ClientCredentialsBuilder {
     /// Build; nothing is requested until the first token is needed.
     pub fn build(self, http: HttpClient) -> Result<ClientCredentials, ClientCredentialsError> {
         let url = TokenUrl::new(self.token_url).map_err(|_| ClientCredentialsError::InvalidUrl)?;
+        let role = crate::transport::UrlRole::TokenEndpoint;
+        http.policy().check_url(url.url(), role)?;
         let client = BasicClient::new(ClientId::new(self.client_id))
             .set_client_secret(ClientSecret::new(self.secret))
             .set_token_uri(url);

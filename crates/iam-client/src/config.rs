@@ -31,10 +31,16 @@
 //!
 //! Everything is checked when the chain is built: a bad URL, an empty audience, an empty
 //! algorithm allowlist or an unknown algorithm name is an error then, not at the first
-//! request.
+//! request. So is a URL the [`TransportPolicy`](crate::transport::TransportPolicy) of the
+//! HTTP client refuses: the JWKS URL or, without one, the issuer (its discovery document is
+//! fetched). By default both must be `https` or loopback; to allow plain `http` on a private
+//! network, build the chain with [`JwtConfig::authenticator_with`] over an
+//! [`HttpClient::with_policy`] that opted in through `dangerous()`. The `jwks_uri` found by
+//! discovery is held to the same policy: a plaintext one fails discovery (and requests get
+//! 503), it is never fetched.
 use crate::issuer::IssuerMetadata;
 use crate::jwks::{RemoteJwks, RemoteJwksError};
-use crate::transport::{HttpClient, HttpError};
+use crate::transport::{HttpClient, HttpError, TransportPolicyError, UrlRole};
 use iam_core::authn::{AuthChain, JwtAuthenticator};
 use iam_core::jwks::{BoxFuture, JwkSet, KeySource, KeySourceError};
 use iam_core::jwt::{Algorithm, TokenType, Validator};
@@ -59,6 +65,10 @@ pub enum JwtConfigError {
     /// The JWKS URL is refused.
     #[error(transparent)]
     Jwks(#[from] RemoteJwksError),
+    /// The JWKS URL or the issuer to discover is refused by the transport policy (names
+    /// which one).
+    #[error(transparent)]
+    Transport(#[from] TransportPolicyError),
     /// The HTTP client could not be built.
     #[error(transparent)]
     Http(#[from] HttpError),
@@ -248,19 +258,22 @@ impl JwtConfig {
     pub fn keys_with(&self, http: &HttpClient) -> Result<Arc<IssuerKeys>, JwtConfigError> {
         let source = match &self.jwks_url {
             Some(url) => {
+                http.policy().check(url, UrlRole::Jwks)?;
                 let jwks = RemoteJwks::builder(url.clone())
                     .client(http.client().clone())
+                    .transport_policy(http.policy().clone())
                     .build()?;
                 let cell = tokio::sync::OnceCell::new_with(Some(jwks));
                 Source { remote: cell }
             }
             None => {
-                openidconnect::IssuerUrl::new(self.issuer.clone()).map_err(|_| {
+                let issuer = openidconnect::IssuerUrl::new(self.issuer.clone()).map_err(|_| {
                     JwtConfigError::Invalid(format!(
                         "issuer {:?} is not a URL to discover",
                         self.issuer
                     ))
                 })?;
+                http.policy().check_url(issuer.url(), UrlRole::Issuer)?;
                 Source {
                     remote: tokio::sync::OnceCell::new(),
                 }
@@ -359,8 +372,11 @@ impl IssuerKeys {
         let metadata = IssuerMetadata::discover_async(url, &self.http)
             .await
             .map_err(|e| failed(crate::issuer::discovery_reason(&e)))?;
+        crate::issuer::check_discovered(&metadata, self.http.policy())
+            .map_err(|e| failed(e.to_string()))?;
         RemoteJwks::builder(metadata.jwks_uri().url().as_str())
             .client(self.http.client().clone())
+            .transport_policy(self.http.policy().clone())
             .build()
             .map_err(|e| failed(e.to_string()))
     }
@@ -494,7 +510,13 @@ mod tests {
         let http = JwtConfig::new("https://i/")
             .audience("a")
             .jwks_url("http://keys.example.com/jwks");
-        assert!(matches!(http.chain(), Err(JwtConfigError::Jwks(_))));
+        assert!(matches!(
+            http.chain(),
+            Err(JwtConfigError::Transport(TransportPolicyError::Plaintext {
+                role: UrlRole::Jwks,
+                ..
+            }))
+        ));
         let not_url = JwtConfig::new("not a url").audience("a");
         assert!(matches!(not_url.chain(), Err(JwtConfigError::Invalid(_))));
     }

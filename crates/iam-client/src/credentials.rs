@@ -38,6 +38,9 @@ pub enum RemoteCredentialsError {
     /// Not an absolute http(s) URL.
     #[error("invalid credential service URL")]
     InvalidUrl,
+    /// The URL is refused by the transport policy (https, or http to loopback).
+    #[error(transparent)]
+    Insecure(#[from] crate::transport::TransportPolicyError),
     /// The caller token is not a service token (`svc_...`) or is malformed.
     #[error("the caller token must be a service token (svc_...)")]
     CallerToken,
@@ -91,6 +94,8 @@ impl RemoteCredentialsBuilder {
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(RemoteCredentialsError::InvalidUrl);
         }
+        let role = crate::transport::UrlRole::CredentialService;
+        crate::transport::check_with(self.http.as_ref(), url.as_str(), role)?;
         if !self.caller.starts_with("svc_")
             || !self
                 .caller

@@ -37,6 +37,9 @@ pub enum IntrospectionError {
     /// An endpoint URL is invalid.
     #[error("invalid endpoint URL")]
     InvalidUrl,
+    /// An endpoint URL is refused by the transport policy (https, or http to loopback).
+    #[error(transparent)]
+    Insecure(#[from] crate::transport::TransportPolicyError),
     /// No revocation endpoint was configured.
     #[error("no revocation endpoint configured")]
     NoRevocationEndpoint,
@@ -104,6 +107,11 @@ impl IntrospectionBuilder {
         let parse = |u: &str| reqwest::Url::parse(u).map_err(|_| IntrospectionError::InvalidUrl);
         let endpoint = parse(&self.endpoint)?;
         let revocation = self.revocation.as_deref().map(parse).transpose()?;
+        use crate::transport::UrlRole::{IntrospectionEndpoint, RevocationEndpoint};
+        http.policy().check_url(&endpoint, IntrospectionEndpoint)?;
+        if let Some(revocation) = &revocation {
+            http.policy().check_url(revocation, RevocationEndpoint)?;
+        }
         // RFC 6749 section 2.3.1: form-encode, then Basic.
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let basic = format!(

@@ -14,10 +14,13 @@
 //! ```
 //!
 //! Discovery goes through the `openidconnect` crate: the provider's `issuer` must equal the
-//! configured one exactly. A token is checked against the issuer its `iss` names; an `iss`
+//! configured one exactly. The issuer URL and every endpoint of the discovery document
+//! (`jwks_uri`, token, authorization, userinfo, introspection, revocation, end-session) must
+//! meet the HTTP client's [`TransportPolicy`] (https, or http to loopback, unless
+//! dangerously relaxed): a document that sends keys or secrets over plain http is refused. A token is checked against the issuer its `iss` names; an `iss`
 //! that is not in the registry is refused (401) without any network call.
 use crate::jwks::{RemoteJwks, RemoteJwksError};
-use crate::transport::{HttpClient, HttpError};
+use crate::transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, JwtAuthenticator, RequestView};
 use iam_core::jwt::{ConfigError, Validator, ValidatorBuilder};
 use iam_core::principal::Principal;
@@ -70,6 +73,10 @@ pub enum DiscoveryError {
     /// The issuer is not a valid URL.
     #[error("invalid issuer URL")]
     InvalidIssuer,
+    /// The issuer URL or an endpoint of its discovery document is refused by the transport
+    /// policy (names which one).
+    #[error(transparent)]
+    Insecure(#[from] TransportPolicyError),
     /// The discovery document could not be fetched, parsed, or named another issuer.
     #[error("OIDC discovery failed: {0}")]
     Discovery(String),
@@ -118,11 +125,17 @@ impl TrustedIssuer {
     ) -> Result<Self, DiscoveryError> {
         let url = openidconnect::IssuerUrl::new(issuer.to_owned())
             .map_err(|_| DiscoveryError::InvalidIssuer)?;
+        http.policy().check_url(url.url(), UrlRole::Issuer)?;
         let metadata = IssuerMetadata::discover_async(url, http)
             .await
-            .map_err(|e| DiscoveryError::Discovery(discovery_reason(&e)))?;
+            .map_err(|e| match jwks_refused(&e) {
+                Some(refused) => DiscoveryError::Insecure(refused),
+                None => DiscoveryError::Discovery(discovery_reason(&e)),
+            })?;
+        check_discovered(&metadata, http.policy())?;
         let keys = RemoteJwks::builder(metadata.jwks_uri().url().as_str())
             .client(http.client().clone())
+            .transport_policy(http.policy().clone())
             .build()?;
         let validator = configure(Validator::builder(issuer)).build()?;
         let mut trusted = Self::new(validator, keys);
@@ -179,7 +192,56 @@ impl TrustedIssuer {
     }
 }
 
+/// Check every endpoint of a discovery document against `policy`: the keys and the token,
+/// introspection and revocation endpoints are fetched or receive secrets, and the browser is
+/// sent to the authorization and end-session endpoints.
+pub(crate) fn check_discovered(
+    metadata: &IssuerMetadata,
+    policy: &TransportPolicy,
+) -> Result<(), TransportPolicyError> {
+    policy.check_url(metadata.jwks_uri().url(), UrlRole::Jwks)?;
+    policy.check_url(
+        metadata.authorization_endpoint().url(),
+        UrlRole::AuthorizationEndpoint,
+    )?;
+    if let Some(u) = metadata.token_endpoint() {
+        policy.check_url(u.url(), UrlRole::TokenEndpoint)?;
+    }
+    if let Some(u) = metadata.userinfo_endpoint() {
+        policy.check_url(u.url(), UrlRole::UserinfoEndpoint)?;
+    }
+    let extra = metadata.additional_metadata();
+    for (url, role) in [
+        (
+            &extra.introspection_endpoint,
+            UrlRole::IntrospectionEndpoint,
+        ),
+        (&extra.revocation_endpoint, UrlRole::RevocationEndpoint),
+        (&extra.end_session_endpoint, UrlRole::EndSessionEndpoint),
+    ] {
+        if let Some(u) = url {
+            policy.check(u, role)?;
+        }
+    }
+    Ok(())
+}
+
+/// `openidconnect` fetches the document's `jwks_uri` as part of discovery, through our
+/// [`HttpClient`]; the issuer URL was checked before, so a URL the client's policy refuses
+/// during discovery is the `jwks_uri` (and it was not fetched).
+fn jwks_refused(e: &openidconnect::DiscoveryError<HttpError>) -> Option<TransportPolicyError> {
+    match e {
+        openidconnect::DiscoveryError::Request(HttpError::Insecure(refused)) => {
+            Some(refused.clone().in_role(UrlRole::Jwks))
+        }
+        _ => None,
+    }
+}
+
 pub(crate) fn discovery_reason(e: &openidconnect::DiscoveryError<HttpError>) -> String {
+    if let Some(refused) = jwks_refused(e) {
+        return refused.to_string();
+    }
     match e {
         openidconnect::DiscoveryError::Request(inner) => inner.to_string(),
         openidconnect::DiscoveryError::Response(status, _, msg) => {

@@ -29,7 +29,9 @@
 //! - responses are capped at 1 MiB and 100 keys; connect timeout 5 s, total 10 s, two retries
 //!   with backoff on network errors, 5xx and 429;
 //! - only `https` URLs, or plain `http` on a loopback address (or with
-//!   [`RemoteJwksBuilder::dangerous_allow_http`]);
+//!   [`RemoteJwksBuilder::dangerous_allow_http`]): the crate's one
+//!   [`TransportPolicy`](crate::transport::TransportPolicy), set with
+//!   [`RemoteJwksBuilder::transport_policy`];
 //! - bring your own `reqwest::Client` (proxy, custom CA, mTLS) with
 //!   [`RemoteJwksBuilder::client`].
 //!
@@ -46,7 +48,6 @@ use http::StatusCode;
 use iam_core::jwks::{BoxFuture, JwkSet, JwksLimits, KeySource, KeySourceError};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -126,7 +127,7 @@ pub struct RemoteJwksBuilder {
     cfg: Config,
     connect_timeout: Duration,
     client: Option<reqwest::Client>,
-    allow_http: bool,
+    policy: crate::transport::TransportPolicy,
 }
 
 impl fmt::Debug for RemoteJwksBuilder {
@@ -197,8 +198,17 @@ impl RemoteJwksBuilder {
     }
     /// Allow plain `http` to any host. Keys fetched over plain HTTP can be swapped by anyone
     /// on the path: only for tests and private networks you control.
+    /// Same as `transport_policy(TransportPolicy::new().dangerous().allow_plaintext_http())`.
     pub fn dangerous_allow_http(mut self) -> Self {
-        self.allow_http = true;
+        self.policy = crate::transport::TransportPolicy::new()
+            .dangerous()
+            .allow_plaintext_http();
+        self
+    }
+    /// The transport policy the URL must meet (default: https, or http to loopback); pass
+    /// your [`HttpClient`](crate::HttpClient)'s `policy()` to share it.
+    pub fn transport_policy(mut self, policy: crate::transport::TransportPolicy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -213,11 +223,12 @@ impl RemoteJwksBuilder {
             return Err(RemoteJwksError::BadLifetimes);
         }
         let url = reqwest::Url::parse(&self.url).map_err(|_| RemoteJwksError::InvalidUrl)?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.allow_http || is_loopback(&url) => {}
-            "http" => return Err(RemoteJwksError::InsecureUrl),
-            _ => return Err(RemoteJwksError::InvalidUrl),
+        match self.policy.check_url(&url, crate::transport::UrlRole::Jwks) {
+            Ok(()) => {}
+            Err(crate::transport::TransportPolicyError::Plaintext { .. }) => {
+                return Err(RemoteJwksError::InsecureUrl)
+            }
+            Err(_) => return Err(RemoteJwksError::InvalidUrl),
         }
         let client = match self.client {
             Some(c) => c,
@@ -241,15 +252,6 @@ impl RemoteJwksBuilder {
                 counters: Counters::default(),
             }),
         })
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 
@@ -318,7 +320,7 @@ impl RemoteJwks {
             },
             connect_timeout: Duration::from_secs(5),
             client: None,
-            allow_http: false,
+            policy: crate::transport::TransportPolicy::new(),
         }
     }
 

@@ -67,6 +67,9 @@ pub enum KratosError {
     /// A URL is not absolute http(s).
     #[error("invalid Kratos URL")]
     InvalidUrl,
+    /// A URL is refused by the transport policy (https, or http to loopback).
+    #[error(transparent)]
+    Insecure(#[from] crate::transport::TransportPolicyError),
     /// The cookie name is not an RFC 6265 token.
     #[error("invalid session cookie name")]
     InvalidCookieName,
@@ -197,6 +200,11 @@ impl KratosSessionsBuilder {
         };
         let public = base(&self.public_url)?;
         let admin = self.admin_url.as_deref().map(base).transpose()?;
+        use crate::transport::{check_with, UrlRole};
+        check_with(self.http.as_ref(), &public, UrlRole::KratosPublic)?;
+        if let Some(admin) = &admin {
+            check_with(self.http.as_ref(), admin, UrlRole::KratosAdmin)?;
+        }
         if self.cookie_name.is_empty()
             || !self
                 .cookie_name

@@ -52,4 +52,4 @@ pub use introspection::{Introspection, IntrospectionError};
 pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
 pub use kratos::{KratosSessions, RedisSessionStore};
-pub use transport::{HttpClient, HttpError};
+pub use transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};

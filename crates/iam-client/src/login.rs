@@ -46,6 +46,9 @@ pub enum LoginError {
     /// The issuer was built without discovery metadata, or a URL is invalid.
     #[error("login client configuration: {0}")]
     Config(&'static str),
+    /// An endpoint of the issuer is refused by the transport policy of the HTTP client.
+    #[error(transparent)]
+    Insecure(#[from] crate::transport::TransportPolicyError),
     /// `state` on the callback is not the one this login started with (CSRF).
     #[error("state mismatch")]
     StateMismatch,
@@ -214,6 +217,7 @@ impl LoginClient {
         let metadata = issuer
             .metadata()
             .ok_or(LoginError::Config("the issuer was not discovered"))?;
+        crate::issuer::check_discovered(metadata, http.policy())?;
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|_| LoginError::Config("invalid redirect URI"))?;
         let client = CoreClient::from_provider_metadata(

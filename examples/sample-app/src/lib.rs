@@ -12,10 +12,15 @@
 //!   `X-Session-Token`, or a `Bearer ory_st_...`), checked with `whoami` and cached;
 //! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN` (a service token): also accept PATs,
 //!   API keys and service tokens (`Authorization: Bearer pat_...` or `X-API-Key`), checked by
-//!   the credential service's `/validate` and cached 30 s.
+//!   the credential service's `/validate` and cached 30 s;
+//! - `IAM_DANGEROUS_ALLOW_HTTP=1`: allow plain `http` to hosts that are not loopback for every
+//!   URL above (logged as a warning at start). Without it, `IAM_ISSUER` (when discovered),
+//!   `IAM_JWKS_URL`, the discovered `jwks_uri`, `IAM_KRATOS_PUBLIC_URL` and
+//!   `IAM_CREDENTIALS_URL` must be `https` or loopback, and the app refuses to start
+//!   otherwise: keys or sessions fetched over plain http can be replaced by anyone on the path.
 #![forbid(unsafe_code)]
 
-use iam_client::{IssuerKeys, JwtConfig};
+use iam_client::{HttpClient, IssuerKeys, JwtConfig, JwtConfigError, TransportPolicy, UrlRole};
 use iam_core::authn::AuthChain;
 use iam_core::Principal;
 use std::net::SocketAddr;
@@ -34,6 +39,9 @@ pub struct Config {
     /// `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accept PATs, API keys and service
     /// tokens, checked by the credential service.
     pub credentials: Option<(String, String)>,
+    /// The transport policy of every URL above: https or loopback, unless
+    /// `IAM_DANGEROUS_ALLOW_HTTP=1`.
+    pub transport: TransportPolicy,
 }
 
 impl std::fmt::Debug for Config {
@@ -46,6 +54,7 @@ impl std::fmt::Debug for Config {
                 "credentials_url",
                 &self.credentials.as_ref().map(|(url, _)| url),
             )
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }
@@ -64,28 +73,50 @@ impl Config {
             (None, None) => None,
             _ => return Err("IAM_CREDENTIALS_URL and IAM_CREDENTIALS_TOKEN go together".into()),
         };
+        let transport = match var("IAM_DANGEROUS_ALLOW_HTTP").as_deref().map(str::trim) {
+            None | Some("0" | "false") => TransportPolicy::new(),
+            Some("1" | "true") => TransportPolicy::new().dangerous().allow_plaintext_http(),
+            Some(_) => return Err("IAM_DANGEROUS_ALLOW_HTTP must be 1 or 0".into()),
+        };
         Ok(Self {
             listen,
             jwt,
             kratos_public_url: var("IAM_KRATOS_PUBLIC_URL"),
             credentials,
+            transport,
         })
     }
 
     /// The authenticator chain (JWT bearer tokens from the configured issuer) and its key
     /// source, for `/health/ready`. Keys come from `IAM_JWKS_URL`, or from discovery retried
     /// in the background until the issuer answers.
+    /// Every URL is checked against [`Config::transport`] here, so a plaintext one stops the
+    /// app at start with a message naming its variable.
     pub fn chain(&self) -> Result<(AuthChain, Arc<IssuerKeys>), String> {
-        let (jwt, keys) = self.jwt.authenticator().map_err(|e| e.to_string())?;
+        let http = HttpClient::new()
+            .map_err(|e| e.to_string())?
+            .with_policy(self.transport.clone());
+        let (jwt, keys) = self.jwt.authenticator_with(&http).map_err(|e| match e {
+            JwtConfigError::Transport(t) => {
+                let var = match t.role() {
+                    UrlRole::Issuer => "IAM_ISSUER",
+                    _ => "IAM_JWKS_URL",
+                };
+                format!("{var}: {t}; IAM_DANGEROUS_ALLOW_HTTP=1 allows it on a network you control")
+            }
+            other => other.to_string(),
+        })?;
         let mut chain = AuthChain::new().with(jwt);
         if let Some(url) = &self.kratos_public_url {
             let sessions = iam_client::KratosSessions::builder(url.clone())
+                .http(http.clone())
                 .build()
                 .map_err(|e| format!("IAM_KRATOS_PUBLIC_URL: {e}"))?;
             chain = chain.with(sessions);
         }
         if let Some((url, token)) = &self.credentials {
             let remote = iam_client::RemoteCredentials::builder(url.clone(), token.clone())
+                .http(http.clone())
                 .build()
                 .map_err(|e| format!("IAM_CREDENTIALS_URL / IAM_CREDENTIALS_TOKEN: {e}"))?;
             chain = chain.with(iam_core::credential::CredentialAuthenticator::new(remote));
