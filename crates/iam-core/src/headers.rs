@@ -2,7 +2,10 @@
 //! client sent itself.
 //!
 //! A service behind a proxy trusts `X-User-ID` and friends only because the proxy set them,
-//! so the proxy must first remove every copy the client sent, in any case, repeated or empty.
+//! so the proxy must first remove every copy the client sent, in any case, repeated or empty,
+//! and in every spelling an upstream may fold into the same name (`X_User_Id`, `x.user.id`:
+//! CGI, WSGI and PHP read both as `X-User-Id`); and it must take identity-header names out of
+//! `Connection`, where a client lists them to get the proxy's own copies dropped downstream.
 //!
 //! ```
 //! use http::HeaderMap;
@@ -10,11 +13,17 @@
 //! let mut h = HeaderMap::new();
 //! h.append("x-user-id", "admin".parse().unwrap());
 //! h.append("X-USER-ID", "root".parse().unwrap());
+//! h.insert("x_user_id", "root".parse().unwrap());
 //! h.insert("x-user-anything", "1".parse().unwrap());
 //! h.insert("accept", "*/*".parse().unwrap());
-//! assert_eq!(strip_identity_headers(&mut h), 3);
+//! assert_eq!(strip_identity_headers(&mut h), 4);
 //! assert_eq!(h.len(), 1);
 //! ```
+//!
+//! # Caveats
+//! Names listed in `Connection` other than identity headers (`upgrade`, `keep-alive`) are
+//! left to the framework: an in-process middleware must not break websocket upgrades. A
+//! proxy that forwards drops every hop-by-hop header itself (the edge worker does).
 use crate::principal::{Principal, PrincipalKind};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
