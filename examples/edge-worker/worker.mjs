@@ -8,10 +8,13 @@
 //                    binding; in Node, `new WebAssembly.Module(bytes)`)
 //   IAM_ISSUER, IAM_AUDIENCE  the tokens to accept (IAM_AUDIENCE may be comma-separated)
 //   IAM_JWKS_URL     where the issuer publishes its keys
-//   UPSTREAM_URL     the origin to protect, e.g. https://orders.internal.example
+//   UPSTREAM_URL     the origin to protect, e.g. https://orders.internal.example, with an
+//                    optional path prefix (https://internal.example/orders): requests go to
+//                    that origin, under that prefix, whatever their path
 // Optional: IAM_ALGORITHMS (comma-separated), IAM_REQUIRE_AT_JWT ("true").
 import { initSync, Validator, isIdentityHeader } from '../../crates/iam-wasm/pkg/web/iam_wasm.js';
 import { JwksCache, JwksUnavailableError } from '../../crates/iam-wasm/js/jwks-cache.mjs';
+import { forwardHeaders, upstreamUrl } from './forward.mjs';
 
 /** Per-isolate state: built on the first request, reused by the following ones. */
 let state = null;
@@ -69,14 +72,16 @@ async function handle(request, env) {
   }
   if (!r.ok) return refuse(r);
 
-  // Forward: same method, path, query and body; identity headers replaced by ours.
-  const incoming = new URL(request.url);
-  const target = new URL(incoming.pathname + incoming.search, s.upstream);
-  const headers = new Headers();
-  for (const [name, value] of request.headers) {
-    if (!isIdentityHeader(name) && name !== 'host') headers.append(name, value);
+  // Forward: same method, path (under the upstream's prefix), query and body; identity
+  // headers replaced by ours.
+  const target = upstreamUrl(s.upstream, request.url);
+  if (!target) {
+    return refuse({
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'this path cannot be forwarded', status: 400 },
+    });
   }
-  for (const [name, value] of Object.entries(r.principal.identityHeaders())) headers.set(name, value);
+  const headers = forwardHeaders(request.headers, isIdentityHeader, r.principal.identityHeaders());
   const hasBody = !['GET', 'HEAD'].includes(request.method);
   return fetch(target, {
     method: request.method,

@@ -155,6 +155,40 @@ where
     }
 }
 
+/// iam-core's `strip_identity_headers` on actix's header map: every spelling of every
+/// identity header, and identity-header names listed in `Connection`.
+fn strip_identity_headers(headers: &mut actix_web::http::header::HeaderMap) {
+    let spoofed: Vec<AxName> = headers
+        .keys()
+        .filter(|n| iam_core::headers::is_identity_header_name(n.as_str()))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    let connection = actix_web::http::header::CONNECTION;
+    let mut changed = false;
+    let mut kept = Vec::new();
+    for v in headers.get_all(&connection) {
+        match v.to_str() {
+            Ok(text) => match iam_core::headers::connection_without_identity_names(text) {
+                Some(rest) => {
+                    changed = true;
+                    kept.extend(AxValue::from_str(&rest).ok().filter(|_| !rest.is_empty()));
+                }
+                None => kept.push(v.clone()),
+            },
+            Err(_) => changed = true,
+        }
+    }
+    if changed {
+        headers.remove(&connection);
+        for v in kept {
+            headers.append(connection.clone(), v);
+        }
+    }
+}
+
 /// The service made by [`IamMiddleware`].
 #[derive(Debug)]
 pub struct IamService<S> {
@@ -183,15 +217,7 @@ where
         let mode = self.mode;
         let redirect = self.redirect.clone();
         Box::pin(async move {
-            let spoofed: Vec<AxName> = req
-                .headers()
-                .keys()
-                .filter(|n| iam_core::headers::is_identity_header_name(n.as_str()))
-                .cloned()
-                .collect();
-            for name in spoofed {
-                req.headers_mut().remove(name);
-            }
+            strip_identity_headers(req.headers_mut());
             req.extensions_mut().remove::<Principal>();
             let parts = view_parts(&req);
             let view = RequestView::from_parts(&parts);

@@ -9,7 +9,7 @@
 //! let verifier = RemoteCredentials::builder("https://credentials.internal:4000", "svc_...").build()?;
 //! let chain = AuthChain::new().with(
 //!     CredentialAuthenticator::new(verifier)
-//!         .route_scopes(RouteScopes::new().route("GET", "/orders/**", "orders:read")),
+//!         .route_scopes(RouteScopes::new().route("GET", "/orders/**", "orders:read")?),
 //! );
 //! # let _ = chain; Ok(()) }
 //! ```

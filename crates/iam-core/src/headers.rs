@@ -2,7 +2,10 @@
 //! client sent itself.
 //!
 //! A service behind a proxy trusts `X-User-ID` and friends only because the proxy set them,
-//! so the proxy must first remove every copy the client sent, in any case, repeated or empty.
+//! so the proxy must first remove every copy the client sent, in any case, repeated or empty,
+//! and in every spelling an upstream may fold into the same name (`X_User_Id`, `x.user.id`:
+//! CGI, WSGI and PHP read both as `X-User-Id`); and it must take identity-header names out of
+//! `Connection`, where a client lists them to get the proxy's own copies dropped downstream.
 //!
 //! ```
 //! use http::HeaderMap;
@@ -10,11 +13,17 @@
 //! let mut h = HeaderMap::new();
 //! h.append("x-user-id", "admin".parse().unwrap());
 //! h.append("X-USER-ID", "root".parse().unwrap());
+//! h.insert("x_user_id", "root".parse().unwrap());
 //! h.insert("x-user-anything", "1".parse().unwrap());
 //! h.insert("accept", "*/*".parse().unwrap());
-//! assert_eq!(strip_identity_headers(&mut h), 3);
+//! assert_eq!(strip_identity_headers(&mut h), 4);
 //! assert_eq!(h.len(), 1);
 //! ```
+//!
+//! # Caveats
+//! Names listed in `Connection` other than identity headers (`upgrade`, `keep-alive`) are
+//! left to the framework: an in-process middleware must not break websocket upgrades. A
+//! proxy that forwards drops every hop-by-hop header itself (the edge worker does).
 use crate::principal::{Principal, PrincipalKind};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -78,40 +87,112 @@ fn is_identity_header(name: &HeaderName) -> bool {
     is_identity_header_name(name.as_str()) // always lowercase in the http crate
 }
 
-/// True when a header of this name (any case) is an identity header that clients must not
-/// send: for frameworks whose header types are not the `http` crate's.
+/// One byte of a header name as upstreams that fold names read it: ASCII case ignored, and
+/// every character that is not a letter or a digit (`_`, `.`, ...) read as `-`. CGI, WSGI,
+/// PHP and others turn `X_User_Id` and `X.User.Id` into the same variable as `X-User-Id`.
+fn folded(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        b'-'
+    }
+}
+
+/// True when `name`, folded (see [`is_identity_header_name`]), starts with `prefix` (lower
+/// case, `-` for separators).
+fn folded_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(n, p)| folded(n) == p)
+}
+
+/// True when a header of this name is an identity header that clients must not send: for
+/// frameworks whose header types are not the `http` crate's.
+///
+/// Every spelling an upstream may read as an identity header counts: any case, and any
+/// non-alphanumeric character in place of `-` (`X_User_Id`, `x.user.id`, `X-User_ID`),
+/// because CGI-style upstreams fold `_` and `.` into the name they read.
 pub fn is_identity_header_name(name: &str) -> bool {
     // Every identity header and reserved prefix starts with `x-` (a test checks it): most
     // request headers (host, accept, authorization, ...) are out after two bytes.
-    if name.len() < 2 || !name.as_bytes()[..2].eq_ignore_ascii_case(b"x-") {
+    if !folded_starts_with(name, "x-") {
         return false;
     }
-    let starts = |p: &str| {
-        name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-    };
     IDENTITY_HEADERS
         .iter()
-        .any(|h| h.eq_ignore_ascii_case(name))
-        || RESERVED_PREFIXES.iter().any(|p| starts(p))
+        .any(|h| h.len() == name.len() && folded_starts_with(name, h))
+        || RESERVED_PREFIXES
+            .iter()
+            .any(|p| folded_starts_with(name, p))
 }
 
-/// Remove every identity header (all values of each) and return how many values went.
+/// The value of a `Connection` header with every identity-header name taken out of its list,
+/// or `None` when it names none (keep it as it is). An empty result means: remove the header.
+///
+/// A client that lists `X-User-ID` in `Connection` asks the next hop to drop that header as
+/// hop-by-hop, which would remove the identity header a proxy adds before forwarding. Other
+/// names (`upgrade`, `keep-alive`) are kept, so websocket upgrades still work.
+pub fn connection_without_identity_names(value: &str) -> Option<String> {
+    let names = value.split(',').map(str::trim).filter(|n| !n.is_empty());
+    if !names.clone().any(is_identity_header_name) {
+        return None;
+    }
+    let kept: Vec<&str> = names.filter(|n| !is_identity_header_name(n)).collect();
+    Some(kept.join(", "))
+}
+
+/// Remove every identity header (all values of each), in every spelling
+/// ([`is_identity_header_name`]), and every identity-header name listed in `Connection`
+/// ([`connection_without_identity_names`]); return how many values went (a rewritten
+/// `Connection` header counts as one). A `Connection` value that is not visible ASCII is
+/// removed whole.
 pub fn strip_identity_headers(headers: &mut HeaderMap) -> usize {
+    let mut removed = strip_connection_names(headers);
     // The common case (nothing to strip) allocates nothing.
     if !headers.keys().any(is_identity_header) {
-        return 0;
+        return removed;
     }
     let names: Vec<HeaderName> = headers
         .keys()
         .filter(|n| is_identity_header(n))
         .cloned()
         .collect();
-    let mut removed = 0;
     for name in names {
         removed += headers.get_all(&name).iter().count();
         headers.remove(&name);
     }
     removed
+}
+
+/// The `Connection` part of [`strip_identity_headers`].
+fn strip_connection_names(headers: &mut HeaderMap) -> usize {
+    let connection = http::header::CONNECTION;
+    let mut changed = false;
+    let mut values = Vec::new();
+    for v in headers.get_all(&connection) {
+        match v.to_str() {
+            Ok(text) => match connection_without_identity_names(text) {
+                Some(kept) => {
+                    changed = true;
+                    if !kept.is_empty() {
+                        values.extend(HeaderValue::from_str(&kept).ok());
+                    }
+                }
+                None => values.push(v.clone()),
+            },
+            Err(_) => changed = true,
+        }
+    }
+    if !changed {
+        return 0;
+    }
+    headers.remove(&connection);
+    for v in values {
+        headers.append(&connection, v);
+    }
+    1
 }
 
 /// The identity headers describing `principal`. Values that cannot be a header value (control
@@ -224,6 +305,60 @@ mod tests {
         assert_eq!(strip_identity_headers(&mut h), 6);
         assert!(h.contains_key("x-session-token"));
         assert!(h.contains_key("authorization"));
+    }
+
+    #[test]
+    fn underscore_dot_and_mixed_spellings_of_identity_headers_are_stripped() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "X_User_Id",
+            "x_user_id",
+            "x.user.id",
+            "X-User_ID",
+            "x_token_scopes",
+            "X.Org.Id",
+            "x_iam_anything",
+            "x_user_whatever",
+        ] {
+            assert!(is_identity_header_name(name), "{name}");
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("admin"),
+            );
+        }
+        h.append("x_request_id", HeaderValue::from_static("kept"));
+        assert_eq!(strip_identity_headers(&mut h), 8);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x_request_id"));
+    }
+
+    #[test]
+    fn identity_names_listed_in_connection_are_taken_out_of_it() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-User-ID, upgrade"),
+        );
+        h.append("connection", HeaderValue::from_static("x_token_scopes"));
+        h.append("upgrade", HeaderValue::from_static("websocket"));
+        assert_eq!(strip_identity_headers(&mut h), 1);
+        let kept: Vec<_> = h.get_all("connection").iter().collect();
+        assert_eq!(kept, ["keep-alive, upgrade"]);
+        assert!(h.contains_key("upgrade"));
+
+        // Nothing to take out: the header is left as it was.
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("Upgrade"));
+        assert_eq!(strip_identity_headers(&mut h), 0);
+        assert_eq!(h["connection"], "Upgrade");
+        // A value that cannot be read is not passed on.
+        let mut h = HeaderMap::new();
+        h.append(
+            "connection",
+            HeaderValue::from_bytes(b"x-user-id\xff").unwrap(),
+        );
+        assert_eq!(strip_identity_headers(&mut h), 1);
+        assert!(!h.contains_key("connection"));
     }
 
     #[test]

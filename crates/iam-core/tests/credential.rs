@@ -145,10 +145,11 @@ fn route_scope_table() {
     use http::Method;
     let routes = RouteScopes::new()
         .route("GET", "/orders", "orders:read")
-        .route("GET", "/orders/*", "orders:read")
-        .route("POST", "/orders", "orders:write")
-        .route("*", "/admin/**", "admin")
-        .route("GET", "/files/*/meta", "files:read");
+        .and_then(|r| r.route("GET", "/orders/*", "orders:read"))
+        .and_then(|r| r.route("POST", "/orders", "orders:write"))
+        .and_then(|r| r.route("*", "/admin/**", "admin"))
+        .and_then(|r| r.route("GET", "/files/*/meta", "files:read"))
+        .unwrap();
     let cases: &[(Method, &str, Option<&str>)] = &[
         (Method::GET, "/orders", Some("orders:read")),
         (Method::GET, "/orders/42", Some("orders:read")),
@@ -171,6 +172,124 @@ fn route_scope_table() {
     for (m, p, want) in cases {
         assert_eq!(routes.scope_for(m, p), *want, "{m} {p}");
     }
+}
+
+#[test]
+fn a_route_scope_entry_that_does_not_parse_is_an_error_at_load_never_a_wider_match() {
+    use iam_core::credential::RouteScopeError;
+    for method in ["GET,POST", "GET POST", "get", "", " GET", "GET\n", "G(ET"] {
+        let e = RouteScopes::new()
+            .route(method, "/orders/*", "orders:read")
+            .unwrap_err();
+        assert!(matches!(e, RouteScopeError::Method(_)), "{method:?}: {e}");
+    }
+    for pattern in [
+        "orders",
+        "",
+        "/orders//x",
+        "/orders/./x",
+        "/orders/../admin",
+        "/orders/%2e%2e",
+        "/orders\\x",
+        "/orders;v=1",
+        "/orders/x*",
+        "/orders/**/items",
+        "/orders//**",
+        "/orders/a b",
+    ] {
+        let e = RouteScopes::new()
+            .route("GET", pattern, "orders:read")
+            .unwrap_err();
+        assert!(
+            matches!(e, RouteScopeError::Pattern { .. }),
+            "{pattern:?}: {e}"
+        );
+    }
+    for scope in ["", "orders:read orders:write", "a\tb"] {
+        assert!(RouteScopes::new().route("GET", "/orders", scope).is_err());
+    }
+    // What does parse keeps its meaning: one method, `*` for any, extension methods.
+    let routes = RouteScopes::new()
+        .route("GET", "/orders/*", "orders:read")
+        .and_then(|r| r.route("PROPFIND", "/dav/**", "dav"))
+        .and_then(|r| r.route("*", "/", "root"))
+        .unwrap();
+    assert_eq!(
+        routes.scope_for(&http::Method::DELETE, "/orders/1"),
+        None,
+        "a read entry never lets DELETE through"
+    );
+    let propfind = http::Method::from_bytes(b"PROPFIND").unwrap();
+    assert_eq!(routes.scope_for(&propfind, "/dav/a"), Some("dav"));
+    assert_eq!(routes.scope_for(&http::Method::PUT, "/"), Some("root"));
+}
+
+#[test]
+fn ambiguous_paths_match_no_route_scope_in_any_encoding() {
+    use http::Method;
+    let routes = RouteScopes::new().route("*", "/**", "anything").unwrap();
+    assert_eq!(
+        routes.scope_for(&Method::GET, "/orders/1"),
+        Some("anything")
+    );
+    assert_eq!(
+        routes.scope_for(&Method::GET, "/files/a%20b"),
+        Some("anything")
+    );
+    for path in [
+        "/orders/%2e%2e/admin",
+        "/orders/%2E%2E/admin",
+        "/orders/%2e./admin",
+        "/orders/.%2E/admin",
+        "/orders/%2e/admin",
+        "/orders/..",
+        "/orders/./x",
+        "/orders%2f..%2fadmin",
+        "/orders%2F1",
+        "/orders%5c1",
+        "/orders\\1",
+        "/orders;jsessionid=1/x",
+        "/orders/1;x",
+        "/orders%3b1",
+        "/orders/%00",
+        "/orders/%0a",
+        "/orders/%252e%252e/admin",
+        "/orders/%2b",
+        "/orders/%",
+        "/orders/%2",
+        "/orders/%zz",
+        "//admin",
+        "/orders//1",
+        "orders",
+        "",
+    ] {
+        assert_eq!(routes.scope_for(&Method::GET, path), None, "{path}");
+    }
+}
+
+#[test]
+fn a_percent_encoded_path_needs_the_scope_of_the_route_it_decodes_to() {
+    use http::Method;
+    let routes = RouteScopes::new()
+        .route("*", "/admin/**", "admin")
+        .and_then(|r| r.route("GET", "/**", "orders:read"))
+        .unwrap();
+    for path in [
+        "/%61dmin/users",
+        "/%61%64%6D%69%6E",
+        "/adm%69n/x/y",
+        "/admin",
+    ] {
+        assert_eq!(
+            routes.scope_for(&Method::GET, path),
+            Some("admin"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        routes.scope_for(&Method::GET, "/orders/%61"),
+        Some("orders:read")
+    );
 }
 
 /// A verifier over a fixed map, standing in for storage in this unit test of the
@@ -245,7 +364,8 @@ fn the_authenticator() {
     let auth = CredentialAuthenticator::new(MapVerifier(m)).route_scopes(
         RouteScopes::new()
             .route("GET", "/orders/**", "orders:read")
-            .route("POST", "/orders", "orders:write"),
+            .and_then(|r| r.route("POST", "/orders", "orders:write"))
+            .unwrap(),
     );
     let chain = AuthChain::new().with(auth);
     let run = |method: &str, path: &str, headers: &[(&str, &str)]| {

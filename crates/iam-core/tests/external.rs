@@ -142,6 +142,49 @@ mod external_only {
     }
 
     #[test]
+    fn a_pending_signature_is_finished_only_by_the_validator_that_made_it() {
+        let token = sign(&json!({"alg": "ES256", "kid": "ec-1"}), &claims(), es256());
+        let maker = validator();
+        // Another validator (another policy: its own audience) must not finish what `maker`'s
+        // policy chose the key for, nor the other way round.
+        let other = Validator::builder(ISS)
+            .audience("billing")
+            .clock(iam_core::FixedClock::new(NOW))
+            .build()
+            .unwrap();
+        for (made, finisher) in [(&maker, &other), (&other, &maker)] {
+            let p = pending(made, &token);
+            assert!(platform(&p));
+            let e = finisher.finish(p, true).unwrap_err();
+            assert_eq!(*e.kind(), JwtErrorKind::ForeignPendingSignature);
+            let p = match made.begin_jws(&token, &key_set()).unwrap() {
+                Step::Pending(p) => p,
+                Step::Done(_) => panic!("expected pending"),
+            };
+            let e = finisher.finish_jws(p, true).unwrap_err();
+            assert_eq!(*e.kind(), JwtErrorKind::ForeignPendingSignature);
+        }
+        // Nothing was cached by the refused finish: the token is still pending for `other`.
+        assert!(matches!(
+            other.begin(&token, &key_set()).unwrap(),
+            Step::Pending(_)
+        ));
+        // The steps are not interchangeable: `begin_jws` skipped the claim policy's size limit.
+        let p = match maker.begin_jws(&token, &key_set()).unwrap() {
+            Step::Pending(p) => p,
+            Step::Done(_) => panic!("expected pending"),
+        };
+        let e = maker.finish(p, true).unwrap_err();
+        assert_eq!(*e.kind(), JwtErrorKind::ForeignPendingSignature);
+        let e = maker.finish_jws(pending(&maker, &token), true).unwrap_err();
+        assert_eq!(*e.kind(), JwtErrorKind::ForeignPendingSignature);
+        // A clone is the same validator (it shares the policy and the cache).
+        let p = pending(&maker, &token);
+        let done = maker.clone().finish(p, true).unwrap();
+        assert_eq!(done.principal().subject(), "user-1");
+    }
+
+    #[test]
     fn wrong_signature_lengths_are_refused_before_the_platform() {
         let v = validator();
         for (header, len) in [

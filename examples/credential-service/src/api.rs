@@ -211,7 +211,9 @@ pub fn parse_route_scopes(text: &str) -> Result<iam_core::credential::RouteScope
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts.as_slice() {
             [method, pattern, scope] if pattern.starts_with('/') => {
-                routes = routes.route(method, pattern, scope);
+                routes = routes
+                    .route(method, pattern, scope)
+                    .map_err(|e| format!("line {}: {e}", n + 1))?;
             }
             _ => return Err(format!("line {}: expected METHOD /PATTERN SCOPE", n + 1)),
         }

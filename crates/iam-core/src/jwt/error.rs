@@ -49,6 +49,11 @@ pub enum JwtErrorKind {
     WrongIssuer,
     /// `aud` does not name a configured audience.
     WrongAudience,
+    /// [`Validator::finish`](super::Validator::finish) (or `finish_jws`) was handed a
+    /// [`PendingSignature`](super::PendingSignature) that another validator made, or that the
+    /// other `begin` step made: a caller's mistake, refused rather than checked under a policy
+    /// that did not choose the key.
+    ForeignPendingSignature,
 }
 
 impl fmt::Display for JwtErrorKind {
@@ -77,6 +82,9 @@ impl fmt::Display for JwtErrorKind {
             Self::TooOld => f.write_str("token is older than the maximum age"),
             Self::WrongIssuer => f.write_str("issuer not accepted"),
             Self::WrongAudience => f.write_str("audience not accepted"),
+            Self::ForeignPendingSignature => {
+                f.write_str("pending signature was not made by this validator's begin step")
+            }
         }
     }
 }

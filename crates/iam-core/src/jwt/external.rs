@@ -11,7 +11,9 @@
 //! Only builds with the `external-crypto` backend alone ever return a pending signature (for
 //! RSA and ECDSA keys); with `aws-lc` or `rust-crypto`, `begin` always finishes in process.
 use super::Algorithm;
-use super::{jws, JwsHeader, JwtError, JwtErrorKind, ValidatedToken, Validator, VerifiedJws};
+use super::{
+    jws, JwsHeader, JwtError, JwtErrorKind, Policy, ValidatedToken, Validator, VerifiedJws,
+};
 use crate::jwks::{Fingerprint, JwkSet};
 use std::fmt;
 use std::ops::Range;
@@ -89,6 +91,11 @@ pub enum Step<T> {
 
 /// A token whose header passed the policy and whose key was chosen, waiting for its signature
 /// check. Owns what it needs, so the key set may change meanwhile.
+///
+/// It remembers the validator that made it (and whether by `begin` or `begin_jws`): only
+/// that validator, or a clone of it, finishes it, through the matching `finish` /
+/// `finish_jws` (otherwise [`JwtErrorKind::ForeignPendingSignature`]), so the header policy
+/// checked and the claim policy applied are always the same validator's.
 pub struct PendingSignature(Box<Pending>);
 
 struct Pending {
@@ -100,6 +107,11 @@ struct Pending {
     key: Arc<ExternalKey>,
     fingerprint: Fingerprint,
     now: i64,
+    /// The policy of the validator that made it: its identity (clones share it; holding it
+    /// keeps the address from being reused while the pending value lives).
+    made_by: Arc<Policy>,
+    /// Made by `begin` (a full validation), not `begin_jws` (the signature only).
+    full: bool,
 }
 
 impl fmt::Debug for PendingSignature {
@@ -148,7 +160,7 @@ impl Validator {
         if let Some(hit) = self.cached(token, now, keys) {
             return Ok(Step::Done(hit));
         }
-        match self.select(token, keys, now)? {
+        match self.select(token, keys, now, true)? {
             Step::Done(verified) => Ok(Step::Done(self.accept(verified, now, token)?)),
             Step::Pending(p) => Ok(Step::Pending(p)),
         }
@@ -156,12 +168,15 @@ impl Validator {
 
     /// Finish what [`begin`](Self::begin) left pending, with the caller's verdict on the
     /// signature (`false`, or an error of the platform crypto: refused as an invalid
-    /// signature).
+    /// signature). A pending signature made by another validator, or by
+    /// [`begin_jws`](Self::begin_jws), is refused
+    /// ([`JwtErrorKind::ForeignPendingSignature`]).
     pub fn finish(
         &self,
         pending: PendingSignature,
         signature_valid: bool,
     ) -> Result<ValidatedToken, JwtError> {
+        self.check_maker(&pending, true)?;
         if !signature_valid {
             return Err(JwtErrorKind::InvalidSignature.into());
         }
@@ -172,7 +187,7 @@ impl Validator {
     /// [`verify_signature`](Self::verify_signature) up to the signature check.
     pub fn begin_jws(&self, token: &str, keys: &JwkSet) -> Result<Step<VerifiedJws>, JwtError> {
         let now = self.clock.now_unix();
-        match self.select(token, keys, now)? {
+        match self.select(token, keys, now, false)? {
             Step::Done(verified) => Ok(Step::Done(VerifiedJws {
                 payload: jws::decode_payload(verified.payload_b64)?,
                 header: verified.header,
@@ -181,12 +196,14 @@ impl Validator {
         }
     }
 
-    /// Finish what [`begin_jws`](Self::begin_jws) left pending.
+    /// Finish what [`begin_jws`](Self::begin_jws) left pending (refused, like
+    /// [`finish`](Self::finish), when another validator or `begin` made it).
     pub fn finish_jws(
         &self,
         pending: PendingSignature,
         signature_valid: bool,
     ) -> Result<VerifiedJws, JwtError> {
+        self.check_maker(&pending, false)?;
         if !signature_valid {
             return Err(JwtErrorKind::InvalidSignature.into());
         }
@@ -197,12 +214,23 @@ impl Validator {
         })
     }
 
+    /// Refuse a pending signature this validator (or a clone) did not make with the step
+    /// that `full` names.
+    fn check_maker(&self, pending: &PendingSignature, full: bool) -> Result<(), JwtError> {
+        if Arc::ptr_eq(&pending.0.made_by, &self.policy) && pending.0.full == full {
+            Ok(())
+        } else {
+            Err(JwtErrorKind::ForeignPendingSignature.into())
+        }
+    }
+
     /// Header policy and key choice; the signature checked in process when the backend can.
     fn select<'t>(
         &self,
         token: &'t str,
         keys: &JwkSet,
         now: i64,
+        full: bool,
     ) -> Result<Step<jws::Verified<'t>>, JwtErrorKind> {
         let s = jws::select(token, keys, &self.policy)?;
         let Some(external) = crate::backend::external(s.key.decoding_key()) else {
@@ -230,6 +258,8 @@ impl Validator {
             key: Arc::clone(external),
             fingerprint: s.key.fingerprint(),
             now,
+            made_by: Arc::clone(&self.policy),
+            full,
         }))))
     }
 }
