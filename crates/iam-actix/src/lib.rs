@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use actix_web::{web, App, HttpResponse};
-//! use iam_actix::{Auth, IamMiddleware, Require};
+//! use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
 //! use iam_core::authn::{AuthChain, JwtAuthenticator};
 //! use iam_core::jwks::{JwkSet, StaticKeys};
 //! use iam_core::jwt::Validator;
@@ -15,7 +15,7 @@
 //! let app = App::new()
 //!     .wrap(IamMiddleware::required(chain))
 //!     .route("/me", web::get().to(|Auth(p): Auth| async move { p.subject().to_owned() }))
-//!     .service(web::resource("/admin").wrap(Require::permission("admin:read")).to(|| async { "secret" }));
+//!     .service(web::resource("/admin").wrap(RequireMiddleware::permission("admin:read")).to(|| async { "secret" }));
 //! # let _ = app;
 //! ```
 //!
@@ -28,32 +28,16 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use iam_core::authn::{AuthChain, BrowserRedirect, RequestView, Requirement};
+use iam_core::authn::{AuthChain, BrowserRedirect, Decision, Gate, Guard, RequestView, Requirement};
 use iam_core::AuthError;
 pub use iam_core::Principal;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// iam-core's HTTP answer as an actix response.
 fn response(err: &AuthError) -> HttpResponse {
     convert(err.to_response())
-}
-
-/// The browser redirect for `err` when one is configured and applies, else the RFC 6750
-/// answer.
-fn refusal(
-    err: &AuthError,
-    redirect: Option<&BrowserRedirect>,
-    req: &ServiceRequest,
-) -> HttpResponse {
-    redirect
-        .and_then(|r| {
-            let parts = view_parts(req);
-            r.response(err, &RequestView::from_parts(&parts))
-        })
-        .map_or_else(|| response(err), convert)
 }
 
 fn convert(r: http::Response<String>) -> HttpResponse {
@@ -95,42 +79,35 @@ fn view_parts(req: &ServiceRequest) -> http::request::Parts {
     parts
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Required,
-    Optional,
-}
-
-/// Authenticates every request; see the [crate docs](crate).
+/// Authenticates every request; see the [crate docs](crate). An adapter of iam-core's
+/// [`Gate`].
 #[derive(Debug, Clone)]
 pub struct IamMiddleware {
-    chain: Arc<AuthChain>,
-    mode: Mode,
-    redirect: Option<Arc<BrowserRedirect>>,
+    gate: Gate,
 }
 
 impl IamMiddleware {
     /// Refuse requests without credentials.
     pub fn required(chain: AuthChain) -> Self {
         Self {
-            chain: Arc::new(chain),
-            mode: Mode::Required,
-            redirect: None,
+            gate: Gate::required(chain),
         }
-    }
-    /// Send browser navigations that need a login to the login UI (303 with a safe
-    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
-    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
-        self.redirect = Some(Arc::new(redirect));
-        self
     }
     /// Let requests without credentials through with no principal.
     pub fn optional(chain: AuthChain) -> Self {
         Self {
-            chain: Arc::new(chain),
-            mode: Mode::Optional,
-            redirect: None,
+            gate: Gate::optional(chain),
         }
+    }
+    /// The middleware of an existing gate (the same decisions as every other adapter of it).
+    pub fn from_gate(gate: Gate) -> Self {
+        Self { gate }
+    }
+    /// Send browser navigations that need a login to the login UI (303 with a safe
+    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
+    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
+        self.gate = self.gate.redirect_browsers(redirect);
+        self
     }
 }
 
@@ -148,9 +125,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(IamService {
             service: Rc::new(service),
-            chain: Arc::clone(&self.chain),
-            mode: self.mode,
-            redirect: self.redirect.clone(),
+            gate: self.gate.clone(),
         }))
     }
 }
@@ -193,9 +168,7 @@ fn strip_identity_headers(headers: &mut actix_web::http::header::HeaderMap) {
 #[derive(Debug)]
 pub struct IamService<S> {
     service: Rc<S>,
-    chain: Arc<AuthChain>,
-    mode: Mode,
-    redirect: Option<Arc<BrowserRedirect>>,
+    gate: Gate,
 }
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -213,30 +186,25 @@ where
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let chain = Arc::clone(&self.chain);
-        let mode = self.mode;
-        let redirect = self.redirect.clone();
+        let gate = self.gate.clone();
         Box::pin(async move {
             strip_identity_headers(req.headers_mut());
             req.extensions_mut().remove::<Principal>();
             let parts = view_parts(&req);
             let view = RequestView::from_parts(&parts);
             // Most requests need no waiting (cached keys or session): no authenticator future.
-            let outcome = match chain.run_now(&view) {
-                Some(outcome) => outcome,
-                None => chain.run(&view).await,
+            let decision = match gate.decide_now(&view) {
+                Some(decision) => decision,
+                None => gate.decide(&view).await,
             };
-            let refuse = |req: ServiceRequest, e: &AuthError| {
-                let res = refusal(e, redirect.as_deref(), &req);
-                Ok(req.into_response(res).map_into_right_body())
-            };
-            match outcome {
-                Ok(Some(p)) => {
+            match decision {
+                Decision::Forward(Some(p)) => {
                     req.extensions_mut().insert(p);
                 }
-                Ok(None) if mode == Mode::Optional => {}
-                Ok(None) => return refuse(req, &AuthError::missing_credential()),
-                Err(e) => return refuse(req, &e),
+                Decision::Forward(None) => {}
+                Decision::Refuse(res) => {
+                    return Ok(req.into_response(convert(res)).map_into_right_body());
+                }
             }
             service
                 .call(req)
@@ -265,6 +233,14 @@ impl AuthRejection {
     /// True when there were no credentials.
     pub fn is_missing(&self) -> bool {
         self.0.is_missing()
+    }
+    /// The HTTP status this rejection answers with.
+    pub fn status(&self) -> http::StatusCode {
+        self.0.status()
+    }
+    /// The error behind it.
+    pub fn error(&self) -> &AuthError {
+        &self.0
     }
 }
 
@@ -299,45 +275,40 @@ impl FromRequest for Auth {
 }
 
 /// Per-resource guard: 403 `insufficient_scope` naming the scope or permission it needs,
-/// 401 when there is no principal. Wrap a resource or scope with it.
+/// 401 when there is no principal. Wrap a resource or scope with it. An adapter of
+/// iam-core's [`Guard`], like iam-axum's `RequireLayer`.
 #[derive(Debug, Clone)]
-pub struct Require {
-    need: Requirement,
-    redirect: Option<Arc<BrowserRedirect>>,
+pub struct RequireMiddleware {
+    guard: Guard,
 }
 
-impl Require {
+impl RequireMiddleware {
     /// Require an OAuth2 scope.
     pub fn scope(scope: &str) -> Self {
-        Self {
-            redirect: None,
-            need: Requirement::scope(scope),
-        }
+        Self::from_guard(Guard::new(Requirement::scope(scope)))
     }
     /// Require a permission (from the permissions claim, or else a scope).
     pub fn permission(permission: &str) -> Self {
-        Self {
-            redirect: None,
-            need: Requirement::permission(permission),
-        }
+        Self::from_guard(Guard::new(Requirement::permission(permission)))
     }
     /// Require an authenticator assurance level: 403 `insufficient_user_authentication`
     /// below it.
     pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
-        Self {
-            redirect: None,
-            need: Requirement::assurance(level),
-        }
+        Self::from_guard(Guard::new(Requirement::assurance(level)))
+    }
+    /// The middleware of an existing guard.
+    pub fn from_guard(guard: Guard) -> Self {
+        Self { guard }
     }
     /// Send browser navigations to the login UI (or its step-up URL for an assurance
     /// level) instead of answering 401 / 403.
     pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
-        self.redirect = Some(Arc::new(redirect));
+        self.guard = self.guard.redirect_browsers(redirect);
         self
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for Require
+impl<S, B> Transform<S, ServiceRequest> for RequireMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
@@ -351,18 +322,16 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequireService {
             service,
-            need: self.need.clone(),
-            redirect: self.redirect.clone(),
+            guard: self.guard.clone(),
         }))
     }
 }
 
-/// The service made by [`Require`].
+/// The service made by [`RequireMiddleware`].
 #[derive(Debug)]
 pub struct RequireService<S> {
     service: S,
-    need: Requirement,
-    redirect: Option<Arc<BrowserRedirect>>,
+    guard: Guard,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireService<S>
@@ -377,15 +346,16 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let verdict = self.need.check(req.extensions().get::<Principal>());
+        let verdict = self.guard.check(req.extensions().get::<Principal>());
         match verdict {
             Ok(()) => {
                 let fut = self.service.call(req);
                 Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
             }
             Err(e) => {
-                let res = refusal(&e, self.redirect.as_deref(), &req);
-                Box::pin(ready(Ok(req.into_response(res).map_into_right_body())))
+                let parts = view_parts(&req);
+                let res = self.guard.refusal(&e, &RequestView::from_parts(&parts));
+                Box::pin(ready(Ok(req.into_response(convert(res)).map_into_right_body())))
             }
         }
     }

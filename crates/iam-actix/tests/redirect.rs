@@ -3,7 +3,7 @@
 #[path = "../../iam-axum/tests/common/sessions.rs"]
 mod sessions;
 use actix_web::{test, web, App, HttpResponse};
-use iam_actix::{IamMiddleware, Require};
+use iam_actix::{IamMiddleware, RequireMiddleware};
 use iam_core::authn::AuthChain;
 use iam_core::principal::AssuranceLevel;
 use sessions::{redirect, TestSessions};
@@ -21,7 +21,7 @@ async fn browsers_are_redirected_apis_are_answered() {
             .route("/orders", web::get().to(HttpResponse::Ok))
             .service(
                 web::resource("/admin")
-                    .wrap(Require::assurance(AssuranceLevel::Aal2).redirect_browsers(redirect()))
+                    .wrap(RequireMiddleware::assurance(AssuranceLevel::Aal2).redirect_browsers(redirect()))
                     .to(HttpResponse::Ok),
             ),
     )

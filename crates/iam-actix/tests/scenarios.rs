@@ -3,7 +3,7 @@
 mod scenarios;
 
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
-use iam_actix::{Auth, IamMiddleware, Require};
+use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use scenarios::{chain, check, scenarios};
 
@@ -45,7 +45,7 @@ async fn actix_answers_every_scenario() {
                 )
                 .service(
                     web::resource("/admin")
-                        .wrap(Require::permission("admin:read"))
+                        .wrap(RequireMiddleware::permission("admin:read"))
                         .to(|| async { "secret" }),
                 )
                 .route(

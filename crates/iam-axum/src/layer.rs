@@ -1,101 +1,61 @@
-//! The tower layer.
-use iam_core::authn::{AuthChain, BrowserRedirect, RequestView};
+//! The tower layer: an adapter of iam-core's [`Gate`].
+use iam_core::authn::{AuthChain, BrowserRedirect, Decision, Gate, RequestView};
 use iam_core::headers::strip_identity_headers;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Required,
-    Optional,
-}
 
 /// Authenticates every request; see the [crate docs](crate). The principal is also put in
 /// the response extensions, for access logs and metrics layered outside.
 #[derive(Debug, Clone)]
 pub struct IamLayer {
-    chain: Arc<AuthChain>,
-    mode: Mode,
-    redirect: Option<Arc<BrowserRedirect>>,
+    gate: Gate,
 }
 
 impl IamLayer {
     /// Refuse requests without credentials (401 `WWW-Authenticate: Bearer`).
     pub fn required(chain: AuthChain) -> Self {
         Self {
-            chain: Arc::new(chain),
-            mode: Mode::Required,
-            redirect: None,
+            gate: Gate::required(chain),
         }
-    }
-    /// Send browser navigations that need a login to the login UI (303 with a safe
-    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
-    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
-        self.redirect = Some(Arc::new(redirect));
-        self
     }
     /// Let requests without credentials through with no principal; bad credentials are
     /// still refused.
     pub fn optional(chain: AuthChain) -> Self {
         Self {
-            chain: Arc::new(chain),
-            mode: Mode::Optional,
-            redirect: None,
+            gate: Gate::optional(chain),
         }
+    }
+    /// The layer of an existing gate (the same decisions as every other adapter of it).
+    pub fn from_gate(gate: Gate) -> Self {
+        Self { gate }
+    }
+    /// Send browser navigations that need a login to the login UI (303 with a safe
+    /// `return_to`) instead of answering 401; API clients keep the RFC 6750 answers.
+    pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
+        self.gate = self.gate.redirect_browsers(redirect);
+        self
     }
 }
 
 impl<S> tower_layer::Layer<S> for IamLayer {
-    type Service = Iam<S>;
-    fn layer(&self, inner: S) -> Iam<S> {
-        Iam {
+    type Service = IamService<S>;
+    fn layer(&self, inner: S) -> IamService<S> {
+        IamService {
             inner,
-            chain: Arc::clone(&self.chain),
-            mode: self.mode,
-            redirect: self.redirect.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
 
 /// The service made by [`IamLayer`].
 #[derive(Debug, Clone)]
-pub struct Iam<S> {
+pub struct IamService<S> {
     inner: S,
-    chain: Arc<AuthChain>,
-    mode: Mode,
-    redirect: Option<Arc<BrowserRedirect>>,
+    gate: Gate,
 }
 
-/// What the chain decided about a request, before the inner service.
-enum Decision<B> {
-    /// Answer now (401 / 403 / 503, or a redirect to the login UI).
-    Respond(http::Response<B>),
-    /// Forward, with the principal when there is one.
-    Forward(Option<iam_core::Principal>),
-}
-
-fn decide<B: From<String>>(
-    mode: Mode,
-    redirect: Option<&BrowserRedirect>,
-    view: &RequestView<'_>,
-    outcome: Result<Option<iam_core::Principal>, iam_core::AuthError>,
-) -> Decision<B> {
-    let outcome = match (mode, outcome) {
-        (Mode::Required, Ok(None)) => Err(iam_core::AuthError::missing_credential()),
-        (_, other) => other,
-    };
-    match outcome {
-        Ok(principal) => Decision::Forward(principal),
-        Err(e) => match redirect.and_then(|r| r.response(&e, view)) {
-            Some(res) => Decision::Respond(res.map(B::from)),
-            None => Decision::Respond(crate::response(&e)),
-        },
-    }
-}
-
-impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for Iam<S>
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for IamService<S>
 where
     S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
         + Clone
@@ -120,14 +80,9 @@ where
         parts.extensions.remove::<iam_core::Principal>();
         // The common case needs no waiting (a cached key set, a cached session): decide here,
         // and call the inner service that poll_ready readied, with no clone and no box.
-        let now = {
-            let view = RequestView::from_parts(&parts);
-            self.chain
-                .run_now(&view)
-                .map(|outcome| decide(self.mode, self.redirect.as_deref(), &view, outcome))
-        };
+        let now = self.gate.decide_now(&RequestView::from_parts(&parts));
         match now {
-            Some(Decision::Respond(res)) => IamFuture::ready(res),
+            Some(Decision::Refuse(res)) => IamFuture::ready(res.map(ResBody::from)),
             Some(Decision::Forward(principal)) => {
                 if let Some(p) = &principal {
                     parts.extensions.insert(p.clone());
@@ -139,17 +94,11 @@ where
             None => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                let chain = Arc::clone(&self.chain);
-                let mode = self.mode;
-                let redirect = self.redirect.clone();
+                let gate = self.gate.clone();
                 IamFuture::boxed(Box::pin(async move {
-                    let decision = {
-                        let view = RequestView::from_parts(&parts);
-                        let outcome = chain.run(&view).await;
-                        decide(mode, redirect.as_deref(), &view, outcome)
-                    };
+                    let decision = gate.decide(&RequestView::from_parts(&parts)).await;
                     let principal = match decision {
-                        Decision::Respond(res) => return Ok(res),
+                        Decision::Refuse(res) => return Ok(res.map(ResBody::from)),
                         Decision::Forward(principal) => principal,
                     };
                     if let Some(p) = &principal {
@@ -169,7 +118,7 @@ where
 type BoxedCall<B, E> = Pin<Box<dyn Future<Output = Result<http::Response<B>, E>> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// The future of [`Iam`]: an answer decided at once, the inner service's future (the
+    /// The future of [`IamService`]: an answer decided at once, the inner service's future (the
     /// principal is then copied into the response extensions, for access logs and metrics
     /// layered outside), or the whole call boxed when the chain had to wait.
     pub struct IamFuture<F, B, E> {

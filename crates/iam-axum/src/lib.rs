@@ -37,8 +37,8 @@ mod require;
 
 pub use extract::{Auth, AuthRejection};
 pub use iam_core::principal::Principal;
-pub use layer::{Iam, IamFuture, IamLayer};
-pub use require::{Require, RequireLayer};
+pub use layer::{IamFuture, IamLayer, IamService};
+pub use require::{RequireLayer, RequireService};
 
 /// Turn iam-core's HTTP answer into a response with any body that can be made from a string.
 pub(crate) fn response<B: From<String>>(err: &iam_core::AuthError) -> http::Response<B> {

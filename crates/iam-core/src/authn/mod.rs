@@ -22,10 +22,12 @@
 //!   its credential decides. The chain therefore chooses by the credential's shape, never by
 //!   trying the same credential on several authenticators.
 mod error;
+mod gate;
 mod jwt;
 mod redirect;
 
 pub use error::{AuthError, AuthErrorKind};
+pub use gate::{refusal, Decision, Gate, Guard, Mode};
 pub use jwt::{looks_like_jws, JwtAuthenticator};
 pub use redirect::{BrowserRedirect, RedirectConfigError};
 

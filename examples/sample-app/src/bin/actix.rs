@@ -3,7 +3,7 @@
 
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
-use iam_actix::{Auth, IamMiddleware, Require};
+use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
 use iam_client::IssuerKeys;
 use sample_app::{init_logging, me_json, Config};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ async fn main() -> std::io::Result<()> {
                     .route("/me", web::get().to(|Auth(p): Auth| async move { HttpResponse::Ok().json(me_json(&p)) }))
                     .service(
                         web::resource("/admin")
-                            .wrap(Require::permission("admin:read"))
+                            .wrap(RequireMiddleware::permission("admin:read"))
                             .to(|| async { HttpResponse::Ok().json(serde_json::json!({"admin": true})) }),
                     ),
             )
