@@ -1035,3 +1035,25 @@ async fn a_session_read_from_the_shared_store_is_cached_no_longer_than_the_store
         "b kept the store's entry past the store's own expiry"
     );
 }
+
+#[tokio::test]
+async fn while_the_purge_watch_is_down_no_session_is_served_from_the_in_process_cache() {
+    // Redis unreachable: purges from other instances could not be heard, so every request
+    // is checked again (fail closed) instead of trusting what this instance cached.
+    let k = Kratos::start().await;
+    k.add("c34", fake("s34", "aal1"));
+    let s = KratosSessions::builder(&k.url)
+        .store(RedisSessionStore::new("redis://127.0.0.1:9/0").unwrap())
+        .build()
+        .unwrap();
+    let cookie = "ory_kratos_session=c34";
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(s.stats().cache_hits, 0);
+    assert_eq!(k.calls(), 2);
+    // Refusals are still cached (they need no purge).
+    let unknown = "ory_kratos_session=nobody";
+    answer(&s, &[("cookie", unknown)]).await.unwrap_err();
+    answer(&s, &[("cookie", unknown)]).await.unwrap_err();
+    assert_eq!(k.calls(), 3);
+}
