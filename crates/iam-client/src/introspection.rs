@@ -65,6 +65,10 @@ pub enum IntrospectionError {
     /// audience is empty.
     #[error("no audience configured for introspection")]
     NoAudience,
+    /// [`Introspection::revoke`] was given a credential of another kind (`pat_`, `key_`,
+    /// `svc_`, `ory_st_`): it is not sent to the authorization server.
+    #[error("not a token of this authorization server")]
+    ForeignCredential,
 }
 
 /// Prefixes of credentials that belong to other authenticators: never sent to the
@@ -301,13 +305,17 @@ impl Introspection {
         Ok(principal)
     }
 
-    /// Revoke a token (RFC 7009) and forget any cached answer for it.
+    /// Revoke a token (RFC 7009) and forget any cached answer for it. A credential of another
+    /// kind is refused without a call ([`IntrospectionError::ForeignCredential`]).
     pub async fn revoke(&self, token: &str, type_hint: &str) -> Result<(), IntrospectionError> {
         let url = self
             .inner
             .revocation
             .as_ref()
             .ok_or(IntrospectionError::NoRevocationEndpoint)?;
+        if has_prefix(token, &OTHER_KINDS) {
+            return Err(IntrospectionError::ForeignCredential);
+        }
         self.inner.cache.remove(&key(token));
         self.post(url, token, type_hint).await.map(|_| ())
     }

@@ -231,6 +231,21 @@ async fn credentials_of_other_kinds_are_never_sent_to_the_introspection_endpoint
     for token in ["ory_rt_0123456789abcdef", "ory_ac_0123456789abcdef"] {
         assert_eq!(status_of(intro.clone(), token).await, 401, "{token}");
     }
+    // Nor to the revocation endpoint (the same server here).
+    let revoking = Introspection::builder(&url, "rs", "secret")
+        .audience("orders-api")
+        .revocation_endpoint(&url)
+        .build(HttpClient::new().unwrap())
+        .unwrap();
+    assert!(matches!(
+        revoking
+            .revoke(
+                "pat_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+                "access_token"
+            )
+            .await,
+        Err(IntrospectionError::ForeignCredential)
+    ));
     assert_eq!(
         calls.load(Ordering::SeqCst),
         0,
