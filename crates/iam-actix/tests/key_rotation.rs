@@ -14,10 +14,12 @@ async fn actix_accepts_a_rotated_key_once_the_cooldown_ends_despite_retries() {
     tokio::time::pause();
     let issuer = Issuer::start(&[]).await;
     let app = test::init_service(
-        App::new().wrap(IamMiddleware::required(chain(&issuer))).route(
-            "/me",
-            web::get().to(|Auth(p): Auth| async move { p.subject().to_owned() }),
-        ),
+        App::new()
+            .wrap(IamMiddleware::required(chain(&issuer)))
+            .route(
+                "/me",
+                web::get().to(|Auth(p): Auth| async move { p.subject().to_owned() }),
+            ),
     )
     .await;
     let app = &app;

@@ -13,7 +13,10 @@ use tower::ServiceExt;
 async fn axum_accepts_a_rotated_key_once_the_cooldown_ends_despite_retries() {
     let issuer = Issuer::start(&[]).await;
     let app = Router::new()
-        .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
+        .route(
+            "/me",
+            get(|Auth(p): Auth| async move { p.subject().to_owned() }),
+        )
         .layer(IamLayer::required(chain(&issuer)));
     key_rotation_sequence("axum", &issuer, |token| {
         let app = app.clone();

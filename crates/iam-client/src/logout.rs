@@ -205,7 +205,11 @@ impl<K: KeySource> BackchannelLogout<K> {
 
     /// How many logout tokens are remembered for replay protection now.
     pub fn remembered(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).ids.len()
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ids
+            .len()
     }
 
     /// Validate one logout token.

@@ -238,7 +238,11 @@ async fn the_logout_replay_memory_is_bounded_and_fails_closed_when_full() {
     let logout = logout.max_remembered(200);
     let h = json!({"alg":"EdDSA","kid":"op","typ":"logout+jwt"});
     let token_at = |now: i64, jti: &str| {
-        let claims = with(with(good(jti), "iat", json!(now - 5)), "exp", json!(now + 120));
+        let claims = with(
+            with(good(jti), "iat", json!(now - 5)),
+            "exp",
+            json!(now + 120),
+        );
         sign(&pair, h.clone(), claims)
     };
     for i in 0..200 {

@@ -444,7 +444,10 @@ async fn a_key_rotated_in_at_the_issuer_is_usable_once_the_cooldown_ends_despite
     }
     for (at, status) in &answers {
         let want = if *at < 30 { 401 } else { 200 };
-        assert_eq!(*status, want, "token with the new kid at t = {at} s: {answers:?}");
+        assert_eq!(
+            *status, want,
+            "token with the new kid at t = {at} s: {answers:?}"
+        );
     }
     assert_eq!(
         server.requests(),
