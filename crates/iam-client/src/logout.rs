@@ -6,17 +6,6 @@
 //! with `iat`, `exp`, `jti`, an `events` object naming the back-channel-logout event, `sid`
 //! or `sub`, and no `nonce`. A `jti` seen before is refused (replay).
 //!
-//! ## Replay memory
-//! Each accepted `jti` is remembered (as a SHA-256 digest, so a long `jti` costs no more) until
-//! no validator could accept its token any more: its `exp` plus the largest leeway a
-//! [`Validator`] allows (1 h), measured against the newest `iat` accepted so far minus that
-//! leeway again (a lower bound on the validator's clock that needs no clock of its own).
-//! The memory holds at most [`BackchannelLogout::max_remembered`] entries (100 000 by
-//! default, a few MiB). When it is full of tokens that may still be valid, a new token is
-//! refused with [`LogoutTokenError::ReplayMemoryFull`] rather than forgetting a `jti` a
-//! replay could still use: the provider sees an error and may retry once older entries
-//! expire. Replays of remembered tokens are still answered [`LogoutTokenError::Replayed`].
-//!
 //! ```no_run
 //! use iam_client::logout::BackchannelLogout;
 //! use iam_client::RemoteJwks;
@@ -27,6 +16,22 @@
 //! // end the sessions of request.subject() / request.session_id(), then answer 200
 //! # let _ = request; Ok(()) }
 //! ```
+//!
+//! ## Caveats: the replay memory
+//! - Each accepted `jti` is remembered as a SHA-256 digest (a long `jti` costs no more)
+//!   until no validator could accept its token any more: its `exp` plus the largest leeway a
+//!   [`Validator`] allows (1 h), compared with the newest `iat` accepted so far minus that
+//!   leeway again (a lower bound on the validator's clock that needs no clock of its own).
+//!   An entry therefore outlives its token by two hours or more; tokens without `iat`
+//!   (possible with [`BackchannelLogout::with_validator`]) do not move that bound.
+//! - The memory holds at most [`BackchannelLogout::max_remembered`] entries (100 000 by
+//!   default, about 10 MiB). At the cap, when every entry may still be valid, a new token is
+//!   refused with [`LogoutTokenError::ReplayMemoryFull`] (fail closed) rather than forgetting
+//!   a `jti` a replay could still use: the provider sees an error and may retry once older
+//!   entries expire. Replays of remembered tokens are still answered
+//!   [`LogoutTokenError::Replayed`].
+//! - The memory is per instance: behind a load balancer, a replay sent to another instance
+//!   is not recognised.
 use iam_core::jwks::KeySource;
 use iam_core::jwt::{ConfigError, JwtError, TokenType, Validator};
 use serde_json::Value;
