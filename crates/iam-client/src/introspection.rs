@@ -8,6 +8,7 @@
 //! let introspection = Introspection::builder(
 //!     "https://auth.example.com/oauth2/introspect", "orders-api", "resource-server-secret",
 //! )
+//! .audience("https://orders.example.com") // required, or `.dangerous().accept_any_audience()`
 //! .revocation_endpoint("https://auth.example.com/oauth2/revoke")
 //! .build(HttpClient::new()?)?;
 //! let chain = AuthChain::new().with(introspection);
@@ -19,6 +20,23 @@
 //! tokens does not become a flood on the authorization server. Bearer tokens shaped like a
 //! JWT are left to the JWT authenticator. When the server cannot be reached the answer is
 //! 503, never a pass.
+//!
+//! What counts as an access token here:
+//! - `active` is `true`, `exp` (when present) is in the future, `iss` is the configured issuer
+//!   (when one is configured);
+//! - `aud` names the configured audience: the check is on by default, and `build` refuses a
+//!   configuration with neither [`IntrospectionBuilder::audience`] nor
+//!   `.dangerous().accept_any_audience()` (a token minted for another resource server of the
+//!   same authorization server would otherwise pass);
+//! - `token_use`, when present, is `access_token` (Hydra reports refresh tokens as active too),
+//!   and `token_type`, when present, does not name a refresh token.
+//!
+//! Caveats: credentials of another kind are never sent to the introspection endpoint, so they
+//! cannot leak to the authorization server: personal access tokens, API keys and service
+//! tokens (`pat_`, `key_`, `svc_`) and Kratos session tokens (`ory_st_`) are "not mine" for
+//! the authenticator (the next one in the chain decides) and inactive for
+//! [`Introspection::introspect`]; Hydra refresh tokens and authorization codes (`ory_rt_`,
+//! `ory_ac_`) are inactive without a call.
 use crate::transport::HttpClient;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -46,6 +64,29 @@ pub enum IntrospectionError {
     /// The server could not be reached, refused our credentials, or answered nonsense.
     #[error("authorization server unavailable: {0}")]
     Unavailable(String),
+    /// Neither an audience nor `dangerous().accept_any_audience()` was configured, or the
+    /// audience is empty.
+    #[error("no audience configured for introspection")]
+    NoAudience,
+    /// [`Introspection::revoke`] was given a credential of another kind (`pat_`, `key_`,
+    /// `svc_`, `ory_st_`): it is not sent to the authorization server.
+    #[error("not a token of this authorization server")]
+    ForeignCredential,
+}
+
+/// Prefixes of credentials that belong to other authenticators: never sent to the
+/// authorization server.
+const OTHER_KINDS: [&str; 4] = ["pat_", "key_", "svc_", crate::kratos::SESSION_TOKEN_PREFIX];
+/// Prefixes of Hydra tokens that are not access tokens (refresh token, authorization code).
+const NOT_ACCESS_TOKENS: [&str; 2] = ["ory_rt_", "ory_ac_"];
+
+fn has_prefix(token: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
+        token
+            .as_bytes()
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+    })
 }
 
 /// Builds an [`Introspection`].
@@ -59,6 +100,7 @@ pub struct IntrospectionBuilder {
     capacity: usize,
     issuer: Option<String>,
     audience: Option<String>,
+    any_audience: bool,
 }
 
 impl fmt::Debug for IntrospectionBuilder {
@@ -97,13 +139,23 @@ impl IntrospectionBuilder {
         self.issuer = Some(issuer.into());
         self
     }
-    /// Refuse active tokens whose `aud` does not name this.
+    /// Refuse active tokens whose `aud` does not name this (required unless
+    /// `.dangerous().accept_any_audience()`).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
-    /// Build.
+    /// Settings that weaken the checks; each says what it gives up.
+    pub fn dangerous(self) -> DangerousIntrospectionBuilder {
+        DangerousIntrospectionBuilder(self)
+    }
+    /// Build. Refuses a configuration without an audience ([`IntrospectionError::NoAudience`]).
     pub fn build(self, http: HttpClient) -> Result<Introspection, IntrospectionError> {
+        match &self.audience {
+            Some(a) if a.is_empty() => return Err(IntrospectionError::NoAudience),
+            None if !self.any_audience => return Err(IntrospectionError::NoAudience),
+            _ => {}
+        }
         let parse = |u: &str| reqwest::Url::parse(u).map_err(|_| IntrospectionError::InvalidUrl);
         let endpoint = parse(&self.endpoint)?;
         let revocation = self.revocation.as_deref().map(parse).transpose()?;
@@ -131,6 +183,21 @@ impl IntrospectionBuilder {
                 audience: self.audience,
             }),
         })
+    }
+}
+
+/// The risky settings of an [`IntrospectionBuilder`].
+#[derive(Debug)]
+pub struct DangerousIntrospectionBuilder(IntrospectionBuilder);
+
+impl DangerousIntrospectionBuilder {
+    /// Accept active tokens for any audience (or none). Only when every token this
+    /// authorization server issues is meant for this service: a token minted for another
+    /// resource server would otherwise be accepted here. An audience set with
+    /// [`IntrospectionBuilder::audience`] is still checked.
+    pub fn accept_any_audience(mut self) -> IntrospectionBuilder {
+        self.0.any_audience = true;
+        self.0
     }
 }
 
@@ -195,6 +262,7 @@ impl Introspection {
             capacity: 10_000,
             issuer: None,
             audience: None,
+            any_audience: false,
         }
     }
 
@@ -203,8 +271,12 @@ impl Introspection {
         self.inner.cache.len()
     }
 
-    /// The principal of an active token, `None` for an inactive one.
+    /// The principal of an active access token, `None` for an inactive one, or one that is
+    /// not an access token of this server (see the module docs: those are never sent).
     pub async fn introspect(&self, token: &str) -> Result<Option<Principal>, IntrospectionError> {
+        if has_prefix(token, &OTHER_KINDS) || has_prefix(token, &NOT_ACCESS_TOKENS) {
+            return Ok(None);
+        }
         let k = key(token);
         let now = Instant::now();
         if let Some(e) = self.inner.cache.get(&k) {
@@ -241,13 +313,17 @@ impl Introspection {
         Ok(principal)
     }
 
-    /// Revoke a token (RFC 7009) and forget any cached answer for it.
+    /// Revoke a token (RFC 7009) and forget any cached answer for it. A credential of another
+    /// kind is refused without a call ([`IntrospectionError::ForeignCredential`]).
     pub async fn revoke(&self, token: &str, type_hint: &str) -> Result<(), IntrospectionError> {
         let url = self
             .inner
             .revocation
             .as_ref()
             .ok_or(IntrospectionError::NoRevocationEndpoint)?;
+        if has_prefix(token, &OTHER_KINDS) {
+            return Err(IntrospectionError::ForeignCredential);
+        }
         self.inner.cache.remove(&key(token));
         self.post(url, token, type_hint).await.map(|_| ())
     }
@@ -294,6 +370,17 @@ impl Introspection {
     fn principal_of(&self, doc: &Value) -> Option<Principal> {
         if doc.get("active") != Some(&Value::Bool(true)) {
             return None;
+        }
+        // Hydra: `token_use` is `access_token` or `refresh_token`, and both are "active".
+        match doc.get("token_use") {
+            None => {}
+            Some(Value::String(u)) if u == "access_token" => {}
+            Some(_) => return None,
+        }
+        match doc.get("token_type") {
+            None => {}
+            Some(Value::String(t)) if !t.to_ascii_lowercase().contains("refresh") => {}
+            Some(_) => return None,
         }
         let s = |name: &str| doc.get(name).and_then(Value::as_str);
         let exp = doc.get("exp").and_then(Value::as_i64);
@@ -356,6 +443,10 @@ impl Authenticator for Introspection {
             let Some(token) = request.opaque_bearer()? else {
                 return Ok(None);
             };
+            // Another authenticator's credential: not ours, and never sent anywhere.
+            if has_prefix(token, &OTHER_KINDS) {
+                return Ok(None);
+            }
             match self.introspect(token).await {
                 Ok(Some(p)) => Ok(Some(p)),
                 Ok(None) => Err(AuthError::invalid_credential("token is not active")),

@@ -20,9 +20,14 @@
 //!   starts a background refresh, so requests do not wait on the network in steady state;
 //!   refreshes are conditional (`If-None-Match` / `If-Modified-Since`): an unchanged set costs
 //!   a `304`;
-//! - a token naming an unknown `kid` triggers at most one refresh per 30 s cooldown;
-//!   concurrent callers share one fetch in flight, and a remembered set of recently unknown
-//!   kids answers a flood of junk tokens without any fetch;
+//! - a token naming an unknown `kid` triggers at most one refresh per 30 s cooldown (counted
+//!   from the last fetch, whatever caused it); concurrent callers share one fetch in flight;
+//! - a kid is remembered as unknown only by a fetch that confirmed it absent, and only for one
+//!   cooldown from that fetch: refusing a token never extends that memory;
+//! - a kid refused only because the cooldown was running schedules one refetch for the moment
+//!   the cooldown ends, shared by every kid refused meanwhile: a key rotated in at the issuer
+//!   is usable at most one cooldown after its first token, and a flood of random kids costs at
+//!   most one fetch per cooldown;
 //! - when a refresh fails the last good set is served for up to 24 h past its freshness
 //!   (stale-if-error), and logged; with no set at all [`KeySource::keys`] fails and the
 //!   authenticator answers 503; a failed fetch is not retried by requests for a cooldown;
@@ -42,7 +47,10 @@
 //! - A key removed by the issuer stops validating as soon as the refreshed set is used, even
 //!   for tokens in the validator's cache; until the refresh, it still validates.
 //! - Background refreshes need a Tokio runtime; outside one, a stale set is refreshed by the
-//!   request that finds it stale.
+//!   request that finds it stale, and a kid refused during the cooldown is looked up by the
+//!   first request naming an unknown kid after the cooldown.
+//! - Times are read from [`tokio::time::Instant`], so tests can drive the cooldown with
+//!   Tokio's paused clock.
 use http::header::{ACCEPT, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use http::StatusCode;
 use iam_core::jwks::{BoxFuture, JwkSet, JwksLimits, KeySource, KeySourceError};
@@ -50,7 +58,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 /// A remote key source could not be configured.
@@ -248,6 +257,8 @@ impl RemoteJwksBuilder {
                 fetch: tokio::sync::Mutex::new(()),
                 attempts: AtomicU64::new(0),
                 refreshing: AtomicBool::new(false),
+                refetch_scheduled: AtomicBool::new(false),
+                refetch_wanted: AtomicBool::new(false),
                 unknown: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
             }),
@@ -275,6 +286,11 @@ struct Inner {
     fetch: tokio::sync::Mutex<()>,
     attempts: AtomicU64,
     refreshing: AtomicBool,
+    /// A task waits for the end of the cooldown to refetch.
+    refetch_scheduled: AtomicBool,
+    /// A kid was refused because of the cooldown since the scheduled refetch started.
+    refetch_wanted: AtomicBool,
+    /// Kids a fetch confirmed absent, with the time of that fetch.
     unknown: Mutex<HashMap<String, Instant>>,
     counters: Counters,
 }
@@ -401,50 +417,114 @@ impl RemoteJwks {
     async fn after_unknown_kid(&self, kid: &str) -> Result<Option<Arc<JwkSet>>, KeySourceError> {
         let inner = &self.inner;
         let now = Instant::now();
-        if kid.len() > 256 || inner.is_recently_unknown(kid, now) || inner.in_cooldown(now) {
-            inner.counters.bump(
-                &inner.counters.unknown_kid_refusals,
-                "iam_jwks_unknown_kid_refusals_total",
-            );
-            inner.remember_unknown(kid, now);
+        if kid.len() > MAX_KID_LEN || inner.is_recently_unknown(kid, now) {
+            inner.count_refusal();
+            return Ok(None);
+        }
+        if inner.in_cooldown(now) {
+            // Not remembered: this kid was never looked up. The set is refetched as soon as
+            // the cooldown ends, once for every kid refused meanwhile.
+            inner.count_refusal();
+            self.schedule_refetch();
             return Ok(None);
         }
         let set = inner.refresh(true).await?;
-        if set.get(kid).is_none() {
-            inner.remember_unknown(kid, Instant::now());
-            return Ok(None);
+        if set.get(kid).is_some() {
+            return Ok(Some(set));
         }
-        Ok(Some(set))
+        inner.remember_if_confirmed(kid);
+        Ok(None)
+    }
+
+    /// One task per cooldown: sleep until it ends, then fetch once for every kid refused.
+    fn schedule_refetch(&self) {
+        let inner = &self.inner;
+        inner.refetch_wanted.store(true, Ordering::Release);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if inner.refetch_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        handle.spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let due = inner.cooldown_ends();
+                drop(inner);
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due).await;
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.in_cooldown(Instant::now()) {
+                    // Another fetch ended meanwhile; it started before some refusals, so wait
+                    // for the end of its cooldown too.
+                    continue;
+                }
+                if inner.refetch_wanted.swap(false, Ordering::AcqRel) {
+                    let _ = inner.refresh(true).await;
+                }
+                inner.refetch_scheduled.store(false, Ordering::Release);
+                // A refusal that came after the swap above but saw the flag still set did not
+                // spawn a task: take its place.
+                if !inner.refetch_wanted.load(Ordering::Acquire)
+                    || inner.refetch_scheduled.swap(true, Ordering::AcqRel)
+                {
+                    return;
+                }
+            }
+        });
     }
 }
 
+/// Longest kid worth a lookup; longer ones are junk and never fetched for.
+const MAX_KID_LEN: usize = 256;
+
 impl Inner {
+    fn count_refusal(&self) {
+        self.counters.bump(
+            &self.counters.unknown_kid_refusals,
+            "iam_jwks_unknown_kid_refusals_total",
+        );
+    }
+
     fn is_recently_unknown(&self, kid: &str, now: Instant) -> bool {
         let unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
         unknown
             .get(kid)
-            .is_some_and(|t| now.duration_since(*t) < self.cfg.cooldown)
+            .is_some_and(|t| now.saturating_duration_since(*t) < self.cfg.cooldown)
     }
 
-    fn remember_unknown(&self, kid: &str, now: Instant) {
+    /// Remember `kid` as unknown when the last fetch succeeded (and so confirmed it absent),
+    /// with that fetch's time; a failed fetch confirms nothing.
+    fn remember_if_confirmed(&self, kid: &str) {
+        let confirmed_at = {
+            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+            match (s.last_error.is_none(), s.last_attempt) {
+                (true, Some(at)) => at,
+                _ => return,
+            }
+        };
+        let now = Instant::now();
         let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
         if unknown.len() >= self.cfg.unknown_kid_memory {
             let cooldown = self.cfg.cooldown;
-            unknown.retain(|_, t| now.duration_since(*t) < cooldown);
+            unknown.retain(|_, t| now.saturating_duration_since(*t) < cooldown);
             if unknown.len() >= self.cfg.unknown_kid_memory {
                 unknown.clear();
             }
         }
-        if kid.len() <= 256 {
-            unknown.insert(kid.to_owned(), now);
-        }
+        unknown.insert(kid.to_owned(), confirmed_at);
+    }
+
+    /// When the cooldown of the last fetch ends (`None`: no fetch yet).
+    fn cooldown_ends(&self) -> Option<Instant> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.last_attempt.map(|t| t + self.cfg.cooldown)
     }
 
     fn in_cooldown(&self, now: Instant) -> bool {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        state
-            .last_attempt
-            .is_some_and(|t| now.duration_since(t) < self.cfg.cooldown)
+        self.cooldown_ends().is_some_and(|end| now < end)
     }
 
     /// One fetch in flight: callers that waited get the outcome of the fetch they waited

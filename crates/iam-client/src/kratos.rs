@@ -41,7 +41,19 @@
 //! refusals for 5 s so a flood of bad cookies reaches Kratos once per distinct cookie per 5 s
 //! at most. A shared [`SessionStore`] (Redis: [`RedisSessionStore`]) is consulted after the
 //! in-process cache; when it fails, Kratos is asked directly and `stats().store_errors`
-//! counts it.
+//! counts it. An entry read from the store is kept in process no longer than the store still
+//! keeps it (its remaining lifetime, never a fresh TTL), so a fleet never holds a session
+//! longer than one TTL after Kratos last confirmed it.
+//!
+//! Revocation: [`KratosSessions::purge_session`], [`KratosSessions::purge_identity`] and
+//! [`KratosSessions::revoke_all_sessions`] purge the shared store, which announces the purge
+//! to every instance sharing it (Redis pub/sub, [`SessionStore::watch_purges`]); each drops
+//! the session from its in-process cache as soon as the message arrives (milliseconds). The
+//! watch starts with the first request (it needs the tokio runtime) and reconnects after a
+//! failure. Caveat, failing closed: while an instance's watch is not connected it cannot hear
+//! purges, so it serves no session from its in-process cache (each request goes to the
+//! store, then Kratos) and empties that cache when the watch is back. A store without a
+//! watch (a custom [`SessionStore`]) keeps the in-process TTL as the revocation delay.
 use crate::transport::{HttpClient, HttpError};
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
@@ -49,12 +61,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod store;
-pub use store::{RedisSessionStore, SessionStore, StoreError};
+pub use store::{
+    PurgeEvent, PurgeSink, RedisSessionStore, SessionStore, StoreError, StoredSession,
+};
 
 /// Kratos session tokens start with this.
 pub const SESSION_TOKEN_PREFIX: &str = "ory_st_";
@@ -217,8 +231,15 @@ impl KratosSessionsBuilder {
             Some(h) => h,
             None => HttpClient::new()?,
         };
-        Ok(KratosSessions {
-            inner: Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me: &Weak<Inner>| {
+            let me = me.clone();
+            let sink: PurgeSink = Arc::new(move |event| {
+                if let Some(inner) = me.upgrade() {
+                    inner.on_purge(event);
+                }
+            });
+            let watch = self.store.as_ref().and_then(|s| s.watch_purges(sink));
+            Inner {
                 whoami: format!("{public}/sessions/whoami"),
                 public,
                 admin,
@@ -230,9 +251,25 @@ impl KratosSessionsBuilder {
                 http,
                 store: self.store,
                 counters: Counters::default(),
-            }),
-        })
+                // Without a watch the in-process cache is trusted as before (TTL-bounded).
+                live: AtomicBool::new(watch.is_none()),
+                purges: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                watch_pending: AtomicBool::new(watch.is_some()),
+                watch: Mutex::new(Watch {
+                    pending: watch,
+                    running: None,
+                }),
+            }
+        });
+        Ok(KratosSessions { inner })
     }
+}
+
+/// The purge watch: the task before it is started, its handle after.
+struct Watch {
+    pending: Option<BoxFuture<'static, ()>>,
+    running: Option<tokio::task::AbortHandle>,
 }
 
 struct Inner {
@@ -247,6 +284,81 @@ struct Inner {
     http: HttpClient,
     store: Option<Arc<dyn SessionStore>>,
     counters: Counters,
+    /// True while in-process session entries may be served: always without a purge watch,
+    /// only while it is connected with one.
+    live: AtomicBool,
+    /// Bumped by every purge (local or announced): an answer fetched across a purge is not
+    /// cached, since it may predate the revocation.
+    purges: AtomicU64,
+    /// Bumped by every purge and every change of the watch's connection: an answer fetched
+    /// across one is not kept in process (a purge may have been missed meanwhile).
+    epoch: AtomicU64,
+    /// Fast check for "the watch still has to be started".
+    watch_pending: AtomicBool,
+    watch: Mutex<Watch>,
+}
+
+impl Inner {
+    /// Bump the epoch, then drop what `keep` refuses: an insert racing with this either
+    /// happens before the `retain` (and is dropped by it) or sees the new epoch (and drops
+    /// itself).
+    fn purge_local(&self, keep: impl Fn(&Entry) -> bool) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.retain(|_, e| keep(e));
+    }
+
+    fn on_purge(&self, event: PurgeEvent) {
+        let sessions_only = |e: &Entry| matches!(e, Entry::Refused { .. });
+        match event {
+            PurgeEvent::Live => {
+                self.purge_local(sessions_only);
+                self.live.store(true, Ordering::SeqCst);
+            }
+            PurgeEvent::Lost => {
+                self.live.store(false, Ordering::SeqCst);
+                self.purge_local(sessions_only);
+            }
+            PurgeEvent::Session(id) => {
+                self.purges.fetch_add(1, Ordering::SeqCst);
+                self.purge_local(|e| match e {
+                    Entry::Session { principal, .. } => principal.session_id() != Some(id.as_str()),
+                    Entry::Refused { .. } => true,
+                });
+            }
+            PurgeEvent::Identity(id) => {
+                self.purges.fetch_add(1, Ordering::SeqCst);
+                self.purge_local(|e| match e {
+                    Entry::Session { identity_id, .. } => **identity_id != *id,
+                    Entry::Refused { .. } => true,
+                });
+            }
+        }
+    }
+
+    /// Start the purge watch on the current tokio runtime, once (a no-op outside one: the
+    /// next call inside a runtime starts it).
+    fn start_watch(&self) {
+        if !self.watch_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(task) = watch.pending.take() {
+            watch.running = Some(runtime.spawn(task).abort_handle());
+            self.watch_pending.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let watch = self.watch.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(task) = watch.running.take() {
+            task.abort();
+        }
+    }
 }
 
 /// Kratos session verification; an [`Authenticator`] for the chain. Cheap to clone.
@@ -493,7 +605,10 @@ impl KratosSessions {
         let answer = match entry {
             Entry::Session {
                 principal, until, ..
-            } if until > now && principal.expires_at().is_some_and(|e| e > now_unix()) => {
+            } if until > now
+                && principal.expires_at().is_some_and(|e| e > now_unix())
+                && self.inner.live.load(Ordering::SeqCst) =>
+            {
                 Ok(principal)
             }
             Entry::Refused { error, until } if until > now => Err(error),
@@ -510,8 +625,15 @@ impl KratosSessions {
     /// Verify one credential: caches, then Kratos.
     async fn verify(&self, cred: Credential<'_>) -> Result<Principal, AuthError> {
         let inner = &*self.inner;
+        inner.start_watch();
         let key = cred.key();
         let now = Instant::now();
+        // A purge from here on means the answer below may predate a revocation: it is not
+        // kept in process (nor in the store); nor in process when the watch reconnected.
+        let purges = inner.purges.load(Ordering::SeqCst);
+        let epoch = inner.epoch.load(Ordering::SeqCst);
+        let unpurged = || inner.purges.load(Ordering::SeqCst) == purges;
+        let same_epoch = || inner.epoch.load(Ordering::SeqCst) == epoch;
         // A hit needs none of the single-flight machinery below.
         if let Some(answer) = inner.cache.get(&key).and_then(|e| self.fresh(e, now)) {
             return answer;
@@ -533,20 +655,40 @@ impl KratosSessions {
                 }
             }
         }
-        let put = |entry: Entry| match guard {
-            Some(g) => {
-                let _ = g.insert(entry);
+        let put = |entry: Entry| {
+            // Sessions fetched across a purge are not kept (the guard is dropped: the next
+            // waiter asks again); refusals always are.
+            let session = matches!(entry, Entry::Session { .. });
+            if session && !same_epoch() {
+                return;
             }
-            None => inner.cache.insert(key, entry),
+            match guard {
+                Some(g) => {
+                    let _ = g.insert(entry);
+                }
+                None => inner.cache.insert(key, entry),
+            }
+            // A purge between the check and the insert: its `retain` may have run before the
+            // insert, so the entry goes now.
+            if session && !same_epoch() {
+                inner.cache.remove(&key);
+            }
         };
         if let Some(store) = &inner.store {
+            // Taken before the read, so the entry ends no later than the store's does.
+            let asked = Instant::now();
             match store.get(&key).await {
-                Ok(Some(body)) => {
-                    if let Ok(s) = serde_json::from_slice::<WireSession>(&body) {
+                Ok(Some(stored)) => {
+                    if let Ok(s) = serde_json::from_slice::<WireSession>(stored.body()) {
                         if let Ok((p, expires)) = principal_of(&s, now_unix()) {
                             inner.counters.store_hits.fetch_add(1, Ordering::Relaxed);
                             metrics::counter!("iam_kratos_store_hits_total").increment(1);
-                            put(self.entry(&p, &s.identity.id, expires));
+                            let left = self.ttl_for(expires).min(stored.remaining());
+                            put(Entry::Session {
+                                principal: p.clone(),
+                                identity_id: s.identity.id.as_str().into(),
+                                until: asked + left,
+                            });
                             return Ok(p);
                         }
                     }
@@ -563,7 +705,7 @@ impl KratosSessions {
         match outcome {
             Ok((session, principal, expires)) => {
                 put(self.entry(&principal, &session.identity.id, expires));
-                if let (Some(store), Some(body)) = (&inner.store, body) {
+                if let (Some(store), Some(body), true) = (&inner.store, body, unpurged()) {
                     let ttl = self.ttl_for(expires);
                     if let Err(e) = store
                         .put(&key, &body, ttl, &session.id, &session.identity.id)
@@ -694,11 +836,11 @@ impl KratosSessions {
     }
 
     /// Forget one session in both caches (after a logout you observed).
+    /// With a shared store, every instance sharing it forgets it too (see the module docs).
     pub async fn purge_session(&self, session_id: &str) -> Result<(), KratosError> {
-        self.inner.cache.retain(|_, e| match e {
-            Entry::Session { principal, .. } => principal.session_id() != Some(session_id),
-            Entry::Refused { .. } => true,
-        });
+        self.inner.start_watch();
+        self.inner
+            .on_purge(PurgeEvent::Session(session_id.to_owned()));
         if let Some(store) = &self.inner.store {
             store.purge_session(session_id).await?;
         }
@@ -706,11 +848,11 @@ impl KratosSessions {
     }
 
     /// Forget every session of an identity in both caches.
+    /// With a shared store, every instance sharing it forgets them too.
     pub async fn purge_identity(&self, identity_id: &str) -> Result<(), KratosError> {
-        self.inner.cache.retain(|_, e| match e {
-            Entry::Session { identity_id: i, .. } => &**i != identity_id,
-            Entry::Refused { .. } => true,
-        });
+        self.inner.start_watch();
+        self.inner
+            .on_purge(PurgeEvent::Identity(identity_id.to_owned()));
         if let Some(store) = &self.inner.store {
             store.purge_identity(identity_id).await?;
         }
@@ -718,7 +860,8 @@ impl KratosSessions {
     }
 
     /// "Log out everywhere": revoke every session of the identity through Kratos's admin
-    /// API (`DELETE /admin/identities/{id}/sessions`), then purge both caches.
+    /// API (`DELETE /admin/identities/{id}/sessions`), then purge both caches, on every
+    /// instance sharing the store.
     pub async fn revoke_all_sessions(&self, identity_id: &str) -> Result<(), KratosError> {
         let admin = self.inner.admin.as_deref().ok_or(KratosError::NoAdmin)?;
         let mut req = http::Request::delete(format!(

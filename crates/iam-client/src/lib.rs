@@ -25,8 +25,8 @@
 //! - [`RemoteCredentials`]: the credential service's `validate`, cached, as a
 //!   [`iam_core::credential::CredentialVerifier`].
 //! - [`KratosSessions`]: Kratos session cookies and tokens through `whoami`, cached in
-//!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation and
-//!   session-to-JWT exchange.
+//!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation
+//!   (broadcast to every instance sharing the Redis) and session-to-JWT exchange.
 //!
 //! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API.
 #![forbid(unsafe_code)]

@@ -4,8 +4,7 @@
 //! The token must be a JWT from the issuer, for this client (`aud`), signed by a key of the
 //! issuer's set, `typ` `logout+jwt` when present (an access token is never a logout token),
 //! with `iat`, `exp`, `jti`, an `events` object naming the back-channel-logout event, `sid`
-//! or `sub`, and no `nonce`. A `jti` seen before is refused (replay), remembered until the
-//! token's `exp`.
+//! or `sub`, and no `nonce`. A `jti` seen before is refused (replay).
 //!
 //! ```no_run
 //! use iam_client::logout::BackchannelLogout;
@@ -17,10 +16,27 @@
 //! // end the sessions of request.subject() / request.session_id(), then answer 200
 //! # let _ = request; Ok(()) }
 //! ```
+//!
+//! ## Caveats: the replay memory
+//! - Each accepted `jti` is remembered as a SHA-256 digest (a long `jti` costs no more)
+//!   until no validator could accept its token any more: its `exp` plus the largest leeway a
+//!   [`Validator`] allows (1 h), compared with the newest `iat` accepted so far minus that
+//!   leeway again (a lower bound on the validator's clock that needs no clock of its own).
+//!   An entry therefore outlives its token by two hours or more; tokens without `iat`
+//!   (possible with [`BackchannelLogout::with_validator`]) do not move that bound.
+//! - The memory holds at most [`BackchannelLogout::max_remembered`] entries (100 000 by
+//!   default, about 10 MiB). At the cap, when every entry may still be valid, a new token is
+//!   refused with [`LogoutTokenError::ReplayMemoryFull`] (fail closed) rather than forgetting
+//!   a `jti` a replay could still use: the provider sees an error and may retry once older
+//!   entries expire. Replays of remembered tokens are still answered
+//!   [`LogoutTokenError::Replayed`].
+//! - The memory is per instance: behind a load balancer, a replay sent to another instance
+//!   is not recognised.
 use iam_core::jwks::KeySource;
 use iam_core::jwt::{ConfigError, JwtError, TokenType, Validator};
 use serde_json::Value;
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 /// The event URI a logout token must carry in `events`.
@@ -51,6 +67,10 @@ pub enum LogoutTokenError {
     /// No key set could be had.
     #[error("issuer keys unavailable")]
     KeysUnavailable,
+    /// The replay memory is full of tokens that may still be valid: the token is refused
+    /// so that no remembered `jti` is forgotten early (see the [module docs](self)).
+    #[error("logout token refused: too many unexpired logout tokens to remember")]
+    ReplayMemoryFull,
 }
 
 /// A validated logout request: end the sessions it names.
@@ -80,7 +100,62 @@ impl LogoutRequest {
 pub struct BackchannelLogout<K> {
     validator: Validator,
     keys: K,
-    seen: Mutex<HashMap<String, i64>>,
+    seen: Mutex<ReplayMemory>,
+}
+
+/// The largest leeway a [`Validator`] accepts, in seconds.
+const MAX_LEEWAY: i64 = 3600;
+
+/// Digests of the `jti`s accepted, with their `exp`, bounded.
+#[derive(Debug)]
+struct ReplayMemory {
+    ids: HashSet<[u8; 32]>,
+    by_expiry: BTreeSet<(i64, [u8; 32])>,
+    newest_iat: i64,
+    capacity: usize,
+}
+
+impl ReplayMemory {
+    fn new(capacity: usize) -> Self {
+        Self {
+            ids: HashSet::new(),
+            by_expiry: BTreeSet::new(),
+            newest_iat: i64::MIN,
+            capacity,
+        }
+    }
+
+    /// Refuse a replay, forget what can no longer be replayed, then remember this token or
+    /// refuse it when the memory is full.
+    fn admit(&mut self, jti: &str, iat: Option<i64>, exp: i64) -> Result<(), LogoutTokenError> {
+        let id: [u8; 32] = Sha256::digest(jti.as_bytes()).into();
+        if self.ids.contains(&id) {
+            return Err(LogoutTokenError::Replayed);
+        }
+        if let Some(iat) = iat {
+            self.newest_iat = self.newest_iat.max(iat);
+        }
+        // The validator accepted a token issued at `newest_iat`, so its clock reads at least
+        // `newest_iat - leeway`; a token whose `exp + leeway` lies before that is refused
+        // as expired whatever is remembered.
+        let expired_before = self
+            .newest_iat
+            .saturating_sub(MAX_LEEWAY)
+            .saturating_sub(MAX_LEEWAY);
+        while let Some(&(first_exp, first_id)) = self.by_expiry.first() {
+            if first_exp >= expired_before {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.ids.remove(&first_id);
+        }
+        if self.ids.len() >= self.capacity {
+            return Err(LogoutTokenError::ReplayMemoryFull);
+        }
+        self.ids.insert(id);
+        self.by_expiry.insert((exp, id));
+        Ok(())
+    }
 }
 
 impl<K> std::fmt::Debug for BackchannelLogout<K> {
@@ -91,6 +166,7 @@ impl<K> std::fmt::Debug for BackchannelLogout<K> {
     }
 }
 
+/// Default bound of the replay memory.
 const MAX_REMEMBERED: usize = 100_000;
 
 impl<K: KeySource> BackchannelLogout<K> {
@@ -116,8 +192,29 @@ impl<K: KeySource> BackchannelLogout<K> {
         Ok(Self {
             validator: builder.build()?,
             keys,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(ReplayMemory::new(MAX_REMEMBERED)),
         })
+    }
+
+    /// Remember at most this many logout tokens for replay protection (default 100 000;
+    /// at least 1). Past it, tokens that may still be valid fill the memory and a new token
+    /// is refused with [`LogoutTokenError::ReplayMemoryFull`].
+    pub fn max_remembered(self, entries: usize) -> Self {
+        let mut seen = self.seen.into_inner().unwrap_or_else(|e| e.into_inner());
+        seen.capacity = entries.max(1);
+        Self {
+            seen: Mutex::new(seen),
+            ..self
+        }
+    }
+
+    /// How many logout tokens are remembered for replay protection now.
+    pub fn remembered(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ids
+            .len()
     }
 
     /// Validate one logout token.
@@ -162,17 +259,11 @@ impl<K: KeySource> BackchannelLogout<K> {
         let token_id = claims.token_id().ok_or(LogoutTokenError::Jwt(
             iam_core::jwt::JwtErrorKind::MissingClaim("jti".into()).into(),
         ))?;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.contains_key(token_id) {
-                return Err(LogoutTokenError::Replayed);
-            }
-            if seen.len() >= MAX_REMEMBERED {
-                let oldest_useful = claims.issued_at().unwrap_or(0) - 3600;
-                seen.retain(|_, exp| *exp > oldest_useful);
-            }
-            seen.insert(token_id.to_owned(), claims.expires_at());
-        }
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).admit(
+            token_id,
+            claims.issued_at(),
+            claims.expires_at(),
+        )?;
         Ok(LogoutRequest {
             subject,
             session_id,

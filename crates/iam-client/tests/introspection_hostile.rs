@@ -1,14 +1,24 @@
 //! Introspection against a server that answers badly: never a pass, never a panic.
-use iam_client::{HttpClient, Introspection};
+use iam_client::{HttpClient, Introspection, IntrospectionError};
 use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server that answers every request with `status` and `body`.
 async fn serve(status: u16, body: String) -> String {
+    serve_counted(status, body).await.0
+}
+
+/// [`serve`], with a count of the connections it accepted.
+async fn serve_counted(status: u16, body: String) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 8192];
@@ -22,16 +32,33 @@ async fn serve(status: u16, body: String) -> String {
             });
         }
     });
-    url
+    (url, calls)
 }
 
-async fn status(url: &str) -> u16 {
-    let intro = Introspection::builder(url, "rs", "secret")
+fn introspection(url: &str) -> Introspection {
+    Introspection::builder(url, "rs", "secret")
+        .audience("orders-api")
         .build(HttpClient::new().unwrap())
+        .unwrap()
+}
+
+/// The answer of the authenticator itself: 0 when it says "not mine".
+async fn answer_of(intro: &Introspection, token: &str) -> u16 {
+    let req = http::Request::get("/")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
         .unwrap();
+    match intro.authenticate(&RequestView::from_request(&req)).await {
+        Ok(Some(_)) => 200,
+        Ok(None) => 0,
+        Err(e) => e.status().as_u16(),
+    }
+}
+
+async fn status_of(intro: Introspection, token: &str) -> u16 {
     let chain = AuthChain::new().with(intro);
     let req = http::Request::get("/")
-        .header("authorization", "Bearer opaque-token-123")
+        .header("authorization", format!("Bearer {token}"))
         .body(())
         .unwrap();
     match chain.authenticate(&RequestView::from_request(&req)).await {
@@ -39,6 +66,10 @@ async fn status(url: &str) -> u16 {
         Ok(None) => 0,
         Err(e) => e.status().as_u16(),
     }
+}
+
+async fn status(url: &str) -> u16 {
+    status_of(introspection(url), "opaque-token-123").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +109,7 @@ async fn bad_introspection_answers() {
         (
             "active",
             200,
-            r#"{"active":true,"sub":"u","scope":"a b"}"#.to_owned(),
+            r#"{"active":true,"sub":"u","scope":"a b","aud":["orders-api"]}"#.to_owned(),
             200,
         ),
     ];
@@ -90,4 +121,137 @@ async fn bad_introspection_answers() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn introspection_without_an_audience_is_refused_unless_dangerously_opted_out() {
+    let http = HttpClient::new().unwrap();
+    let build = |b: iam_client::introspection::IntrospectionBuilder| b.build(http.clone());
+    let builder = || Introspection::builder("https://as.example/introspect", "rs", "secret");
+    assert!(matches!(
+        build(builder()),
+        Err(IntrospectionError::NoAudience)
+    ));
+    assert!(matches!(
+        build(builder().audience("")),
+        Err(IntrospectionError::NoAudience)
+    ));
+    assert!(build(builder().audience("orders-api")).is_ok());
+    assert!(build(builder().dangerous().accept_any_audience()).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_for_another_audience_or_of_another_use_is_not_an_access_token_here() {
+    let cases = [
+        ("no audience", r#"{"active":true,"sub":"u"}"#, 401),
+        (
+            "empty audience",
+            r#"{"active":true,"sub":"u","aud":[]}"#,
+            401,
+        ),
+        (
+            "another resource server",
+            r#"{"active":true,"sub":"u","aud":["billing-api"]}"#,
+            401,
+        ),
+        (
+            "a Hydra refresh token (active too)",
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"refresh_token"}"#,
+            401,
+        ),
+        (
+            "token_use of an unknown kind",
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"id_token"}"#,
+            401,
+        ),
+        (
+            "token_use not a string",
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":1}"#,
+            401,
+        ),
+        (
+            "token_type refresh_token",
+            r#"{"active":true,"sub":"u","aud":"orders-api","token_type":"refresh_token"}"#,
+            401,
+        ),
+        (
+            "a Hydra access token",
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"access_token","token_type":"Bearer"}"#,
+            200,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, body, want) in cases {
+        let got = status(&serve(200, body.to_owned()).await).await;
+        if got != want {
+            failures.push(format!("{name}: {got}, expected {want}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The opt-out accepts any audience, and still refuses refresh tokens.
+    let any = |url: &str| {
+        Introspection::builder(url, "rs", "secret")
+            .dangerous()
+            .accept_any_audience()
+            .build(HttpClient::new().unwrap())
+            .unwrap()
+    };
+    let url = serve(200, r#"{"active":true,"sub":"u"}"#.to_owned()).await;
+    assert_eq!(status_of(any(&url), "opaque-token-1").await, 200);
+    let url = serve(
+        200,
+        r#"{"active":true,"sub":"u","token_use":"refresh_token"}"#.to_owned(),
+    )
+    .await;
+    assert_eq!(status_of(any(&url), "opaque-token-2").await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_of_other_kinds_are_never_sent_to_the_introspection_endpoint() {
+    // A server that would call anything active: only the call count matters.
+    let (url, calls) = serve_counted(
+        200,
+        r#"{"active":true,"sub":"u","aud":["orders-api"]}"#.to_owned(),
+    )
+    .await;
+    let intro = introspection(&url);
+    for token in [
+        "pat_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+        "key_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+        "svc_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+        "PAT_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+        "ory_st_0123456789abcdefghijklmnopqrstuv",
+    ] {
+        // Not this authenticator's: "not mine", so the chain asks the next one.
+        assert_eq!(answer_of(&intro, token).await, 0, "{token}");
+        assert!(intro.introspect(token).await.unwrap().is_none(), "{token}");
+    }
+    // Hydra refresh tokens and authorization codes: refused, without a call either.
+    for token in ["ory_rt_0123456789abcdef", "ory_ac_0123456789abcdef"] {
+        assert_eq!(status_of(intro.clone(), token).await, 401, "{token}");
+    }
+    // Nor to the revocation endpoint (the same server here).
+    let revoking = Introspection::builder(&url, "rs", "secret")
+        .audience("orders-api")
+        .revocation_endpoint(&url)
+        .build(HttpClient::new().unwrap())
+        .unwrap();
+    assert!(matches!(
+        revoking
+            .revoke(
+                "pat_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
+                "access_token"
+            )
+            .await,
+        Err(IntrospectionError::ForeignCredential)
+    ));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the endpoint received no call"
+    );
+    // An access token still goes there.
+    assert_eq!(status_of(intro, "ory_at_0123456789abcdef").await, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -24,6 +24,8 @@ struct FakeSession {
     active: bool,
     expires_in: i64,
     roles: Vec<&'static str>,
+    /// The identity's address (`traits.email`) is verified.
+    email_verified: bool,
 }
 
 #[derive(Default)]
@@ -77,7 +79,8 @@ fn session_body(s: &FakeSession, tokenized: Option<String>) -> Value {
             "metadata_public": {"roles": s.roles, "permissions": ["orders:read"], "tenant": "acme"},
             "verifiable_addresses": [{
                 "id": "1b6a2c52-6f4c-4a43-9d0a-7f5e2c1d0e11", "value": "ada@example.com",
-                "verified": true, "via": "email", "status": "completed",
+                "verified": s.email_verified, "via": "email",
+                "status": if s.email_verified { "completed" } else { "sent" },
                 "created_at": rfc3339(-100), "updated_at": rfc3339(-100)
             }],
             "created_at": rfc3339(-100),
@@ -263,6 +266,7 @@ fn fake(id: &str, aal: &'static str) -> FakeSession {
         active: true,
         expires_in: 3600,
         roles: vec!["admin"],
+        email_verified: true,
     }
 }
 
@@ -854,4 +858,202 @@ async fn the_middleware_fast_path_answers_from_the_cache_only() {
         .await
         .unwrap();
     assert_eq!(now(&[("cookie", cookie)]), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 12: verified addresses only, store lifetime carried over, purges broadcast.
+
+#[tokio::test]
+async fn an_unverified_email_address_never_reaches_upstreams_as_x_user_email() {
+    use iam_core::headers::{identity_headers, X_USER_EMAIL};
+    let k = Kratos::start().await;
+    k.add("verified", fake("s20", "aal1"));
+    let mut unverified = fake("s21", "aal1");
+    unverified.email_verified = false;
+    k.add("unverified", unverified);
+    let s = sessions(&k);
+
+    let p = answer(&s, &[("cookie", "ory_kratos_session=verified")])
+        .await
+        .unwrap();
+    assert_eq!(p.claims()["email_verified"], true);
+    assert_eq!(
+        identity_headers(&p).get(X_USER_EMAIL).unwrap(),
+        "ada@example.com"
+    );
+
+    // Anyone can sign up with someone else's address: until it is verified, no header.
+    let p = answer(&s, &[("cookie", "ory_kratos_session=unverified")])
+        .await
+        .unwrap();
+    assert_eq!(p.claims()["email"], "ada@example.com");
+    assert_eq!(p.claims()["email_verified"], false);
+    let h = identity_headers(&p);
+    assert!(h.get(X_USER_EMAIL).is_none(), "{h:?}");
+    assert!(h.get("x-user-id").is_some(), "the rest is still sent");
+
+    // Any principal: an `email` claim without `email_verified: true` is not sent either.
+    for verified in [None, Some(json!("true")), Some(json!(false))] {
+        let mut claims = serde_json::Map::new();
+        claims.insert("email".into(), json!("eve@example.com"));
+        if let Some(v) = verified.clone() {
+            claims.insert("email_verified".into(), v);
+        }
+        let p = iam_core::Principal::builder("eve", PrincipalKind::OAuth2Token)
+            .claims(claims)
+            .build();
+        assert!(
+            identity_headers(&p).get(X_USER_EMAIL).is_none(),
+            "{verified:?}"
+        );
+    }
+    k.check_contract();
+}
+
+/// Ask `s` until `done` says yes (every 20 ms, at most `bound`); whether it did.
+async fn eventually(
+    s: &KratosSessions,
+    cookie: &str,
+    bound: Duration,
+    done: impl Fn(&Result<iam_core::Principal, (u16, String)>, &KratosSessions) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + bound;
+    while tokio::time::Instant::now() < deadline {
+        let a = answer(s, &[("cookie", cookie)]).await;
+        if done(&a, s) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Until `s` serves `cookie` from its in-process cache: its purge watch is connected.
+async fn until_served_in_process(s: &KratosSessions, cookie: &str) {
+    let before = s.stats().cache_hits;
+    assert!(
+        eventually(s, cookie, Duration::from_secs(10), |a, s| a.is_ok()
+            && s.stats().cache_hits > before)
+        .await,
+        "never served from the in-process cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_evicts_the_session_on_every_instance() {
+    let Some(url) = redis_url() else { return };
+    let k = Kratos::start().await;
+    k.add("c30", fake("s30", "aal1"));
+    let prefix = format!("iam-test-{}-broadcast:", std::process::id());
+    let store = || RedisSessionStore::new(&url).unwrap().prefix(prefix.clone());
+    let instance = || {
+        KratosSessions::builder(&k.url)
+            .admin(&k.url, None)
+            .store(store())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (instance(), instance());
+    let cookie = "ory_kratos_session=c30";
+    answer(&a, &[("cookie", cookie)]).await.unwrap();
+    // b holds the session in process (for its 60 s TTL, were nothing said).
+    until_served_in_process(&b, cookie).await;
+    let calls = k.calls();
+
+    // "Log out everywhere" on a: Kratos revokes, and b stops accepting the session at once.
+    a.revoke_all_sessions("9f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    assert!(
+        eventually(&b, cookie, Duration::from_secs(5), |a, _| a
+            .as_ref()
+            .is_err_and(|e| e.0 == 401))
+        .await,
+        "b still accepts a session revoked through a"
+    );
+    assert!(k.calls() > calls, "b asked Kratos again");
+
+    // A session purge (not the whole identity) reaches b too.
+    k.add("c31", fake("s31", "aal1"));
+    let cookie = "ory_kratos_session=c31";
+    answer(&a, &[("cookie", cookie)]).await.unwrap();
+    until_served_in_process(&b, cookie).await;
+    k.set("c31", |f| f.active = false);
+    a.purge_session("s31-5f1b3c0e-8b7a-4c1d-9e2f-3a4b5c6d7e8f")
+        .await
+        .unwrap();
+    assert!(
+        eventually(&b, cookie, Duration::from_secs(5), |a, _| a
+            .as_ref()
+            .is_err_and(|e| e.0 == 401))
+        .await,
+        "b still accepts a session purged through a"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_read_from_the_shared_store_is_cached_no_longer_than_the_store_keeps_it() {
+    let Some(url) = redis_url() else { return };
+    let k = Kratos::start().await;
+    k.add("c32", fake("s32", "aal1"));
+    k.add("c33", fake("s33", "aal1"));
+    let prefix = format!("iam-test-{}-lifetime:", std::process::id());
+    let store = || RedisSessionStore::new(&url).unwrap().prefix(prefix.clone());
+    // a writes entries that live 2 s in Redis; b would keep its own for 60 s.
+    let a = KratosSessions::builder(&k.url)
+        .ttl(Duration::from_secs(2))
+        .store(store())
+        .build()
+        .unwrap();
+    let b = KratosSessions::builder(&k.url)
+        .ttl(Duration::from_secs(60))
+        .store(store())
+        .build()
+        .unwrap();
+    // b's purge watch is connected (so b serves from its in-process cache at all).
+    answer(&a, &[("cookie", "ory_kratos_session=c32")])
+        .await
+        .unwrap();
+    until_served_in_process(&b, "ory_kratos_session=c32").await;
+
+    let cookie = "ory_kratos_session=c33";
+    answer(&a, &[("cookie", cookie)]).await.unwrap();
+    let hits = b.stats().store_hits;
+    answer(&b, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(
+        b.stats().store_hits,
+        hits + 1,
+        "b read the entry from Redis"
+    );
+    // Revoked at Kratos, nobody purges: the entry must end with Redis's (2 s), not b's 60 s.
+    k.set("c33", |f| f.active = false);
+    assert!(
+        eventually(&b, cookie, Duration::from_secs(15), |a, _| a
+            .as_ref()
+            .is_err_and(|e| e.0 == 401))
+        .await,
+        "b kept the store's entry past the store's own expiry"
+    );
+}
+
+#[tokio::test]
+async fn while_the_purge_watch_is_down_no_session_is_served_from_the_in_process_cache() {
+    // Redis unreachable: purges from other instances could not be heard, so every request
+    // is checked again (fail closed) instead of trusting what this instance cached.
+    let k = Kratos::start().await;
+    k.add("c34", fake("s34", "aal1"));
+    let s = KratosSessions::builder(&k.url)
+        .store(RedisSessionStore::new("redis://127.0.0.1:9/0").unwrap())
+        .build()
+        .unwrap();
+    let cookie = "ory_kratos_session=c34";
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    answer(&s, &[("cookie", cookie)]).await.unwrap();
+    assert_eq!(s.stats().cache_hits, 0);
+    assert_eq!(k.calls(), 2);
+    // Refusals are still cached (they need no purge).
+    let unknown = "ory_kratos_session=nobody";
+    answer(&s, &[("cookie", unknown)]).await.unwrap_err();
+    answer(&s, &[("cookie", unknown)]).await.unwrap_err();
+    assert_eq!(k.calls(), 3);
 }

@@ -15,6 +15,10 @@ const ISS: &str = "https://op.example";
 const NOW: i64 = 1_800_000_000;
 
 fn setup() -> (BackchannelLogout<StaticKeys>, Ed25519KeyPair) {
+    setup_with_clock(Arc::new(FixedClock::new(NOW)))
+}
+
+fn setup_with_clock(clock: Arc<FixedClock>) -> (BackchannelLogout<StaticKeys>, Ed25519KeyPair) {
     let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
     let jwks = json!({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"op","x":URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
@@ -25,7 +29,7 @@ fn setup() -> (BackchannelLogout<StaticKeys>, Ed25519KeyPair) {
         .require_claim("iat")
         .require_claim("jti")
         .cache_capacity(0)
-        .clock(Arc::new(FixedClock::new(NOW)));
+        .clock(clock);
     (
         BackchannelLogout::with_validator(builder, keys).unwrap(),
         pair,
@@ -221,4 +225,79 @@ async fn logout_token_rules() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A flood of distinct logout tokens: the replay memory never grows past its bound; while it
+/// is full of tokens that are still valid, a new token is refused (fail closed) instead of an
+/// unexpired `jti` being forgotten, and every remembered `jti` is still refused as a replay;
+/// once they have expired the memory makes room by itself.
+#[tokio::test]
+async fn the_logout_replay_memory_is_bounded_and_fails_closed_when_full() {
+    let clock = Arc::new(FixedClock::new(NOW));
+    let (logout, pair) = setup_with_clock(Arc::clone(&clock));
+    let logout = logout.max_remembered(200);
+    let h = json!({"alg":"EdDSA","kid":"op","typ":"logout+jwt"});
+    let token_at = |now: i64, jti: &str| {
+        let claims = with(
+            with(good(jti), "iat", json!(now - 5)),
+            "exp",
+            json!(now + 120),
+        );
+        sign(&pair, h.clone(), claims)
+    };
+    for i in 0..200 {
+        logout
+            .validate(&token_at(NOW, &format!("flood-{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(logout.remembered(), 200);
+    for i in 0..50 {
+        assert_eq!(
+            logout
+                .validate(&token_at(NOW, &format!("more-{i}")))
+                .await
+                .unwrap_err(),
+            E::ReplayMemoryFull
+        );
+    }
+    assert_eq!(logout.remembered(), 200);
+    for i in [0, 1, 100, 199] {
+        assert_eq!(
+            logout
+                .validate(&token_at(NOW, &format!("flood-{i}")))
+                .await
+                .unwrap_err(),
+            E::Replayed,
+            "flood-{i} is still remembered"
+        );
+    }
+    // Later waves: the earlier ones have expired (past any leeway) and make room.
+    let mut now = NOW;
+    for wave in 0..10 {
+        now += 3 * 3600;
+        clock.set(now);
+        for i in 0..150 {
+            logout
+                .validate(&token_at(now, &format!("wave-{wave}-{i}")))
+                .await
+                .unwrap();
+            assert!(logout.remembered() <= 200);
+        }
+        assert_eq!(
+            logout
+                .validate(&token_at(now, &format!("wave-{wave}-0")))
+                .await
+                .unwrap_err(),
+            E::Replayed
+        );
+    }
+    // A long jti is remembered as a fixed-size digest, and still refused when replayed.
+    let long = "j".repeat(8000);
+    logout.validate(&token_at(now, &long)).await.unwrap();
+    assert_eq!(
+        logout.validate(&token_at(now, &long)).await.unwrap_err(),
+        E::Replayed
+    );
+    assert!(logout.remembered() <= 200);
 }

@@ -382,6 +382,9 @@ async fn introspection_and_revocation_of_opaque_tokens() {
     )
     .revocation_endpoint(format!("{}/token/revocation", op.issuer))
     .issuer(op.issuer.clone())
+    // The provider's client-credentials tokens carry no audience (no resource indicator).
+    .dangerous()
+    .accept_any_audience()
     .build(http.clone())
     .unwrap();
     let chain = AuthChain::new().with(intro.clone());
@@ -408,6 +411,8 @@ async fn introspection_and_revocation_of_opaque_tokens() {
         OPAQUE_SECRET,
     )
     .issuer("https://someone-else.example")
+    .dangerous()
+    .accept_any_audience()
     .build(http.clone())
     .unwrap();
     assert!(other
@@ -418,6 +423,7 @@ async fn introspection_and_revocation_of_opaque_tokens() {
 
     // The authorization server down: 503, never a pass.
     let down = Introspection::builder("http://127.0.0.1:9/introspect", OPAQUE_ID, OPAQUE_SECRET)
+        .audience("orders-api")
         .build(http)
         .unwrap();
     let down_chain = AuthChain::new().with(down);

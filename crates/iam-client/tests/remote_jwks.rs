@@ -410,6 +410,135 @@ async fn transient_failures_are_retried_with_backoff() {
     assert_eq!(server.requests(), 4);
 }
 
+/// A client for Tokio's paused clock: no retries, and timeouts far beyond any virtual time a
+/// test spends, so that only the cooldown decides when the set is fetched.
+fn paused(url: &str) -> RemoteJwks {
+    RemoteJwks::builder(url)
+        .retries(0, Duration::from_millis(10))
+        .timeout(Duration::from_secs(3600))
+        .connect_timeout(Duration::from_secs(3600))
+        .cooldown(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The reviewer's sequence: the issuer rotates a new key in right after the last fetch, and a
+/// client presents a token signed with it every 2 s for 50 s. Before the fix every attempt
+/// re-armed the "recently unknown" memory, so the key stayed unusable until the set expired
+/// (401 fifty seconds long, zero fetches).
+#[tokio::test(start_paused = true)]
+async fn a_key_rotated_in_at_the_issuer_is_usable_once_the_cooldown_ends_despite_retries() {
+    let (old, new) = (Key::new("old"), Key::new("new"));
+    let server = Server::start(jwks(&[&old])).await;
+    let remote = paused(&server.url);
+    let chain = chain(&remote);
+    assert_eq!(status_of(&chain, &old.token()).await, 200);
+    assert_eq!(server.requests(), 1);
+    server.set(|r| r.body = jwks(&[&old, &new]));
+    let started = tokio::time::Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let at = started.elapsed().as_secs();
+        answers.push((at, status_of(&chain, &new.token()).await));
+    }
+    for (at, status) in &answers {
+        let want = if *at < 30 { 401 } else { 200 };
+        assert_eq!(
+            *status, want,
+            "token with the new kid at t = {at} s: {answers:?}"
+        );
+    }
+    assert_eq!(
+        server.requests(),
+        2,
+        "one fetch at start, one when the cooldown ended"
+    );
+    assert_eq!(status_of(&chain, &old.token()).await, 200);
+}
+
+/// A kid refused only because the cooldown was running is looked up as soon as the cooldown
+/// ends, even if no request comes then: the next token with it is accepted without waiting.
+#[tokio::test(start_paused = true)]
+async fn a_kid_refused_during_the_cooldown_is_refetched_when_it_ends() {
+    let (old, new) = (Key::new("old"), Key::new("new"));
+    let server = Server::start(jwks(&[&old])).await;
+    let remote = paused(&server.url);
+    let chain = chain(&remote);
+    assert_eq!(status_of(&chain, &old.token()).await, 200);
+    server.set(|r| r.body = jwks(&[&old, &new]));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Several refused kids, one refetch for all of them.
+    assert_eq!(status_of(&chain, &new.token()).await, 401);
+    assert_eq!(status_of(&chain, &new.token_with_kid("other")).await, 401);
+    assert_eq!(status_of(&chain, &new.token()).await, 401);
+    assert_eq!(server.requests(), 1, "no fetch during the cooldown");
+    tokio::time::sleep(Duration::from_secs(26)).await;
+    assert_eq!(
+        server.requests(),
+        2,
+        "one refetch when the cooldown ended, with no request needed"
+    );
+    assert!(remote.cached_keys().unwrap().get("new").is_some());
+    assert_eq!(status_of(&chain, &new.token()).await, 200);
+    assert_eq!(server.requests(), 2);
+}
+
+/// Only a fetch that confirmed a kid absent makes it "recently unknown", and only for one
+/// cooldown from that fetch: retrying a kid the issuer publishes later is not locked out.
+#[tokio::test(start_paused = true)]
+async fn a_kid_confirmed_unknown_is_remembered_for_one_cooldown_from_that_fetch_only() {
+    let (old, new) = (Key::new("old"), Key::new("new"));
+    let server = Server::start(jwks(&[&old])).await;
+    let remote = paused(&server.url);
+    let chain = chain(&remote);
+    assert_eq!(status_of(&chain, &old.token()).await, 200);
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    // Fetched for, absent: remembered from this fetch.
+    assert_eq!(status_of(&chain, &new.token()).await, 401);
+    assert_eq!(server.requests(), 2);
+    server.set(|r| r.body = jwks(&[&old, &new]));
+    for _ in 0..14 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(status_of(&chain, &new.token()).await, 401);
+    }
+    assert_eq!(server.requests(), 2, "remembered: no fetch for it");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        status_of(&chain, &new.token()).await,
+        200,
+        "the refusals did not extend the memory"
+    );
+    assert_eq!(server.requests(), 3);
+}
+
+/// Random kids, ten a second for ten minutes: at most one fetch per cooldown, and the real key
+/// keeps working throughout.
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_random_kids_costs_at_most_one_fetch_per_cooldown() {
+    let k = Key::new("k1");
+    let server = Server::start(jwks(&[&k])).await;
+    let remote = paused(&server.url);
+    let chain = chain(&remote);
+    assert_eq!(status_of(&chain, &k.token()).await, 200);
+    let started = tokio::time::Instant::now();
+    for i in 0..6000u32 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let junk = format!("junk-{i}-{}", i.wrapping_mul(2_654_435_761));
+        assert_eq!(status_of(&chain, &k.token_with_kid(&junk)).await, 401);
+        if i % 500 == 0 {
+            assert_eq!(status_of(&chain, &k.token()).await, 200);
+        }
+    }
+    let cooldowns = started.elapsed().as_secs() / 30;
+    assert!(
+        server.requests() as u64 <= 1 + cooldowns + 1,
+        "{} fetches in {cooldowns} cooldowns",
+        server.requests()
+    );
+    assert!(remote.stats().unknown_kid_refusals >= 5000);
+}
+
 #[test]
 fn https_only() {
     assert!(matches!(

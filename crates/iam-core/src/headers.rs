@@ -29,7 +29,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// `X-User-ID`: the principal's subject.
 pub const X_USER_ID: &str = "x-user-id";
-/// `X-User-Email`.
+/// `X-User-Email`: the `email` claim, sent only when the principal's `email_verified` claim
+/// is `true` (Kratos sets it from the identity's verified addresses; OIDC providers send it).
+/// Upstreams use it as a verified address; an unverified one is never sent.
 pub const X_USER_EMAIL: &str = "x-user-email";
 /// `X-User-Roles`: comma-separated.
 pub const X_USER_ROLES: &str = "x-user-roles";
@@ -226,8 +228,12 @@ pub fn identity_headers(principal: &Principal) -> HeaderMap {
         _ => {}
     }
     put(X_USER_ID, principal.subject().to_owned());
+    // Only a verified address: anyone can type any address into a sign-up form.
+    let verified = principal.claims().get("email_verified") == Some(&true.into());
     if let Some(email) = principal.claims().get("email").and_then(|v| v.as_str()) {
-        put(X_USER_EMAIL, email.to_owned());
+        if verified {
+            put(X_USER_EMAIL, email.to_owned());
+        }
     }
     put(X_USER_ROLES, principal.roles().join(","));
     put(

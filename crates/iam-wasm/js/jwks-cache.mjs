@@ -20,7 +20,11 @@
 //   `cooldownMs`, as in Rust, so that requests do not keep waiting on a dead issuer.
 // - A token with an unknown `kid` may trigger a refresh, at most one per `cooldownMs` for
 //   the whole cache (any completed fetch starts the cooldown: a set fetched moments ago is
-//   as new as it gets).
+//   as new as it gets). Only a fetch starts the cooldown: a refused lookup never extends it,
+//   and no kid is remembered as unknown, so a key rotated in at the issuer is found by the
+//   first lookup after the cooldown ends, however often clients retried meanwhile (one
+//   fetch for all of them). Without background work (edge runtimes may cancel it), that
+//   refetch waits for the first lookup after the cooldown rather than starting on its own.
 // - Only `https:` URLs, or `http:` on localhost / 127.0.0.1 / [::1]. Redirects are not
 //   followed.
 // - Nothing is ever logged.

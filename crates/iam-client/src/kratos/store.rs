@@ -1,7 +1,10 @@
 //! The cache a fleet of proxies shares: session bodies by credential hash, with indexes by
-//! session and identity so revocation can purge them.
+//! session and identity so revocation can purge them, and a purge broadcast so a revocation
+//! on one instance empties the in-process cache of every instance.
+use futures_util::StreamExt as _;
 use iam_core::jwks::BoxFuture;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A shared store failed (unreachable, timeout, protocol error).
@@ -9,11 +12,66 @@ use std::time::Duration;
 #[error("session store: {0}")]
 pub struct StoreError(pub String);
 
+/// A session body read back from a [`SessionStore`], with what is left of its lifetime there.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    body: Vec<u8>,
+    remaining: Duration,
+}
+
+impl StoredSession {
+    /// `body` as kept by the store, which drops it `remaining` from now.
+    pub fn new(body: Vec<u8>, remaining: Duration) -> Self {
+        Self { body, remaining }
+    }
+    /// The Kratos `whoami` body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+    /// What is left of the entry's lifetime in the store: an instance that reads it keeps it
+    /// in process no longer than that (never a fresh TTL of its own).
+    pub fn remaining(&self) -> Duration {
+        self.remaining
+    }
+}
+
+impl fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body holds identity traits (personal data): only its size is shown.
+        f.debug_struct("StoredSession")
+            .field("body_len", &self.body.len())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+/// What a purge watch (see [`SessionStore::watch_purges`]) reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PurgeEvent {
+    /// The watch is (again) connected: purges from now on are delivered. Purges announced
+    /// while it was not may have been missed, so the in-process cache starts empty.
+    Live,
+    /// The watch lost its connection: purges may be missed until the next [`PurgeEvent::Live`],
+    /// so the in-process cache is not trusted meanwhile.
+    Lost,
+    /// Forget this session (by session id).
+    Session(String),
+    /// Forget every session of this identity (by identity id).
+    Identity(String),
+}
+
+/// Where a purge watch delivers its events.
+pub type PurgeSink = Arc<dyn Fn(PurgeEvent) + Send + Sync>;
+
 /// A cache shared between instances. Keys are SHA-256 hashes of credentials; values are
 /// Kratos `whoami` bodies (they hold identity traits, no credential).
 pub trait SessionStore: Send + Sync {
-    /// The session body cached for `key`.
-    fn get<'a>(&'a self, key: &'a [u8; 32]) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// The session body cached for `key`, with the time the store still keeps it.
+    fn get<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>>;
     /// Keep `body` for `ttl`, indexed by session and identity.
     fn put<'a>(
         &'a self,
@@ -23,16 +81,29 @@ pub trait SessionStore: Send + Sync {
         session_id: &'a str,
         identity_id: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Drop every entry of a session.
+    /// Drop every entry of a session, and announce it to every watcher (see
+    /// [`SessionStore::watch_purges`]) when the store offers a watch.
     fn purge_session<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Drop every entry of an identity.
+    /// Drop every entry of an identity, and announce it like [`SessionStore::purge_session`].
     fn purge_identity<'a>(&'a self, identity_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// A task that delivers every purge announced by any instance to `sink`, reconnecting
+    /// after failures (reporting [`PurgeEvent::Lost`] and [`PurgeEvent::Live`]) and running
+    /// until it is dropped. `None` (the default) when the store has no broadcast: each
+    /// instance then keeps its in-process entries until their TTL.
+    fn watch_purges(&self, sink: PurgeSink) -> Option<BoxFuture<'static, ()>> {
+        let _ = sink;
+        None
+    }
 }
 
 /// [`SessionStore`] in Redis. Keys: `{prefix}s:{hash}` (the body, with the TTL),
 /// `{prefix}sid:{session}` and `{prefix}iid:{identity}` (sets of hashes). Every call has a
 /// short timeout (default 250 ms) so a slow Redis costs little before the fallback to Kratos;
 /// the connection is re-established after a failure.
+///
+/// Purges are announced on the pub/sub channel `{prefix}purge` (`s:{session}` or
+/// `i:{identity}`); the watch subscribes on its own connection, pings it when quiet (every
+/// second) and reconnects with a backoff (0.1 s doubling to 5 s) when it fails.
 pub struct RedisSessionStore {
     client: redis::Client,
     conn: tokio::sync::RwLock<Option<redis::aio::MultiplexedConnection>>,
@@ -109,13 +180,19 @@ impl RedisSessionStore {
         s
     }
 
-    async fn purge_set(&self, set: String) -> Result<(), StoreError> {
+    fn channel(&self) -> String {
+        format!("{}purge", self.prefix)
+    }
+
+    /// Drop the entries listed in `set` and the set, then announce `message` to every watcher.
+    async fn purge_set(&self, set: String, message: String) -> Result<(), StoreError> {
         let (members,): (Vec<String>,) = self.run(redis::pipe().smembers(&set)).await?;
         let mut pipe = redis::pipe();
         for m in &members {
             pipe.del(m).ignore();
         }
         pipe.del(&set).ignore();
+        pipe.publish(self.channel(), message).ignore();
         self.run::<()>(&pipe).await
     }
 }
@@ -138,10 +215,21 @@ impl KindName for redis::RedisError {
 }
 
 impl SessionStore for RedisSessionStore {
-    fn get<'a>(&'a self, key: &'a [u8; 32]) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+    fn get<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<StoredSession>, StoreError>> {
         Box::pin(async move {
-            let (v,): (Option<Vec<u8>>,) = self.run(redis::pipe().get(self.body_key(key))).await?;
-            Ok(v)
+            let k = self.body_key(key);
+            let (body, left): (Option<Vec<u8>>, i64) =
+                self.run(redis::pipe().atomic().get(&k).pttl(&k)).await?;
+            // PTTL: -2 gone, -1 kept forever (not written by us): neither is served.
+            Ok(match (body, u64::try_from(left)) {
+                (Some(body), Ok(ms)) if ms > 0 => {
+                    Some(StoredSession::new(body, Duration::from_millis(ms)))
+                }
+                _ => None,
+            })
         })
     }
 
@@ -154,13 +242,13 @@ impl SessionStore for RedisSessionStore {
         identity_id: &'a str,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let secs = ttl.as_secs().max(1);
+            let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
             let k = self.body_key(key);
             let sid = format!("{}sid:{session_id}", self.prefix);
             let iid = format!("{}iid:{identity_id}", self.prefix);
             let mut pipe = redis::pipe();
             pipe.atomic()
-                .set_ex(&k, body, secs)
+                .pset_ex(&k, body, ms)
                 .ignore()
                 .sadd(&sid, &k)
                 .ignore()
@@ -175,10 +263,120 @@ impl SessionStore for RedisSessionStore {
     }
 
     fn purge_session<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.purge_set(format!("{}sid:{session_id}", self.prefix)))
+        Box::pin(self.purge_set(
+            format!("{}sid:{session_id}", self.prefix),
+            format!("s:{session_id}"),
+        ))
     }
 
     fn purge_identity<'a>(&'a self, identity_id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.purge_set(format!("{}iid:{identity_id}", self.prefix)))
+        Box::pin(self.purge_set(
+            format!("{}iid:{identity_id}", self.prefix),
+            format!("i:{identity_id}"),
+        ))
+    }
+
+    fn watch_purges(&self, sink: PurgeSink) -> Option<BoxFuture<'static, ()>> {
+        let client = self.client.clone();
+        let channel = self.channel();
+        Some(Box::pin(async move {
+            let mut backoff = WATCH_BACKOFF_MIN;
+            loop {
+                match subscribe(&client, &channel).await {
+                    Ok(pubsub) => {
+                        backoff = WATCH_BACKOFF_MIN;
+                        sink(PurgeEvent::Live);
+                        let (mut control, mut messages) = pubsub.split();
+                        loop {
+                            match tokio::time::timeout(WATCH_PING_EVERY, messages.next()).await {
+                                Ok(Some(msg)) => {
+                                    if let Some(event) = parse_purge(msg.get_payload_bytes()) {
+                                        sink(event);
+                                    }
+                                }
+                                Ok(None) => break,
+                                // Quiet: make sure the connection is still there.
+                                Err(_) => {
+                                    let pong = tokio::time::timeout(
+                                        WATCH_CONNECT_TIMEOUT,
+                                        control.ping::<redis::Value>(),
+                                    )
+                                    .await;
+                                    if !matches!(pong, Ok(Ok(_))) {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        sink(PurgeEvent::Lost);
+                        tracing::warn!("session purge watch lost its Redis connection");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session purge watch cannot subscribe");
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(WATCH_BACKOFF_MAX);
+            }
+        }))
+    }
+}
+
+const WATCH_PING_EVERY: Duration = Duration::from_secs(1);
+const WATCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const WATCH_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const WATCH_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Longest purge message read; anything longer is not ours and is ignored.
+const MAX_PURGE_MESSAGE: usize = 1024;
+
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+) -> Result<redis::aio::PubSub, StoreError> {
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    tokio::time::timeout(WATCH_CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| StoreError("subscribe timeout".into()))?
+        .map_err(|e| StoreError(format!("subscribe: {}", e.kind_name())))
+}
+
+/// `s:{session}` or `i:{identity}`; anything else (too long, not UTF-8, unknown) is ignored.
+fn parse_purge(payload: &[u8]) -> Option<PurgeEvent> {
+    if payload.len() > MAX_PURGE_MESSAGE {
+        return None;
+    }
+    let text = std::str::from_utf8(payload).ok()?;
+    match text.split_once(':')? {
+        ("s", id) if !id.is_empty() => Some(PurgeEvent::Session(id.to_owned())),
+        ("i", id) if !id.is_empty() => Some(PurgeEvent::Identity(id.to_owned())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_messages_parse_and_anything_else_is_ignored() {
+        assert_eq!(
+            parse_purge(b"s:abc"),
+            Some(PurgeEvent::Session("abc".into()))
+        );
+        assert_eq!(
+            parse_purge(b"i:a:b"),
+            Some(PurgeEvent::Identity("a:b".into()))
+        );
+        for junk in [&b""[..], b"s:", b"x:abc", b"abc", b"s:\xff\xfe"] {
+            assert_eq!(parse_purge(junk), None, "{junk:?}");
+        }
+        assert_eq!(
+            parse_purge(format!("s:{}", "a".repeat(2000)).as_bytes()),
+            None
+        );
     }
 }

@@ -362,6 +362,59 @@ test('after the cooldown a new kid triggers a refresh and returns the new set', 
   });
 });
 
+/**
+ * What an edge validator does with a token naming `kid`: the cached set, then one
+ * unknown-kid lookup. 200 when the key is found, 401 when it is not.
+ * @param {JwksCache} cache
+ * @param {string} kid
+ */
+async function verdict(cache, kid) {
+  const has = (text) => JSON.parse(text).keys.some((k) => k.kid === kid);
+  if (has(await cache.get())) return 200;
+  const newer = await cache.getAfterUnknownKid(kid);
+  return newer !== null && has(newer) ? 200 : 401;
+}
+
+// Issue 12, item 2: refused lookups must not extend the cooldown (or any per-kid memory),
+// or a key rotated in at the issuer stays unusable for as long as clients keep retrying.
+test('a key rotated in during the cooldown is usable once it ends, however often clients retry', async () => {
+  await withIssuer(async (issuer) => {
+    const clock = fakeClock();
+    const cache = new JwksCache(issuer.url, { now: clock.now });
+    assert.equal(await verdict(cache, 'a'), 200); // fetch #1
+    issuer.reply = () => ({ body: SET_B }); // the issuer rotates key "b" in
+    const answers = [];
+    for (let at = 2; at <= 50; at += 2) {
+      clock.advance(2 * SECOND);
+      answers.push([at, await verdict(cache, 'b')]);
+    }
+    for (const [at, status] of answers) {
+      assert.equal(status, at < 30 ? 401 : 200, `t = ${at} s: ${JSON.stringify(answers)}`);
+    }
+    assert.equal(issuer.requests.length, 2, 'one fetch when the cooldown ended');
+    assert.equal(await verdict(cache, 'a'), 200);
+  });
+});
+
+test('a flood of random kids costs at most one fetch per cooldown', async () => {
+  await withIssuer(async (issuer) => {
+    const clock = fakeClock();
+    const cache = new JwksCache(issuer.url, { now: clock.now });
+    assert.equal(await verdict(cache, 'a'), 200);
+    const minutes = 10;
+    for (let i = 0; i < minutes * 60 * 10; i++) {
+      clock.advance(100); // ten a second
+      assert.equal(await verdict(cache, `junk-${i}-${Math.random()}`), 401);
+    }
+    const cooldowns = (minutes * MINUTE) / (30 * SECOND);
+    assert.ok(
+      issuer.requests.length <= 1 + cooldowns,
+      `${issuer.requests.length} fetches in ${cooldowns} cooldowns`,
+    );
+    assert.equal(await verdict(cache, 'a'), 200);
+  });
+});
+
 test('an unknown-kid refresh that fails answers null, and the set is still served', async () => {
   await withIssuer(async (issuer) => {
     const clock = fakeClock();
