@@ -28,7 +28,9 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderName as AxName, HeaderValue as AxValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use iam_core::authn::{AuthChain, BrowserRedirect, Decision, Gate, Guard, RequestView, Requirement};
+use iam_core::authn::{
+    AuthChain, BrowserRedirect, Decision, Gate, Guard, RequestView, Requirement,
+};
 use iam_core::AuthError;
 pub use iam_core::Principal;
 use std::future::{ready, Future, Ready};
@@ -355,7 +357,9 @@ where
             Err(e) => {
                 let parts = view_parts(&req);
                 let res = self.guard.refusal(&e, &RequestView::from_parts(&parts));
-                Box::pin(ready(Ok(req.into_response(convert(res)).map_into_right_body())))
+                Box::pin(ready(Ok(req
+                    .into_response(convert(res))
+                    .map_into_right_body())))
             }
         }
     }

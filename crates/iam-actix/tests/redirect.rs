@@ -21,7 +21,10 @@ async fn browsers_are_redirected_apis_are_answered() {
             .route("/orders", web::get().to(HttpResponse::Ok))
             .service(
                 web::resource("/admin")
-                    .wrap(RequireMiddleware::assurance(AssuranceLevel::Aal2).redirect_browsers(redirect()))
+                    .wrap(
+                        RequireMiddleware::assurance(AssuranceLevel::Aal2)
+                            .redirect_browsers(redirect()),
+                    )
                     .to(HttpResponse::Ok),
             ),
     )
