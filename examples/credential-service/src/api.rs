@@ -1,4 +1,8 @@
 //! The REST API (see `openapi.json`).
+use crate::bootstrap::Bootstrap;
+use crate::limit::{Key, Limiter, CLIENT_IP_HEADER};
+pub use crate::limit::{RateLimit, SharedLimit};
+use crate::store::Refusal;
 use crate::store::{NewCredential, Record, Store, StoreError};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -7,15 +11,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iam_core::authn::{AuthChain, RequestView};
 use iam_core::credential::{parse, CredentialKind};
+use iam_core::principal::PrincipalKind;
 use iam_core::scope::ScopeSet;
 use iam_core::Principal;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use crate::bootstrap::Bootstrap;
-use crate::limit::{Key, Limiter, CLIENT_IP_HEADER};
-pub use crate::limit::{RateLimit, SharedLimit};
-use crate::store::Refusal;
-use iam_core::principal::PrincipalKind;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

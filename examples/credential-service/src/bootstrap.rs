@@ -115,8 +115,11 @@ mod tests {
             BootstrapError::TooShort
         );
         assert!(Bootstrap::new(GOOD, Duration::from_secs(60)).is_ok());
-        assert!(!format!("{:?}", Bootstrap::new(GOOD, Duration::from_secs(60)).unwrap())
-            .contains(GOOD));
+        assert!(!format!(
+            "{:?}",
+            Bootstrap::new(GOOD, Duration::from_secs(60)).unwrap()
+        )
+        .contains(GOOD));
     }
 
     #[test]

@@ -200,8 +200,8 @@ async fn main() {
         let _ = ctrl_c.await;
     };
     let served = axum::serve(listener, app)
-    .with_graceful_shutdown(shutdown)
-    .await;
+        .with_graceful_shutdown(shutdown)
+        .await;
     match store.flush_last_used().await {
         Ok(n) => tracing::info!(flushed = n, "shut down"),
         Err(e) => tracing::error!(error = %e, "last_used_at flush at shutdown failed"),
