@@ -113,7 +113,7 @@ fn read(path: &Path) -> Result<String, PepperFileError> {
             path: path.to_owned(),
         })?;
     let s = s.trim().to_owned();
-    if s.len() < 64 || s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() < 64 || !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(PepperFileError::Malformed {
             path: path.to_owned(),
         });

@@ -470,6 +470,7 @@ async fn api(url: &str) {
         "/credentials",
         "/credentials/{id}",
         "/credentials/{id}/regenerate",
+        "/owners/{owner}/scopes",
         "/validate",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
@@ -1577,7 +1578,7 @@ async fn owner_identifiers_compare_exactly_on_every_database() {
                 .into_iter()
                 .map(|r| r.id)
                 .collect();
-            assert_eq!(&listed, &[id.clone()], "{db}: owner {owner:?}");
+            assert_eq!(&listed, std::slice::from_ref(id), "{db}: owner {owner:?}");
         }
         // Ids too: another case or a trailing space is another id.
         let (_, id) = &ids[0];
