@@ -17,7 +17,12 @@
 //! Valid answers are cached 30 s (never past the credential's expiry), refusals 5 s, keyed by
 //! SHA-256 of the token, 10 000 entries: a revocation takes effect everywhere within 30 s, and
 //! at once on the service that revoked. The service unreachable, failing, or refusing this
-//! caller → 503 for the request (never a pass).
+//! caller (401/403 to the caller token) → 503 for the request (never a pass).
+//!
+//! A 429 from the service limits one token or one end client, never this caller: it is
+//! that request's refusal (401 `invalid token`, not cached), never a 503 for everyone.
+//! [`RemoteCredentials::verify_for_client`] forwards the end client's address
+//! ([`CLIENT_IP_HEADER`]), so the service charges failures to that client.
 use crate::transport::{HttpClient, HttpError};
 use iam_core::authn::BoxFuture;
 use iam_core::credential::{
@@ -28,7 +33,12 @@ use iam_core::Principal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+
+/// The header in which [`RemoteCredentials`] forwards the end client's address to the
+/// credential service (honoured from authenticated callers only).
+pub const CLIENT_IP_HEADER: &str = "x-iam-client-ip";
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A remote verifier that cannot be built as configured.
@@ -183,59 +193,94 @@ impl RemoteCredentials {
         }
     }
 
+    /// [`CredentialVerifier::verify_principal`], forwarding the address of the end client
+    /// that presented the token ([`CLIENT_IP_HEADER`]): the service then charges failed
+    /// validations to that client rather than to this caller. Answers are cached as usual.
+    pub async fn verify_for_client(
+        &self,
+        token: ParsedToken<'_>,
+        client: IpAddr,
+    ) -> Result<Principal, CredentialError> {
+        self.answer(token, Some(client)).await.map(|v| v.1.clone())
+    }
+
     /// Forget every cached answer (after a revocation you know of).
     pub fn clear(&self) {
         self.cache.clear();
     }
 
-    async fn ask(&self, token: &str) -> Result<VerifiedCredential, CredentialError> {
+    async fn ask(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<VerifiedCredential, Refused> {
         let body = serde_json::json!({ "token": token })
             .to_string()
             .into_bytes();
-        let req = http::Request::post(&self.validate)
+        let mut req = http::Request::post(&self.validate)
             .header(
                 http::header::AUTHORIZATION,
                 format!("Bearer {}", self.caller),
             )
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(ip) = client {
+            req = req.header(CLIENT_IP_HEADER, ip.to_string());
+        }
+        let req = req
             .body(body)
-            .map_err(|_| CredentialError::Unavailable)?;
+            .map_err(|_| Refused::Answer(CredentialError::Unavailable))?;
         let res = self.http.call(req).await.map_err(|e| {
             tracing::warn!(error = %e, "credential service unreachable");
-            CredentialError::Unavailable
+            Refused::Answer(CredentialError::Unavailable)
         })?;
         let status = res.status().as_u16();
         let answer: Option<Answer> = serde_json::from_slice(res.body()).ok();
         match (status, answer) {
             (200, Some(a)) if a.valid => {
+                let bad = Refused::Answer(CredentialError::Unavailable);
                 let kind = a
                     .kind
                     .as_deref()
                     .and_then(CredentialKind::from_name)
-                    .ok_or(CredentialError::Unavailable)?;
+                    .ok_or(bad.clone())?;
                 Ok(VerifiedCredential {
                     kind,
-                    id: a.id.ok_or(CredentialError::Unavailable)?,
-                    owner: a.owner.ok_or(CredentialError::Unavailable)?,
+                    id: a.id.ok_or(bad.clone())?,
+                    owner: a.owner.ok_or(bad)?,
                     tenant: a.tenant,
                     scopes: ScopeSet::from_iter(a.scopes),
                     expires_at: a.expires_at,
                 })
             }
             (401, Some(a)) if a.error.as_deref() == Some("token_expired") => {
-                Err(CredentialError::Expired)
+                Err(Refused::Answer(CredentialError::Expired))
             }
-            (401, Some(a)) if !a.valid => Err(CredentialError::Invalid),
+            (401, Some(a)) if !a.valid => Err(Refused::Answer(CredentialError::Invalid)),
+            (429, _) => {
+                // This token (or end client) is limited, not this caller: refuse the request
+                // it came with, and only that one.
+                tracing::debug!("credential service rate-limited a token");
+                Err(Refused::Limited)
+            }
             (other, _) => {
-                // 403 / 429 / 5xx / anything unexpected: this caller cannot get an answer.
+                // 403 / 5xx / anything unexpected: this caller cannot get an answer.
                 tracing::warn!(status = other, "credential service refused to validate");
-                Err(CredentialError::Unavailable)
+                Err(Refused::Answer(CredentialError::Unavailable))
             }
         }
     }
 }
 
 type Cached = Arc<(VerifiedCredential, Principal)>;
+
+/// Why `/validate` gave no credential.
+#[derive(Clone)]
+enum Refused {
+    /// The service's answer for this token (or its outage).
+    Answer(CredentialError),
+    /// 429: this token or end client is limited for now (not cached).
+    Limited,
+}
 
 impl RemoteCredentials {
     /// The cached answer for this token digest, while it lasts.
@@ -258,13 +303,17 @@ impl RemoteCredentials {
 
     /// The cached answer, else the service's (then cached: valid ones for the TTL and never
     /// past the credential's expiry, refusals for the negative TTL, outages not at all).
-    async fn answer(&self, token: ParsedToken<'_>) -> Result<Cached, CredentialError> {
+    async fn answer(
+        &self,
+        token: ParsedToken<'_>,
+        client: Option<IpAddr>,
+    ) -> Result<Cached, CredentialError> {
         let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
         let now = Instant::now();
         if let Some(answer) = self.cached(&key, now) {
             return answer;
         }
-        match self.ask(token.expose()).await {
+        match self.ask(token.expose(), client).await {
             Ok(v) => {
                 let left = v
                     .expires_at
@@ -276,7 +325,8 @@ impl RemoteCredentials {
                     .insert(key, Entry::Valid(Arc::clone(&answer), now + ttl));
                 Ok(answer)
             }
-            Err(e) => {
+            Err(Refused::Limited) => Err(CredentialError::Invalid),
+            Err(Refused::Answer(e)) => {
                 if matches!(e, CredentialError::Invalid | CredentialError::Expired) {
                     self.cache
                         .insert(key, Entry::Refused(e.clone(), now + self.negative_ttl));
@@ -292,7 +342,7 @@ impl CredentialVerifier for RemoteCredentials {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        Box::pin(async move { self.answer(token).await.map(|v| v.0.clone()) })
+        Box::pin(async move { self.answer(token, None).await.map(|v| v.0.clone()) })
     }
     fn verify_now(
         &self,
@@ -305,7 +355,7 @@ impl CredentialVerifier for RemoteCredentials {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
-        Box::pin(async move { self.answer(token).await.map(|v| v.1.clone()) })
+        Box::pin(async move { self.answer(token, None).await.map(|v| v.1.clone()) })
     }
     fn verify_principal_now(
         &self,

@@ -1,48 +1,25 @@
 //! The REST API (see `openapi.json`).
+use crate::bootstrap::Bootstrap;
+use crate::limit::{Key, Limiter, CLIENT_IP_HEADER};
+pub use crate::limit::{RateLimit, SharedLimit};
+use crate::store::Refusal;
 use crate::store::{NewCredential, Record, Store, StoreError};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iam_core::authn::{AuthChain, RequestView};
-use iam_core::credential::{parse, CredentialError, CredentialKind, CredentialVerifier};
+use iam_core::credential::{parse, CredentialKind};
+use iam_core::principal::PrincipalKind;
 use iam_core::scope::ScopeSet;
 use iam_core::Principal;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// Failed-validation rate limit: after `threshold` failures from one address within a
-/// minute, that address gets `per_minute` validations a minute until a minute passes with no
-/// failure.
-#[derive(Debug, Clone, Copy)]
-pub struct RateLimit {
-    /// Failures a minute before the limit applies (default 100).
-    pub threshold: u32,
-    /// Validations a minute while limited (default 10).
-    pub per_minute: u32,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            threshold: 100,
-            per_minute: 10,
-        }
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Window {
-    start: i64,
-    failures: u32,
-    limited: bool,
-    used: u32,
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -54,15 +31,46 @@ struct Metrics {
     revoked: AtomicU64,
 }
 
+/// Everything [`AppState::with_options`] takes besides the store; `Default` is the
+/// embedded-default service (no bootstrap token, no users, default limits).
+#[derive(Debug)]
+pub struct Options {
+    /// The bootstrap admin token.
+    pub bootstrap: Option<Bootstrap>,
+    /// How users (JWT / Kratos) authenticate to manage their own PATs.
+    pub users: Option<AuthChain>,
+    /// Failed-validation limits.
+    pub limit: RateLimit,
+    /// Route scopes for `/validate` calls that name a method and a path.
+    pub routes: Option<iam_core::credential::RouteScopes>,
+    /// Failed-validation counters shared through Redis.
+    pub shared_limit: Option<SharedLimit>,
+    /// The longest lifetime of a personal access token; every PAT needs an `expires_at`
+    /// within it (default 90 days).
+    pub pat_max_lifetime: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            bootstrap: None,
+            users: None,
+            limit: RateLimit::default(),
+            routes: None,
+            shared_limit: None,
+            pat_max_lifetime: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
 /// Everything the handlers share.
 pub struct AppState {
     routes: Option<iam_core::credential::RouteScopes>,
-    shared_limit: Option<SharedLimit>,
     store: Arc<Store>,
-    bootstrap: Option<String>,
+    bootstrap: Option<Bootstrap>,
     users: Option<AuthChain>,
-    limit: RateLimit,
-    windows: Mutex<HashMap<IpAddr, Window>>,
+    limiter: Limiter,
+    pat_max_lifetime: i64,
     metrics: Metrics,
 }
 
@@ -72,60 +80,12 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The failed-validation counters in Redis, shared by every instance of the service.
-pub struct SharedLimit {
-    client: redis::Client,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
-}
-
-impl SharedLimit {
-    /// Counters at `url` (`redis://...`); nothing is connected yet.
-    pub fn new(url: &str) -> Result<Self, String> {
-        Ok(Self {
-            client: redis::Client::open(url).map_err(|_| "invalid REDIS_URL".to_owned())?,
-            conn: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    /// Add `delta` (0 to read) to this address's failures in the current minute; `None` when
-    /// Redis cannot answer (the in-process counters then decide).
-    async fn failures(&self, ip: IpAddr, minute: i64, delta: i64) -> Option<i64> {
-        let mut slot = self.conn.lock().await;
-        if slot.is_none() {
-            let c = tokio::time::timeout(
-                std::time::Duration::from_millis(250),
-                self.client.get_multiplexed_async_connection(),
-            )
-            .await
-            .ok()?
-            .ok()?;
-            *slot = Some(c);
-        }
-        let conn = slot.as_mut()?;
-        let key = format!("iam:credentials:failures:{ip}:{minute}");
-        let mut pipe = redis::pipe();
-        pipe.atomic().incr(&key, delta).expire(&key, 120).ignore();
-        let out: Result<Result<(i64,), _>, _> = tokio::time::timeout(
-            std::time::Duration::from_millis(250),
-            pipe.query_async::<(i64,)>(conn),
-        )
-        .await;
-        match out {
-            Ok(Ok((n,))) => Some(n),
-            _ => {
-                *slot = None;
-                None
-            }
-        }
-    }
-}
-
 impl AppState {
     /// The state: the store, the bootstrap admin token, and the chain that authenticates
     /// users (JWT / Kratos), when configured.
     pub fn new(
         store: Arc<Store>,
-        bootstrap: Option<String>,
+        bootstrap: Option<Bootstrap>,
         users: Option<AuthChain>,
         limit: RateLimit,
     ) -> Arc<Self> {
@@ -136,20 +96,34 @@ impl AppState {
     /// path, and failed-validation counters shared through Redis.
     pub fn configure(
         store: Arc<Store>,
-        bootstrap: Option<String>,
+        bootstrap: Option<Bootstrap>,
         users: Option<AuthChain>,
         limit: RateLimit,
         routes: Option<iam_core::credential::RouteScopes>,
         shared_limit: Option<SharedLimit>,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            routes,
-            shared_limit,
+        Self::with_options(
             store,
-            bootstrap: bootstrap.filter(|b| !b.is_empty()),
-            users,
-            limit,
-            windows: Mutex::new(HashMap::new()),
+            Options {
+                bootstrap,
+                users,
+                limit,
+                routes,
+                shared_limit,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// The state from every option.
+    pub fn with_options(store: Arc<Store>, o: Options) -> Arc<Self> {
+        Arc::new(Self {
+            routes: o.routes,
+            store,
+            bootstrap: o.bootstrap,
+            users: o.users,
+            limiter: Limiter::new(o.limit, o.shared_limit),
+            pat_max_lifetime: i64::try_from(o.pat_max_lifetime.as_secs()).unwrap_or(i64::MAX),
             metrics: Metrics::default(),
         })
     }
@@ -221,59 +195,167 @@ pub fn parse_route_scopes(text: &str) -> Result<iam_core::credential::RouteScope
     Ok(routes)
 }
 
-/// Who is calling.
-enum Caller {
-    /// The bootstrap token, or a user with `credentials:admin`.
-    Admin,
-    /// A user (JWT or Kratos session): manages their own PATs.
-    User(Principal),
-    /// A service token: may call `/validate`.
-    Service,
+/// Who changed something, for the audit log: a principal's subject and kind.
+#[derive(Debug, Clone)]
+struct Actor {
+    subject: String,
+    kind: &'static str,
 }
 
-/// Constant-time comparison of two secrets (length leaks, content does not).
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+impl Actor {
+    fn of(p: &Principal) -> Self {
+        Self {
+            subject: p.subject().to_owned(),
+            kind: p.kind().as_str(),
+        }
+    }
+}
+
+/// Who is calling.
+enum Caller {
+    /// The bootstrap token, or a principal with `credentials:admin`.
+    Admin(Actor),
+    /// A user (a Kratos session, or an OAuth2 token acting for a user): manages their own PATs.
+    User(Principal),
+    /// An OAuth2 client acting for itself: owns no PATs (an admin gives it a service token).
+    Client,
+    /// A service token (its credential id and owner): may call `/validate`.
+    Service { id: String, owner: String },
+}
+
+impl Caller {
+    /// The actor of an admin or user call.
+    fn actor(&self) -> Actor {
+        match self {
+            Caller::Admin(a) => a.clone(),
+            Caller::User(p) => Actor::of(p),
+            Caller::Client => Actor {
+                subject: "-".into(),
+                kind: PrincipalKind::Client.as_str(),
+            },
+            Caller::Service { owner, .. } => Actor {
+                subject: owner.clone(),
+                kind: PrincipalKind::ServiceToken.as_str(),
+            },
+        }
+    }
+}
+
+/// The one answer for a bearer that may not call a route, whatever it is: an unknown
+/// token, a real PAT or API key, or a service token on a management route all look alike
+/// (no validity oracle).
+fn not_a_caller() -> ApiError {
+    ApiError(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "invalid token".into(),
+    )
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let (method, uri) = (http::Method::GET, http::Uri::from_static("/"));
     let view = RequestView::new(&method, &uri, headers);
-    let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, "invalid_token", m.into());
     let bearer = view
         .bearer_token()
         .map_err(|e| ApiError(e.status(), e.error_code(), e.description().into()))?;
+    let now = crate::store::now();
     if let (Some(b), Some(boot)) = (bearer, &state.bootstrap) {
-        if same_secret(b, boot) {
-            return Ok(Caller::Admin);
+        if boot.accepts(b, now) {
+            return Ok(Caller::Admin(Actor {
+                subject: "bootstrap".into(),
+                kind: "bootstrap",
+            }));
         }
     }
-    if let Some(b) = bearer.filter(|b| parse(b).is_ok() || b.starts_with("svc_")) {
-        let parsed = parse(b).map_err(|_| unauthorized("invalid token"))?;
-        return match state.store.verify(parsed).await {
-            Ok(v) if v.kind == CredentialKind::ServiceToken => Ok(Caller::Service),
-            Ok(_) => Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "personal access tokens and API keys cannot call this API".into(),
-            )),
-            Err(CredentialError::Unavailable) => Err(StoreError::Database("lookup".into()).into()),
-            Err(_) => Err(unauthorized("invalid token")),
+    if let Some(b) = bearer.filter(|b| {
+        parse(b).is_ok()
+            || CredentialKind::ALL
+                .iter()
+                .any(|k| b.starts_with(k.prefix()))
+    }) {
+        let parsed = parse(b).map_err(|_| not_a_caller())?;
+        return match state.store.check(parsed).await {
+            Ok(v) if v.kind == CredentialKind::ServiceToken => Ok(Caller::Service {
+                id: v.id,
+                owner: v.owner,
+            }),
+            Err(Refusal::Unavailable) => Err(StoreError::Database("lookup".into()).into()),
+            // A PAT or an API key: the same answer as for a token that does not exist.
+            Ok(_) | Err(_) => Err(not_a_caller()),
         };
     }
+    let failed = |e: ApiError| {
+        if bearer.is_some() {
+            if let Some(boot) = &state.bootstrap {
+                boot.failed(now);
+            }
+        }
+        e
+    };
     if let Some(chain) = &state.users {
         return match chain.run(&view).await {
-            Ok(Some(p)) if p.has_permission("credentials:admin") => Ok(Caller::Admin),
-            Ok(Some(p)) => Ok(Caller::User(p)),
-            Ok(None) => Err(unauthorized("authentication required")),
-            Err(e) => Err(ApiError(e.status(), e.error_code(), e.description().into())),
+            Ok(Some(p)) if p.has_permission("credentials:admin") => {
+                Ok(Caller::Admin(Actor::of(&p)))
+            }
+            Ok(Some(p))
+                if matches!(
+                    p.kind(),
+                    PrincipalKind::UserSession | PrincipalKind::OAuth2Token
+                ) =>
+            {
+                Ok(Caller::User(p))
+            }
+            Ok(Some(_)) => Ok(Caller::Client),
+            Ok(None) => Err(failed(ApiError(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "authentication required".into(),
+            ))),
+            Err(e) => Err(failed(ApiError(
+                e.status(),
+                e.error_code(),
+                e.description().into(),
+            ))),
         };
     }
-    Err(unauthorized("authentication required"))
+    Err(failed(ApiError(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "authentication required".into(),
+    )))
+}
+
+/// The answer for a call only admins and users may make.
+fn managers_only(who: &Caller) -> Result<(), ApiError> {
+    match who {
+        Caller::Admin(_) | Caller::User(_) => Ok(()),
+        Caller::Client => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only users own personal access tokens; OAuth2 clients get service tokens from an admin"
+                .into(),
+        )),
+        Caller::Service { .. } => Err(not_a_caller()),
+    }
+}
+
+/// Revoke the PATs of a user that hold a scope the user no longer holds (the user's
+/// current principal is the authority; see the README).
+async fn sweep(state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    let revoked = state
+        .store
+        .revoke_pats_exceeding(
+            p.subject(),
+            |s| p.has_scope(s) || p.has_permission(s),
+            "owner no longer holds a scope",
+        )
+        .await?;
+    for r in revoked {
+        state.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+        let actor = Actor::of(p);
+        tracing::info!(audit = "revoke", id = %r.id, kind = r.kind, owner = %r.owner, reason = "owner no longer holds a scope", actor = %actor.subject, actor_kind = actor.kind, "credential revoked");
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -306,12 +388,25 @@ fn check_text(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// An identifier (owner, tenant): [`check_text`], and no leading or trailing white space
+/// (`alice ` is not another spelling of `alice`).
+fn check_id(name: &str, value: &str) -> Result<(), ApiError> {
+    check_text(name, value, 255)?;
+    if value.trim() != value {
+        return Err(bad(format!(
+            "{name} must not start or end with white space"
+        )));
+    }
+    Ok(())
+}
+
 async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let who = caller(&state, &headers).await?;
+    managers_only(&who)?;
     let Json(b) = body.map_err(rejected)?;
     let kind = CredentialKind::from_name(&b.kind)
         .ok_or_else(|| bad("kind must be pat, api_key or service"))?;
@@ -324,24 +419,38 @@ async fn create(
             return Err(bad("scopes must be 1..=128 visible ASCII characters"));
         }
     }
+    let now = crate::store::now();
     let expires_at = match &b.expires_at {
         Some(t) => {
             let t = chrono::DateTime::parse_from_rfc3339(t)
                 .map_err(|_| bad("expires_at must be RFC 3339"))?
                 .timestamp();
-            if t <= crate::store::now() {
+            if t <= now {
                 return Err(bad("expires_at must be in the future"));
             }
             Some(t)
         }
         None => None,
     };
-    let (owner, tenant) = match &who {
-        Caller::Admin => {
-            let owner = b.owner.clone().ok_or_else(|| bad("owner is required"))?;
-            check_text("owner", &owner, 255)?;
-            (owner, b.tenant.clone())
+    if kind == CredentialKind::PersonalAccessToken {
+        let max = state.pat_max_lifetime;
+        match expires_at {
+            None => {
+                return Err(bad(format!(
+                    "personal access tokens need an expires_at (at most {} days ahead)",
+                    max / 86_400
+                )))
+            }
+            Some(t) if t - now > max => {
+                return Err(bad(format!(
+                    "expires_at of a personal access token is at most {} days ahead",
+                    max / 86_400
+                )))
+            }
+            Some(_) => {}
         }
+    }
+    let (owner, tenant) = match &who {
         Caller::User(p) => {
             if kind != CredentialKind::PersonalAccessToken {
                 return Err(ApiError(
@@ -369,18 +478,17 @@ async fn create(
                     format!("you do not hold the scope {s}"),
                 ));
             }
+            sweep(&state, p).await?;
             (p.subject().to_owned(), p.tenant().map(str::to_owned))
         }
-        Caller::Service => {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "service tokens may only validate".into(),
-            ))
+        _ => {
+            let owner = b.owner.clone().ok_or_else(|| bad("owner is required"))?;
+            check_id("owner", &owner)?;
+            (owner, b.tenant.clone())
         }
     };
     if let Some(t) = &tenant {
-        check_text("tenant", t, 255)?;
+        check_id("tenant", t)?;
     }
     let (record, token) = state
         .store
@@ -394,6 +502,8 @@ async fn create(
         })
         .await?;
     state.metrics.created.fetch_add(1, Ordering::Relaxed);
+    let actor = who.actor();
+    tracing::info!(audit = "create", id = %record.id, kind = record.kind, owner = %record.owner, actor = %actor.subject, actor_kind = actor.kind, "credential created");
     Ok((
         StatusCode::CREATED,
         Json(with_token(&record, token.expose())),
@@ -411,23 +521,25 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = match caller(&state, &headers).await? {
-        Caller::Admin => q.owner,
-        Caller::User(p) => Some(p.subject().to_owned()),
-        Caller::Service => {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "service tokens may only validate".into(),
-            ))
+    let who = caller(&state, &headers).await?;
+    managers_only(&who)?;
+    let owner = match &who {
+        Caller::User(p) => {
+            sweep(&state, p).await?;
+            Some(p.subject().to_owned())
         }
+        _ => q.owner,
     };
     let items = state.store.list(owner.as_deref()).await?;
     Ok(Json(json!({"items": items})))
 }
 
-/// The record when the caller may see it (admins: all; users: their own), else 404.
-async fn visible(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Record, ApiError> {
+/// The record when the caller may see it (admins: all; users: their own PATs), else 404.
+async fn visible(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Record, Actor), ApiError> {
     let not_found = || {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -436,16 +548,14 @@ async fn visible(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Reco
         )
     };
     let who = caller(state, headers).await?;
+    managers_only(&who)?;
+    if let Caller::User(p) = &who {
+        sweep(state, p).await?;
+    }
     let record = state.store.get(id).await?.ok_or_else(not_found)?;
-    match who {
-        Caller::Admin => Ok(record),
-        Caller::User(p) if record.owner == p.subject() && record.kind == "pat" => Ok(record),
-        Caller::User(_) => Err(not_found()),
-        Caller::Service => Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "service tokens may only validate".into(),
-        )),
+    match &who {
+        Caller::User(p) if record.owner != p.subject() || record.kind != "pat" => Err(not_found()),
+        _ => Ok((record, who.actor())),
     }
 }
 
@@ -454,7 +564,7 @@ async fn get_one(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Record>, ApiError> {
-    visible(&state, &headers, &id).await.map(Json)
+    visible(&state, &headers, &id).await.map(|(r, _)| Json(r))
 }
 
 async fn regenerate(
@@ -462,7 +572,7 @@ async fn regenerate(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    visible(&state, &headers, &id).await?;
+    let (_, actor) = visible(&state, &headers, &id).await?;
     let (record, token) = state.store.regenerate(&id).await?.ok_or_else(|| {
         ApiError(
             StatusCode::CONFLICT,
@@ -470,6 +580,7 @@ async fn regenerate(
             "a revoked credential cannot be regenerated".into(),
         )
     })?;
+    tracing::info!(audit = "regenerate", id = %record.id, kind = record.kind, owner = %record.owner, actor = %actor.subject, actor_kind = actor.kind, "credential regenerated");
     Ok(Json(with_token(&record, token.expose())))
 }
 
@@ -485,14 +596,58 @@ async fn revoke(
     Path(id): Path<String>,
     body: Option<Json<RevokeBody>>,
 ) -> Result<StatusCode, ApiError> {
-    visible(&state, &headers, &id).await?;
+    let (record, actor) = visible(&state, &headers, &id).await?;
     let reason = body
         .and_then(|Json(b)| b.reason)
         .unwrap_or_else(|| "revoked".into());
     check_text("reason", &reason, 255)?;
-    state.store.revoke(&id, &reason).await?;
-    state.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+    if state.store.revoke(&id, &reason).await? {
+        state.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(audit = "revoke", id = %record.id, kind = record.kind, owner = %record.owner, reason = %reason, actor = %actor.subject, actor_kind = actor.kind, "credential revoked");
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerScopesBody {
+    scopes: Vec<String>,
+}
+
+/// `PUT /owners/{owner}/scopes` (admins): the owner's current scopes and permissions; every
+/// live PAT of the owner holding anything else is revoked. The identity system calls it when
+/// it takes a permission away.
+async fn owner_scopes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(owner): Path<String>,
+    body: Result<Json<OwnerScopesBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let who = caller(&state, &headers).await?;
+    managers_only(&who)?;
+    let Caller::Admin(actor) = who else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "admins only".into(),
+        ));
+    };
+    let Json(b) = body.map_err(rejected)?;
+    check_id("owner", &owner)?;
+    if b.scopes.len() > 1024 {
+        return Err(bad("at most 1024 scopes"));
+    }
+    let held = ScopeSet::from_iter(b.scopes);
+    let revoked = state
+        .store
+        .revoke_pats_exceeding(&owner, |s| held.grants(s), "owner no longer holds a scope")
+        .await?;
+    for r in &revoked {
+        state.metrics.revoked.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(audit = "revoke", id = %r.id, kind = r.kind, owner = %r.owner, reason = "owner no longer holds a scope", actor = %actor.subject, actor_kind = actor.kind, "credential revoked");
+    }
+    let ids: Vec<&str> = revoked.iter().map(|r| r.id.as_str()).collect();
+    Ok(Json(json!({ "revoked": ids })))
 }
 
 #[derive(Deserialize)]
@@ -507,94 +662,50 @@ struct ValidateBody {
     path: Option<String>,
 }
 
-impl AppState {
-    /// `Err` (429) when `ip` is limited; counts the attempt.
-    fn admit(&self, ip: IpAddr, now: i64) -> Result<(), ApiError> {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > 100_000 {
-            windows.retain(|_, w| now - w.start < 120);
-        }
-        let w = windows.entry(ip).or_insert(Window {
-            start: now,
-            ..Window::default()
-        });
-        if now - w.start >= 60 {
-            let keep = w.failures >= self.limit.threshold || (w.limited && w.failures > 0);
-            *w = Window {
-                start: now,
-                failures: 0,
-                limited: keep,
-                used: 0,
-            };
-        }
-        if w.limited || w.failures >= self.limit.threshold {
-            if w.used >= self.limit.per_minute {
-                self.metrics.limited.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many failed validations from this address".into(),
-                ));
-            }
-            w.used += 1;
-        }
-        Ok(())
-    }
-
-    /// Take the fleet-wide failure count for this address and minute into account.
-    fn sync_failures(&self, ip: IpAddr, now: i64, fleet: i64) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let w = windows.entry(ip).or_insert(Window {
-            start: now,
-            ..Window::default()
-        });
-        let fleet = u32::try_from(fleet).unwrap_or(u32::MAX);
-        if fleet > w.failures {
-            w.failures = fleet;
-            if w.failures >= self.limit.threshold {
-                w.limited = true;
-            }
-        }
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = windows.get_mut(&ip) {
-            w.failures += 1;
-            if w.failures == self.limit.threshold {
-                w.limited = true;
-                tracing::warn!(audit = "validation_failures", client = %ip, failures = w.failures, "failed validations burst; rate limiting this address");
-            }
-        }
-    }
-}
-
 async fn validate(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<ValidateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    match caller(&state, &headers).await? {
-        Caller::Admin | Caller::Service => {}
-        Caller::User(_) => {
+    let caller_key = match caller(&state, &headers).await? {
+        Caller::Admin(a) => Key::Caller(format!("{}:{}", a.kind, a.subject)),
+        Caller::Service { id, .. } => Key::Caller(id),
+        Caller::User(_) | Caller::Client => {
             return Err(ApiError(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "validate needs a service token".into(),
             ))
         }
-    }
+    };
+    // The end client's address, as the (authenticated) caller forwards it.
+    let client = match headers.get(CLIENT_IP_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+                .ok_or_else(|| bad(format!("{CLIENT_IP_HEADER} must be an IP address")))?,
+        ),
+    };
     let Json(b) = body.map_err(rejected)?;
-    let ip = peer.ip();
     let t = crate::store::now();
-    if let Some(shared) = &state.shared_limit {
-        // The fleet's count for this address and minute; Redis down → in-process only.
-        if let Some(n) = shared.failures(ip, t / 60, 0).await {
-            state.sync_failures(ip, t, n);
-        }
+    let parsed = parse(&b.token);
+    let id_key = parsed
+        .as_ref()
+        .ok()
+        .map(|p| Key::LookupId(p.lookup_id().to_owned()));
+    let client_key = client.map(Key::client);
+    let mut keys: Vec<Key> = id_key.iter().cloned().collect();
+    keys.push(client_key.clone().unwrap_or_else(|| caller_key.clone()));
+    if let Err(key) = state.limiter.admit(&keys, t).await {
+        state.metrics.limited.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            key.what().into(),
+        ));
     }
-    state.admit(ip, t)?;
     // The scope this call needs: the body's, and the route table's for method + path.
     let route_scope = match (&b.method, &b.path) {
         (None, None) => None,
@@ -608,31 +719,37 @@ async fn validate(
         }
         _ => return Err(bad("method and path go together")),
     };
-    let refuse = |status: StatusCode, error: &'static str| {
-        state.metrics.invalid.fetch_add(1, Ordering::Relaxed);
-        state.failed(ip);
-        (status, Json(json!({"valid": false, "error": error}))).into_response()
-    };
-    let verdict = match parse(&b.token) {
-        Err(_) => Err(CredentialError::Invalid),
-        Ok(parsed) => state.store.verify(parsed).await,
+    let verdict = match parsed {
+        Err(_) => Err(Refusal::Unknown),
+        Ok(parsed) => state.store.check(parsed).await,
     };
     let v = match verdict {
         Ok(v) => v,
-        Err(CredentialError::Unavailable) => {
-            return Err(StoreError::Database("lookup".into()).into())
-        }
-        Err(e) => {
-            let error = if e == CredentialError::Expired {
+        Err(Refusal::Unavailable) => return Err(StoreError::Database("lookup".into()).into()),
+        Err(refusal) => {
+            // Who pays: a malformed token or an id that does not exist costs the end client
+            // only (never the caller relaying it); a refusal of an existing credential costs
+            // its id, and the end client, or else the caller (expiry: the id only).
+            let charged: Vec<Key> = match refusal {
+                Refusal::Unknown => client_key.into_iter().collect(),
+                Refusal::Expired => id_key.into_iter().chain(client_key).collect(),
+                _ => id_key
+                    .into_iter()
+                    .chain(Some(client_key.unwrap_or(caller_key)))
+                    .collect(),
+            };
+            state.limiter.failed(&charged, t).await;
+            state.metrics.invalid.fetch_add(1, Ordering::Relaxed);
+            let error = if refusal == Refusal::Expired {
                 "token_expired"
             } else {
                 "invalid_token"
             };
-            let res = refuse(StatusCode::UNAUTHORIZED, error);
-            if let Some(shared) = &state.shared_limit {
-                shared.failures(ip, t / 60, 1).await;
-            }
-            return Ok(res);
+            return Ok((
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"valid": false, "error": error})),
+            )
+                .into_response());
         }
     };
     let route_scope = match route_scope {
@@ -691,13 +808,19 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
     )
 }
 
-/// The router. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the rate
-/// limit needs the peer address).
+/// The API, health and `/metrics` on one router.
 pub fn router(state: Arc<AppState>) -> Router {
+    api_router(Arc::clone(&state)).merge(metrics_router(state))
+}
+
+/// The API and health without `/metrics` (serve [`metrics_router`] on an internal
+/// listener: `CREDENTIALS_METRICS_LISTEN`).
+pub fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/credentials", post(create).get(list))
         .route("/credentials/{id}", get(get_one).delete(revoke))
         .route("/credentials/{id}/regenerate", post(regenerate))
+        .route("/owners/{owner}/scopes", axum::routing::put(owner_scopes))
         .route("/validate", post(validate))
         .route(
             "/openapi.json",
@@ -710,7 +833,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/health/alive", get(|| async { "alive" }))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// `/metrics` alone.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(state)
 }

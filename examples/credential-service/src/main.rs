@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
-use credential_service::{router, AppState, RateLimit, Store};
+use credential_service::{api_router, metrics_router, router, AppState, Bootstrap, Options, Store};
 use iam_core::authn::AuthChain;
 use iam_core::credential::{Pepper, Peppers};
 use std::net::SocketAddr;
@@ -38,26 +38,16 @@ fn peppers() -> Peppers {
                 fail("CREDENTIALS_PEPPER is required when CREDENTIALS_ENV=production");
             }
             let path = std::path::Path::new("credentials.pepper");
-            match std::fs::read_to_string(path) {
-                Ok(s) => s,
-                Err(_) => {
-                    let mut key = [0u8; 32];
-                    if getrandom::getrandom(&mut key).is_err() {
-                        fail("no randomness to generate a pepper");
+            match credential_service::pepper_file::load_or_create(path) {
+                Ok((s, created)) => {
+                    if created {
+                        tracing::warn!("CREDENTIALS_PEPPER is not set: generated one in ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
+                    } else {
+                        tracing::warn!("CREDENTIALS_PEPPER is not set: using ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
                     }
-                    let s: String = key.iter().map(|b| format!("{b:02x}")).collect();
-                    if let Err(e) = std::fs::write(path, &s) {
-                        fail(format!("cannot write credentials.pepper: {e}"));
-                    }
-                    #[cfg(unix)]
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        let _ =
-                            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-                    }
-                    tracing::warn!("CREDENTIALS_PEPPER is not set: generated one in ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
                     s
                 }
+                Err(e) => fail(e),
             }
         }
     };
@@ -94,6 +84,32 @@ async fn main() {
         .unwrap_or_else(|_| fail("CREDENTIALS_LISTEN is not a socket address"));
     let url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://credentials.db?mode=rwc".into());
     let peppers = peppers();
+    let seconds = |name: &str, default: u64| match var(name) {
+        None => Duration::from_secs(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs)
+            .unwrap_or_else(|| fail(format!("{name} must be a positive whole number"))),
+    };
+    let bootstrap = var("CREDENTIALS_BOOTSTRAP_TOKEN").map(|t| {
+        Bootstrap::new(t, seconds("CREDENTIALS_BOOTSTRAP_TTL_SECONDS", 3600))
+            .unwrap_or_else(|e| fail(e))
+    });
+    let pat_max_lifetime = var("CREDENTIALS_PAT_MAX_DAYS")
+        .map(|d| {
+            d.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=36_500).contains(n))
+                .map(|n| Duration::from_secs(n * 86_400))
+                .unwrap_or_else(|| fail("CREDENTIALS_PAT_MAX_DAYS must be 1..=36500"))
+        })
+        .unwrap_or_else(|| Options::default().pat_max_lifetime);
+    let metrics_listen: Option<SocketAddr> = var("CREDENTIALS_METRICS_LISTEN").map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| fail("CREDENTIALS_METRICS_LISTEN is not a socket address"))
+    });
     let users = if var("IAM_ISSUER").is_some() {
         let mut chain = iam_client::JwtConfig::from_env("IAM_")
             .and_then(|c| c.chain())
@@ -124,13 +140,16 @@ async fn main() {
     });
     let shared = var("REDIS_URL")
         .map(|u| credential_service::api::SharedLimit::new(&u).unwrap_or_else(|e| fail(e)));
-    let state = AppState::configure(
+    let state = AppState::with_options(
         Arc::clone(&store),
-        var("CREDENTIALS_BOOTSTRAP_TOKEN"),
-        users,
-        RateLimit::default(),
-        routes,
-        shared,
+        Options {
+            bootstrap,
+            users,
+            routes,
+            shared_limit: shared,
+            pat_max_lifetime,
+            ..Options::default()
+        },
     );
     // last_used_at: one write per credential per minute at most, and a last flush at exit.
     let flusher = Arc::clone(&store);
@@ -148,6 +167,25 @@ async fn main() {
             eprintln!("cannot listen on {listen}: {e}");
             std::process::exit(1)
         });
+    let app = match metrics_listen {
+        None => router(Arc::clone(&state)),
+        Some(addr) => {
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("cannot listen on {addr}: {e}");
+                    std::process::exit(1)
+                });
+            tracing::info!(listen = %addr, "metrics listening");
+            let routes = metrics_router(Arc::clone(&state));
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(metrics, routes).await {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+            api_router(Arc::clone(&state))
+        }
+    };
     tracing::info!(%listen, backend = ?store.backend(), "credential-service listening");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -161,12 +199,9 @@ async fn main() {
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
     };
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     match store.flush_last_used().await {
         Ok(n) => tracing::info!(flushed = n, "shut down"),
         Err(e) => tracing::error!(error = %e, "last_used_at flush at shutdown failed"),

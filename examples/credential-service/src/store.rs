@@ -40,7 +40,13 @@ impl Backend {
         match self {
             Self::Sqlite => &[(1, include_str!("../migrations/sqlite/0001_init.sql"))],
             Self::Postgres => &[(1, include_str!("../migrations/postgres/0001_init.sql"))],
-            Self::MySql => &[(1, include_str!("../migrations/mysql/0001_init.sql"))],
+            Self::MySql => &[
+                (1, include_str!("../migrations/mysql/0001_init.sql")),
+                (
+                    2,
+                    include_str!("../migrations/mysql/0002_binary_identifiers.sql"),
+                ),
+            ],
         }
     }
 }
@@ -63,6 +69,31 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         // sqlx errors name the failing statement's problem, never bound values.
         Self::Database(e.to_string())
+    }
+}
+
+/// Why the store refused a token: [`Refusal::Unknown`] (no credential has this lookup id)
+/// is told apart from a refusal of an existing credential, so that guesses of random ids
+/// cost the guesser's rate-limit budget and not the id's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credential has this lookup id.
+    Unknown,
+    /// The credential exists: wrong secret or kind, or revoked.
+    Invalid,
+    /// The credential exists and has expired.
+    Expired,
+    /// The database failed.
+    Unavailable,
+}
+
+impl From<Refusal> for CredentialError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Unknown | Refusal::Invalid => CredentialError::Invalid,
+            Refusal::Expired => CredentialError::Expired,
+            Refusal::Unavailable => CredentialError::Unavailable,
+        }
     }
 }
 
@@ -271,6 +302,7 @@ impl Store {
             if done.is_some() {
                 continue;
             }
+            let script = self.collations(script).await?;
             for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 sqlx::query(statement).execute(&self.pool).await?;
             }
@@ -283,6 +315,31 @@ impl Store {
             .await?;
         }
         Ok(())
+    }
+
+    /// `{BIN}` / `{ASCII_BIN}` in a MySQL-family script: the exact (binary, no padding)
+    /// collation of this server. MariaDB's `*_bin` collations pad trailing spaces
+    /// (`'alice ' = 'alice'`); its `*_nopad_bin` ones and MySQL 8's `utf8mb4_0900_bin` do not.
+    async fn collations(&self, script: &str) -> Result<String, StoreError> {
+        if !script.contains("{BIN}") && !script.contains("{ASCII_BIN}") {
+            return Ok(script.to_owned());
+        }
+        let row = sqlx::query("SELECT CAST(VERSION() AS CHAR) AS v")
+            .fetch_one(&self.pool)
+            .await?;
+        let version: String = row.try_get("v")?;
+        let (bin, ascii) = if version.to_ascii_lowercase().contains("mariadb") {
+            (
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
+                "CHARACTER SET ascii COLLATE ascii_nopad_bin",
+            )
+        } else {
+            (
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin",
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin",
+            )
+        };
+        Ok(script.replace("{ASCII_BIN}", ascii).replace("{BIN}", bin))
     }
 
     /// True when the database answers.
@@ -331,7 +388,6 @@ impl Store {
         .bind(row.expires_at)
         .execute(&self.pool)
         .await?;
-        tracing::info!(audit = "create", id = %row.id, kind = row.kind.as_str(), owner = %row.owner, "credential created");
         Ok((row.record(), token))
     }
 
@@ -390,7 +446,6 @@ impl Store {
         .bind(id.to_owned())
         .execute(&self.pool)
         .await?;
-        tracing::info!(audit = "regenerate", id = %id, "credential regenerated");
         Ok(Some((row.record(), token)))
     }
 
@@ -404,14 +459,34 @@ impl Store {
         .bind(id.to_owned())
         .execute(&self.pool)
         .await?;
-        let revoked = done.rows_affected() == 1;
-        if revoked {
-            tracing::info!(audit = "revoke", id = %id, reason = %reason, "credential revoked");
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The live personal access tokens of `owner` holding a scope `still_held` refuses,
+    /// revoked with `reason`; their records are returned (for the audit log).
+    pub async fn revoke_pats_exceeding(
+        &self,
+        owner: &str,
+        still_held: impl Fn(&str) -> bool,
+        reason: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut revoked = Vec::new();
+        for record in self.list(Some(owner)).await? {
+            if record.kind != CredentialKind::PersonalAccessToken.as_str()
+                || record.revoked_at.is_some()
+                || record.scopes.iter().all(|s| still_held(s))
+            {
+                continue;
+            }
+            if self.revoke(&record.id, reason).await? {
+                revoked.push(record);
+            }
         }
         Ok(revoked)
     }
 
-    async fn check(&self, token: ParsedToken<'_>) -> Result<VerifiedCredential, CredentialError> {
+    /// Verify a token, telling an unknown lookup id apart from other refusals.
+    pub async fn check(&self, token: ParsedToken<'_>) -> Result<VerifiedCredential, Refusal> {
         let row = sqlx::query(&self.sql(&format!(
             "SELECT {COLUMNS} FROM credentials WHERE lookup_id = ?"
         )))
@@ -420,26 +495,26 @@ impl Store {
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "credential lookup failed");
-            CredentialError::Unavailable
+            Refusal::Unavailable
         })?;
         let row = row
             .as_ref()
             .map(Row_::from)
             .transpose()
-            .map_err(|_| CredentialError::Unavailable)?
-            .ok_or(CredentialError::Invalid)?;
-        let version = u32::try_from(row.pepper_version).map_err(|_| CredentialError::Invalid)?;
-        let stored = unhex(&row.hash).ok_or(CredentialError::Invalid)?;
+            .map_err(|_| Refusal::Unavailable)?
+            .ok_or(Refusal::Unknown)?;
+        let version = u32::try_from(row.pepper_version).map_err(|_| Refusal::Invalid)?;
+        let stored = unhex(&row.hash).ok_or(Refusal::Invalid)?;
         // Constant-time HMAC comparison; the kind must match the row's too.
         if row.kind != token.kind() || !self.peppers.verify(token.expose(), version, &stored) {
-            return Err(CredentialError::Invalid);
+            return Err(Refusal::Invalid);
         }
         if row.revoked_at.is_some() {
-            return Err(CredentialError::Invalid);
+            return Err(Refusal::Invalid);
         }
         let t = now();
         if row.expires_at.is_some_and(|e| e <= t) {
-            return Err(CredentialError::Expired);
+            return Err(Refusal::Expired);
         }
         if let Ok(mut pending) = self.last_used.lock() {
             pending.insert(row.id.clone(), t);
@@ -477,6 +552,6 @@ impl CredentialVerifier for Store {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        Box::pin(self.check(token))
+        Box::pin(async move { self.check(token).await.map_err(CredentialError::from) })
     }
 }

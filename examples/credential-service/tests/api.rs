@@ -1,13 +1,21 @@
 //! Every endpoint of the credential service, on SQLite and on real PostgreSQL and MariaDB
 //! (`IAM_TEST_POSTGRES_URL`, `IAM_TEST_MYSQL_URL`, started by `scripts/test-services`;
 //! skipped loudly when unset, a failure under `IAM_REQUIRE_SERVICES=1`).
-use credential_service::{router, AppState, RateLimit, Store};
+use credential_service::{router, AppState, Bootstrap, RateLimit, Store};
 use iam_core::credential::{Pepper, Peppers};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 const BOOT: &str = "bootstrap-admin-token-for-tests-0123456789";
+
+fn boot() -> Bootstrap {
+    Bootstrap::new(BOOT, std::time::Duration::from_secs(3600)).unwrap()
+}
+
+fn in_a_day() -> String {
+    rfc3339_in(86_400)
+}
 
 fn peppers(versions: &[(u32, u8)]) -> Peppers {
     Peppers::new(
@@ -26,7 +34,7 @@ struct Service {
 
 async fn start(url: &str, p: Peppers, limit: RateLimit) -> Service {
     let store = Arc::new(Store::connect(url, p).await.unwrap());
-    let state = AppState::new(Arc::clone(&store), Some(BOOT.into()), None, limit);
+    let state = AppState::new(Arc::clone(&store), Some(boot()), None, limit);
     serve(state, store).await
 }
 
@@ -75,7 +83,7 @@ async fn api(url: &str) {
 
     // Create: a PAT for a user, an API key for an org, a service token (admin).
     let (st, pat) = call(&s, "POST", "/credentials", BOOT, Some(json!({
-        "kind": "pat", "name": "ci", "scopes": ["orders:read", "orders:write"], "owner": owner, "tenant": "acme"
+        "kind": "pat", "expires_at": in_a_day(), "name": "ci", "scopes": ["orders:read", "orders:write"], "owner": owner, "tenant": "acme"
     }))).await;
     assert_eq!(st, 201, "{pat}");
     let pat_token = pat["token"].as_str().unwrap().to_owned();
@@ -123,6 +131,18 @@ async fn api(url: &str) {
             json!({"kind": "pat", "name": "x", "owner": "o", "scopes": ["a b"]}),
             "scope",
         ),
+        (
+            json!({"kind": "pat", "name": "x", "owner": "o"}),
+            "a PAT without expiry",
+        ),
+        (
+            json!({"kind": "pat", "name": "x", "owner": "o", "expires_at": rfc3339_in(91 * 86_400)}),
+            "a PAT beyond the maximum lifetime",
+        ),
+        (
+            json!({"kind": "api_key", "name": "x", "owner": format!("{owner} ")}),
+            "an owner with trailing white space",
+        ),
     ] {
         assert_eq!(
             call(&s, "POST", "/credentials", BOOT, Some(body)).await.0,
@@ -147,11 +167,11 @@ async fn api(url: &str) {
         )
         .await
         .0,
-        403
+        401
     );
     assert_eq!(
         call(&s, "GET", "/credentials", &pat_token, None).await.0,
-        403,
+        401,
         "a PAT cannot manage tokens"
     );
     assert_eq!(
@@ -164,7 +184,7 @@ async fn api(url: &str) {
         )
         .await
         .0,
-        403
+        401
     );
 
     // List and get: metadata only, never a token or a hash.
@@ -413,7 +433,7 @@ async fn api(url: &str) {
         "POST",
         "/credentials",
         BOOT,
-        Some(json!({"kind": "pat", "name": "n", "owner": owner})),
+        Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "n", "owner": owner})),
     )
     .await;
     let fresh_token = fresh["token"].as_str().unwrap().to_owned();
@@ -450,6 +470,7 @@ async fn api(url: &str) {
         "/credentials",
         "/credentials/{id}",
         "/credentials/{id}/regenerate",
+        "/owners/{owner}/scopes",
         "/validate",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
@@ -531,74 +552,219 @@ async fn api_on_mariadb() {
     }
 }
 
-#[tokio::test]
-async fn failed_validations_are_rate_limited_per_address() {
-    let (_dir, url) = sqlite_url();
-    let s = start(
-        &url,
-        peppers(&[(1, 7)]),
-        RateLimit {
-            threshold: 20,
-            per_minute: 3,
-        },
-    )
-    .await;
+/// A protected service's view: the SDK's `RemoteCredentials` in an auth chain, and the
+/// status a request with `token` gets (200 when it passes).
+struct Sdk {
+    chain: iam_core::authn::AuthChain,
+}
+
+impl Sdk {
+    fn new(base: &str, svc_token: &str) -> Self {
+        let remote = iam_client::RemoteCredentials::builder(base, svc_token)
+            .build()
+            .unwrap();
+        Self {
+            chain: iam_core::authn::AuthChain::new()
+                .with(iam_core::credential::CredentialAuthenticator::new(remote)),
+        }
+    }
+    async fn status(&self, token: &str) -> u16 {
+        let req = http::Request::get("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .unwrap();
+        match self
+            .chain
+            .run(&iam_core::authn::RequestView::from_request(&req))
+            .await
+        {
+            Ok(Some(_)) => 200,
+            Ok(None) => 401,
+            Err(e) => e.status().as_u16(),
+        }
+    }
+}
+
+/// A well-formed token no one issued (right prefix, shape and checksum).
+fn random_token() -> String {
+    iam_core::credential::generate(iam_core::credential::CredentialKind::PersonalAccessToken)
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+/// A service token, a live PAT and a revoked PAT on `s`.
+async fn tokens(s: &Service) -> (String, String, String) {
     let (_, svc) = call(
-        &s,
+        s,
         "POST",
         "/credentials",
         BOOT,
         Some(json!({"kind": "service", "name": "g", "owner": "gw"})),
     )
     .await;
-    let svc_token = svc["token"].as_str().unwrap().to_owned();
-    let (_, pat) = call(
-        &s,
-        "POST",
-        "/credentials",
-        BOOT,
-        Some(json!({"kind": "pat", "name": "p", "owner": "u"})),
-    )
-    .await;
-    let good = pat["token"].as_str().unwrap().to_owned();
-    for _ in 0..20 {
-        assert_eq!(
-            call(
-                &s,
-                "POST",
-                "/validate",
-                &svc_token,
-                Some(json!({"token": "pat_bad"}))
-            )
+    let mut pats = Vec::new();
+    for name in ["live", "revoked"] {
+        let (st, pat) = call(
+            s,
+            "POST",
+            "/credentials",
+            BOOT,
+            Some(json!({"kind": "pat", "name": name, "owner": "u", "expires_at": in_a_day()})),
+        )
+        .await;
+        assert_eq!(st, 201, "{pat}");
+        pats.push(pat);
+    }
+    let id = pats[1]["id"].as_str().unwrap();
+    assert_eq!(
+        call(s, "DELETE", &format!("/credentials/{id}"), BOOT, None)
             .await
             .0,
+        204
+    );
+    let token = |v: &Value| v["token"].as_str().unwrap().to_owned();
+    (token(&svc), token(&pats[0]), token(&pats[1]))
+}
+
+async fn validate_from(s: &Service, svc: &str, token: &str, client: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/validate", s.base))
+        .header("authorization", format!("Bearer {svc}"))
+        .header("content-type", "application/json")
+        .body(json!({ "token": token }).to_string());
+    if let Some(ip) = client {
+        req = req.header("x-iam-client-ip", ip);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+const TIGHT: RateLimit = RateLimit {
+    threshold: 20,
+    per_minute: 3,
+    caller_threshold: 5,
+};
+
+#[tokio::test]
+async fn random_tokens_relayed_through_the_sdk_never_lock_out_legitimate_tokens() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), TIGHT).await;
+    let (svc, good, _) = tokens(&s).await;
+    let sdk = Sdk::new(&s.base, &svc);
+    // The reviewer's attack: far more random well-formed tokens than any budget, through
+    // the protected service. Each is refused on its own (401), never a 503 ...
+    for _ in 0..150 {
+        assert_eq!(sdk.status(&random_token()).await, 401);
+    }
+    // ... and a legitimate PAT, never seen before, still passes, through the SDK and directly.
+    assert_eq!(sdk.status(&good).await, 200);
+    assert_eq!(validate_from(&s, &svc, &good, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn failures_against_one_token_limit_that_token_and_the_sdk_refuses_only_that_request() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), TIGHT).await;
+    let (svc, good, revoked) = tokens(&s).await;
+    for _ in 0..20 {
+        assert_eq!(
+            validate_from(&s, &svc, &revoked, Some("192.0.2.1")).await.0,
             401
         );
     }
-    // Limited now: 3 more validations this minute, good or bad, then 429.
+    // That token's lookup id is limited now: 3 more answers this minute, then 429 ...
     for _ in 0..3 {
-        assert_ne!(
-            call(
-                &s,
-                "POST",
-                "/validate",
-                &svc_token,
-                Some(json!({"token": good}))
-            )
-            .await
-            .0,
-            429
+        assert_eq!(
+            validate_from(&s, &svc, &revoked, Some("192.0.2.2")).await.0,
+            401
         );
     }
-    let (st, body) = call(
-        &s,
-        "POST",
-        "/validate",
-        &svc_token,
-        Some(json!({"token": good})),
-    )
-    .await;
+    let (st, body) = validate_from(&s, &svc, &revoked, Some("192.0.2.3")).await;
     assert_eq!((st, body["error"].as_str()), (429, Some("rate_limited")));
+    // ... which the SDK turns into a refusal of that request, not a 503 for everyone.
+    let sdk = Sdk::new(&s.base, &svc);
+    assert_eq!(sdk.status(&revoked).await, 401);
+    assert_eq!(sdk.status(&good).await, 200);
+}
+
+#[tokio::test]
+async fn an_end_client_forwarded_by_the_caller_pays_for_its_own_failures() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), TIGHT).await;
+    let (svc, good, _) = tokens(&s).await;
+    let attacker = Some("203.0.113.7");
+    for _ in 0..20 {
+        assert_eq!(
+            validate_from(&s, &svc, &random_token(), attacker).await.0,
+            401
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            validate_from(&s, &svc, &random_token(), attacker).await.0,
+            401
+        );
+    }
+    // Limited: that client, whatever it presents ...
+    let (st, body) = validate_from(&s, &svc, &good, attacker).await;
+    assert_eq!((st, body["error"].as_str()), (429, Some("rate_limited")));
+    // ... and no one else: another client, the same IPv6 /64 is one client, and the caller.
+    assert_eq!(
+        validate_from(&s, &svc, &good, Some("203.0.113.8")).await.0,
+        200
+    );
+    assert_eq!(validate_from(&s, &svc, &good, None).await.0, 200);
+    for _ in 0..23 {
+        validate_from(&s, &svc, &random_token(), Some("2001:db8:1:2::1")).await;
+    }
+    assert_eq!(
+        validate_from(&s, &svc, &good, Some("2001:db8:1:2:ffff::9"))
+            .await
+            .0,
+        429
+    );
+    // The SDK forwards the address it is given.
+    let remote = iam_client::RemoteCredentials::builder(&s.base, &svc)
+        .build()
+        .unwrap();
+    let parsed = iam_core::credential::parse(&good).unwrap();
+    assert!(remote
+        .verify_for_client(parsed, "203.0.113.7".parse().unwrap())
+        .await
+        .is_err());
+    remote.clear();
+    assert!(remote
+        .verify_for_client(parsed, "203.0.113.9".parse().unwrap())
+        .await
+        .is_ok());
+    // A forwarded address that is not one is a bad request, not a way around the limit.
+    assert_eq!(
+        validate_from(&s, &svc, &good, Some("not-an-ip")).await.0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn a_caller_has_its_own_far_higher_budget_for_failures_against_existing_tokens() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), TIGHT).await;
+    let (svc, good, _) = tokens(&s).await;
+    // Five different revoked tokens (each under its own id's budget), no client forwarded:
+    // the caller's budget (5 here) is used up.
+    for _ in 0..5 {
+        let (_, _, revoked) = tokens(&s).await;
+        assert_eq!(validate_from(&s, &svc, &revoked, None).await.0, 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(validate_from(&s, &svc, &good, None).await.0, 200);
+    }
+    assert_eq!(validate_from(&s, &svc, &good, None).await.0, 429);
+    // Another caller is not affected.
+    let (other, _, _) = tokens(&s).await;
+    assert_eq!(validate_from(&s, &other, &good, None).await.0, 200);
 }
 
 #[tokio::test]
@@ -632,7 +798,7 @@ async fn remote_verifier_caches_and_sees_revocation_within_its_ttl() {
         "POST",
         "/credentials",
         BOOT,
-        Some(json!({"kind": "pat", "name": "p", "owner": "u-1", "scopes": ["orders:read"]})),
+        Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "p", "owner": "u-1", "scopes": ["orders:read"]})),
     )
     .await;
     let pat_token = pat["token"].as_str().unwrap().to_owned();
@@ -729,7 +895,7 @@ async fn validate_with_route_scopes_denies_unlisted_routes() {
     assert!(parse_route_scopes("GET orders x").is_err());
     let state = AppState::configure(
         Arc::clone(&store),
-        Some(BOOT.into()),
+        Some(boot()),
         None,
         RateLimit::default(),
         Some(routes),
@@ -741,7 +907,7 @@ async fn validate_with_route_scopes_denies_unlisted_routes() {
         "POST",
         "/credentials",
         BOOT,
-        Some(json!({"kind": "pat", "name": "p", "owner": "u", "scopes": ["orders:read"]})),
+        Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "p", "owner": "u", "scopes": ["orders:read"]})),
     )
     .await;
     let token = pat["token"].as_str().unwrap();
@@ -791,35 +957,35 @@ async fn validate_with_route_scopes_denies_unlisted_routes() {
 }
 
 #[tokio::test]
-async fn failed_validation_counts_are_shared_through_redis() {
+async fn failed_validation_counts_are_shared_through_redis_and_never_lock_out_the_caller() {
     use credential_service::api::SharedLimit;
     let Some(redis) = service_url("REDIS_URL") else {
         return;
     };
     let (_dir, url) = sqlite_url();
     let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
-    let limit = RateLimit {
-        threshold: 10,
-        per_minute: 2,
-    };
     let mut instances = Vec::new();
     for _ in 0..2 {
         let state = AppState::configure(
             Arc::clone(&store),
-            Some(BOOT.into()),
+            Some(boot()),
             None,
-            limit,
+            TIGHT,
             None,
             Some(SharedLimit::new(&redis).unwrap()),
         );
         instances.push(serve(state, Arc::clone(&store)).await);
     }
     let (a, b) = (&instances[0], &instances[1]);
-    // Another test run may have counted failures for 127.0.0.1 this minute: start clean.
+    // The fleet counts per wall-clock minute: do not start in its last quarter.
+    while credential_service::store::now() % 60 > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    // Another test run may have counted failures of this client this minute: start clean.
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("iam:credentials:failures:127.0.0.1:*")
+        .arg("iam:credentials:failures:client:198.51.100.*")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -830,47 +996,35 @@ async fn failed_validation_counts_are_shared_through_redis() {
             .await
             .unwrap();
     }
-    for _ in 0..10 {
+    let (svc, good, _) = tokens(a).await;
+    // The reviewer's attack through the SDK on instance a: the fleet does not lock out the
+    // caller either, on a or on b.
+    let sdk_a = Sdk::new(&a.base, &svc);
+    for _ in 0..150 {
+        assert_eq!(sdk_a.status(&random_token()).await, 401);
+    }
+    assert_eq!(sdk_a.status(&good).await, 200);
+    assert_eq!(Sdk::new(&b.base, &svc).status(&good).await, 200);
+    // A forwarded client's failures on a count on b: 3 more there, then 429 for that client.
+    let attacker = Some("198.51.100.23");
+    for _ in 0..20 {
         assert_eq!(
-            call(
-                a,
-                "POST",
-                "/validate",
-                BOOT,
-                Some(json!({"token": "pat_bad"}))
-            )
-            .await
-            .0,
+            validate_from(a, &svc, &random_token(), attacker).await.0,
             401
         );
     }
-    // Instance b never saw a failure itself, but the fleet did: 2 more, then 429.
-    for _ in 0..2 {
-        assert_ne!(
-            call(
-                b,
-                "POST",
-                "/validate",
-                BOOT,
-                Some(json!({"token": "pat_bad"}))
-            )
-            .await
-            .0,
-            429
+    for _ in 0..3 {
+        assert_eq!(
+            validate_from(b, &svc, &random_token(), attacker).await.0,
+            401
         );
     }
+    assert_eq!(validate_from(b, &svc, &good, attacker).await.0, 429);
     assert_eq!(
-        call(
-            b,
-            "POST",
-            "/validate",
-            BOOT,
-            Some(json!({"token": "pat_bad"}))
-        )
-        .await
-        .0,
-        429
+        validate_from(b, &svc, &good, Some("198.51.100.24")).await.0,
+        200
     );
+    assert_eq!(validate_from(b, &svc, &good, None).await.0, 200);
 }
 
 #[tokio::test]
@@ -921,7 +1075,7 @@ async fn users_manage_their_own_pats_through_the_middleware() {
         "POST",
         "/credentials",
         &ada,
-        Some(json!({"kind": "pat", "name": "cli", "scopes": ["orders:read"]})),
+        Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "cli", "scopes": ["orders:read"]})),
     )
     .await;
     assert_eq!((st, pat["owner"].as_str()), (201, Some("ada")));
@@ -932,7 +1086,9 @@ async fn users_manage_their_own_pats_through_the_middleware() {
             "POST",
             "/credentials",
             &ada,
-            Some(json!({"kind": "pat", "name": "x", "scopes": ["admin"]}))
+            Some(
+                json!({"kind": "pat", "expires_at": in_a_day(), "name": "x", "scopes": ["admin"]})
+            )
         )
         .await
         .0,
@@ -944,7 +1100,7 @@ async fn users_manage_their_own_pats_through_the_middleware() {
             "POST",
             "/credentials",
             &ada,
-            Some(json!({"kind": "pat", "name": "x", "owner": "bob"}))
+            Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "x", "owner": "bob"}))
         )
         .await
         .0,
@@ -1064,7 +1220,7 @@ async fn the_binary_flushes_last_used_at_on_graceful_shutdown() {
         "POST",
         "/credentials",
         BOOT,
-        Some(json!({"kind": "pat", "name": "p", "owner": "u"})),
+        Some(json!({"kind": "pat", "expires_at": in_a_day(), "name": "p", "owner": "u"})),
     )
     .await;
     let token = pat["token"].as_str().unwrap();
@@ -1147,4 +1303,402 @@ async fn hostile_requests_get_clean_4xx() {
             .0,
         401
     );
+}
+
+/// An issuer of user JWTs (audience `credentials`) and the chain that accepts them.
+struct Issuer {
+    pair: aws_lc_rs::signature::Ed25519KeyPair,
+}
+
+impl Issuer {
+    fn new() -> Self {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::Ed25519KeyPair;
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Self {
+            pair: Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap(),
+        }
+    }
+    fn jwt(&self, mut claims: Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        claims["iss"] = "https://issuer.example".into();
+        claims["aud"] = "credentials".into();
+        claims["exp"] = 32503680000_i64.into();
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(self.pair.sign(input.as_bytes()))
+        )
+    }
+    fn users(&self) -> iam_core::authn::AuthChain {
+        use aws_lc_rs::signature::KeyPair;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        use iam_core::authn::{AuthChain, JwtAuthenticator};
+        use iam_core::jwks::{JwkSet, StaticKeys};
+        use iam_core::jwt::Validator;
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k",
+            "x": URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())}]});
+        AuthChain::new().with(JwtAuthenticator::new(
+            Validator::builder("https://issuer.example")
+                .audience("credentials")
+                .build()
+                .unwrap(),
+            StaticKeys::new(JwkSet::from_json(jwks.to_string().as_bytes()).unwrap()),
+        ))
+    }
+}
+
+async fn start_with_users(issuer: &Issuer) -> (tempdir::Dir, Service) {
+    let (dir, url) = sqlite_url();
+    let store = Arc::new(Store::connect(&url, peppers(&[(1, 7)])).await.unwrap());
+    let state = AppState::new(
+        Arc::clone(&store),
+        Some(boot()),
+        Some(issuer.users()),
+        RateLimit::default(),
+    );
+    (dir, serve(state, store).await)
+}
+
+#[tokio::test]
+async fn an_oauth2_client_acting_for_itself_owns_no_pats_and_cannot_take_over_a_users() {
+    let issuer = Issuer::new();
+    let (_dir, s) = start_with_users(&issuer).await;
+    let ada = issuer.jwt(json!({"sub": "ada", "scope": "orders:read"}));
+    // A client-credentials token whose client id is ada's user id.
+    let client = issuer.jwt(json!({"client_id": "ada", "scope": "orders:read"}));
+    let (st, pat) = call(
+        &s,
+        "POST",
+        "/credentials",
+        &ada,
+        Some(json!({"kind": "pat", "name": "cli", "scopes": ["orders:read"], "expires_at": in_a_day()})),
+    )
+    .await;
+    assert_eq!(st, 201, "{pat}");
+    let id = pat["id"].as_str().unwrap();
+    for (method, path, body) in [
+        ("GET", "/credentials".to_owned(), None),
+        ("GET", format!("/credentials/{id}"), None),
+        ("POST", format!("/credentials/{id}/regenerate"), None),
+        ("DELETE", format!("/credentials/{id}"), None),
+        (
+            "POST",
+            "/credentials".to_owned(),
+            Some(json!({"kind": "pat", "name": "mine", "expires_at": in_a_day()})),
+        ),
+    ] {
+        let (st, body) = call(&s, method, &path, &client, body).await;
+        assert_eq!(st, 403, "{method} {path}: {body}");
+        assert!(!body.to_string().contains("pat_"), "{body}");
+    }
+    // Ada's PAT is untouched and still hers.
+    let (st, one) = call(&s, "GET", &format!("/credentials/{id}"), &ada, None).await;
+    assert_eq!((st, one["revoked_at"].as_str()), (200, None));
+    // An admin still creates service tokens for clients.
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "service", "name": "client", "owner": "ada"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+}
+
+#[tokio::test]
+async fn a_pat_holding_a_scope_its_owner_lost_is_revoked() {
+    let issuer = Issuer::new();
+    let (_dir, s) = start_with_users(&issuer).await;
+    let (_, svc) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "service", "name": "g", "owner": "gw"})),
+    )
+    .await;
+    let svc = svc["token"].as_str().unwrap().to_owned();
+    let create = |who: String, scopes: Value| {
+        let s = &s;
+        async move {
+            let (st, pat) = call(
+                s,
+                "POST",
+                "/credentials",
+                &who,
+                Some(
+                    json!({"kind": "pat", "name": "p", "scopes": scopes, "expires_at": in_a_day()}),
+                ),
+            )
+            .await;
+            assert_eq!(st, 201, "{pat}");
+            pat["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let before = issuer.jwt(json!({"sub": "ada", "scope": "orders:read orders:write"}));
+    let write = create(before.clone(), json!(["orders:write"])).await;
+    let read = create(before, json!(["orders:read"])).await;
+    // Ada loses orders:write: her next call revokes the PAT that holds it, not the other.
+    let after = issuer.jwt(json!({"sub": "ada", "scope": "orders:read"}));
+    assert_eq!(call(&s, "GET", "/credentials", &after, None).await.0, 200);
+    assert_eq!(validate_from(&s, &svc, &write, None).await.0, 401);
+    assert_eq!(validate_from(&s, &svc, &read, None).await.0, 200);
+    // The identity system tells the service directly (admins): ada holds nothing now.
+    let (st, body) = call(
+        &s,
+        "PUT",
+        "/owners/ada/scopes",
+        BOOT,
+        Some(json!({"scopes": []})),
+    )
+    .await;
+    assert_eq!(
+        (st, body["revoked"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    assert_eq!(validate_from(&s, &svc, &read, None).await.0, 401);
+    // Users cannot call it.
+    let ada = issuer.jwt(json!({"sub": "ada", "scope": "orders:read"}));
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            "/owners/ada/scopes",
+            &ada,
+            Some(json!({"scopes": ["*"]}))
+        )
+        .await
+        .0,
+        403
+    );
+}
+
+#[tokio::test]
+async fn a_real_token_not_allowed_on_a_route_gets_the_same_answer_as_a_random_token() {
+    let (_dir, url) = sqlite_url();
+    let s = start(&url, peppers(&[(1, 7)]), RateLimit::default()).await;
+    let (svc, pat, _) = tokens(&s).await;
+    let (_, key) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "api_key", "name": "k", "owner": "org"})),
+    )
+    .await;
+    let key = key["token"].as_str().unwrap().to_owned();
+    let random_svc =
+        iam_core::credential::generate(iam_core::credential::CredentialKind::ServiceToken)
+            .unwrap()
+            .expose()
+            .to_owned();
+    for (method, path, body) in [
+        ("GET", "/credentials", None),
+        ("GET", "/credentials/cred_x", None),
+        (
+            "POST",
+            "/credentials",
+            Some(json!({"kind": "pat", "name": "x", "owner": "o", "expires_at": in_a_day()})),
+        ),
+        ("POST", "/validate", Some(json!({"token": "pat_x"}))),
+    ] {
+        let random = call(&s, method, path, &random_token(), body.clone()).await;
+        assert_eq!(random.0, 401, "{method} {path}");
+        assert_eq!(
+            call(&s, method, path, &pat, body.clone()).await,
+            random,
+            "PAT on {method} {path}"
+        );
+        assert_eq!(
+            call(&s, method, path, &key, body.clone()).await,
+            random,
+            "API key on {method} {path}"
+        );
+        if path != "/validate" {
+            assert_eq!(
+                call(&s, method, path, &svc, body.clone()).await,
+                call(&s, method, path, &random_svc, body).await,
+                "service token on {method} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn owner_identifiers_compare_exactly_on_every_database() {
+    use credential_service::store::NewCredential;
+    use iam_core::credential::CredentialKind;
+    let (_dir, sqlite) = sqlite_url();
+    let mut urls = vec![("sqlite", sqlite)];
+    for (name, var) in [
+        ("postgres", "IAM_TEST_POSTGRES_URL"),
+        ("mariadb", "IAM_TEST_MYSQL_URL"),
+    ] {
+        if let Some(u) = service_url(var) {
+            urls.push((name, u));
+        }
+    }
+    let run = format!("{:x}", iam_core_time());
+    let alice = format!("alice{run}");
+    for (db, url) in urls {
+        let store = Store::connect(&url, peppers(&[(1, 7)])).await.unwrap();
+        let mut ids = Vec::new();
+        for owner in [
+            alice.clone(),
+            format!("{alice} "),
+            alice.to_uppercase(),
+            format!("A{}", &alice[1..]),
+        ] {
+            let (record, _) = store
+                .create(NewCredential {
+                    kind: CredentialKind::ApiKey,
+                    name: "k".into(),
+                    owner: owner.clone(),
+                    tenant: None,
+                    scopes: Default::default(),
+                    expires_at: None,
+                })
+                .await
+                .unwrap();
+            ids.push((owner, record.id));
+        }
+        for (owner, id) in &ids {
+            let listed: Vec<String> = store
+                .list(Some(owner))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(&listed, std::slice::from_ref(id), "{db}: owner {owner:?}");
+        }
+        // Ids too: another case or a trailing space is another id.
+        let (_, id) = &ids[0];
+        assert!(
+            store.get(&format!("{id} ")).await.unwrap().is_none(),
+            "{db}"
+        );
+        assert!(
+            store.get(&id.to_uppercase()).await.unwrap().is_none(),
+            "{db}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_short_bootstrap_token_stops_the_service_with_exit_2() {
+    let dir = tempdir::Dir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_credential-service"))
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("CREDENTIALS_LISTEN", "127.0.0.1:0")
+        .env("CREDENTIALS_PEPPER", "ab".repeat(32))
+        .env("CREDENTIALS_BOOTSTRAP_TOKEN", "short-admin-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 32 bytes"), "{err}");
+    assert!(!err.contains("short-admin-token"), "{err}");
+}
+
+#[tokio::test]
+async fn metrics_can_be_served_only_on_an_internal_listener_and_audit_lines_name_the_actor() {
+    let dir = tempdir::Dir::new();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, metrics_port) = (free(), free());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_credential-service"))
+        .current_dir(&dir.0)
+        .env_clear()
+        .env("CREDENTIALS_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "CREDENTIALS_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .env("CREDENTIALS_BOOTSTRAP_TOKEN", BOOT)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && std::net::TcpStream::connect(("127.0.0.1", metrics_port)).is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let get = |p: u16, path: &str| {
+        let url = format!("http://127.0.0.1:{p}{path}");
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        get(port, "/metrics").await,
+        404,
+        "not on the public listener"
+    );
+    assert_eq!(get(metrics_port, "/metrics").await, 200);
+    assert_eq!(get(port, "/health/alive").await, 200);
+    let s = Service {
+        base: format!("http://127.0.0.1:{port}"),
+        store: Arc::new(
+            Store::connect(
+                &format!("sqlite://{}/probe.db?mode=rwc", dir.0.display()),
+                peppers(&[(1, 1)]),
+            )
+            .await
+            .unwrap(),
+        ),
+    };
+    // Every change: create, regenerate, revoke.
+    let (st, key) = call(
+        &s,
+        "POST",
+        "/credentials",
+        BOOT,
+        Some(json!({"kind": "api_key", "name": "k", "owner": "org"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let id = key["id"].as_str().unwrap();
+    let path = format!("/credentials/{id}/regenerate");
+    assert_eq!(call(&s, "POST", &path, BOOT, None).await.0, 200);
+    let path = format!("/credentials/{id}");
+    assert_eq!(call(&s, "DELETE", &path, BOOT, None).await.0, 204);
+    assert!(std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    let audit: Vec<&str> = log.lines().filter(|l| l.contains("audit=")).collect();
+    for change in ["\"create\"", "\"regenerate\"", "\"revoke\""] {
+        assert!(
+            audit.iter().any(|l| l.contains(&format!("audit={change}"))),
+            "{change} in {log}"
+        );
+    }
+    for line in audit {
+        assert!(
+            line.contains("actor=bootstrap") && line.contains("actor_kind=\"bootstrap\""),
+            "{line}"
+        );
+        assert!(!line.contains(BOOT));
+    }
 }

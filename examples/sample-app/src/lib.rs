@@ -4,6 +4,8 @@
 //!
 //! Environment (the contract other tooling relies on):
 //! - `IAM_LISTEN`: socket address (default `127.0.0.1:3000`);
+//! - `IAM_METRICS_LISTEN`: serve Prometheus `/metrics` on this (internal) address; it is
+//!   never served on `IAM_LISTEN`;
 //! - `IAM_ISSUER`: issuer URL (required); keys found by OIDC discovery unless `IAM_JWKS_URL`;
 //! - `IAM_AUDIENCE`: required audience;
 //! - optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS` (comma-separated, e.g. `RS256,ES256`),
@@ -24,6 +26,7 @@ use iam_client::{HttpClient, IssuerKeys, JwtConfig, JwtConfigError, TransportPol
 use iam_core::authn::AuthChain;
 use iam_core::Principal;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The app's configuration. Its `Debug` leaves the credential service token out.
@@ -31,6 +34,8 @@ use std::sync::Arc;
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// `IAM_METRICS_LISTEN`: where `/metrics` is served (nowhere when unset).
+    pub metrics_listen: Option<SocketAddr>,
     /// Which tokens to accept (`IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, and the
     /// optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS`, `IAM_TOKEN_TYPE`).
     pub jwt: JwtConfig,
@@ -48,6 +53,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("jwt", &self.jwt)
             .field("kratos_public_url", &self.kratos_public_url)
             .field(
@@ -67,6 +73,13 @@ impl Config {
         let listen = listen
             .parse()
             .map_err(|_| format!("IAM_LISTEN is not a socket address: {listen}"))?;
+        let metrics_listen = match var("IAM_METRICS_LISTEN") {
+            None => None,
+            Some(m) => Some(
+                m.parse()
+                    .map_err(|_| format!("IAM_METRICS_LISTEN is not a socket address: {m}"))?,
+            ),
+        };
         let jwt = JwtConfig::from_env("IAM_").map_err(|e| e.to_string())?;
         let credentials = match (var("IAM_CREDENTIALS_URL"), var("IAM_CREDENTIALS_TOKEN")) {
             (Some(u), Some(t)) => Some((u, t)),
@@ -80,6 +93,7 @@ impl Config {
         };
         Ok(Self {
             listen,
+            metrics_listen,
             jwt,
             kratos_public_url: var("IAM_KRATOS_PUBLIC_URL"),
             credentials,
@@ -158,6 +172,57 @@ pub fn me_json(p: &Principal) -> Me<'_> {
         session_id: p.session_id(),
     }
 }
+
+/// Request counters by status class, for `/metrics` (served on `IAM_METRICS_LISTEN` only).
+#[derive(Debug)]
+pub struct Metrics {
+    by_class: [AtomicU64; 5],
+}
+
+impl Metrics {
+    /// No requests yet.
+    pub const fn new() -> Self {
+        Self {
+            by_class: [
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+                AtomicU64::new(0),
+            ],
+        }
+    }
+    /// Count one answered request.
+    pub fn record(&self, status: u16) {
+        if let Some(c) = (status / 100)
+            .checked_sub(1)
+            .and_then(|i| self.by_class.get(usize::from(i)))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// The Prometheus text.
+    pub fn render(&self) -> String {
+        let mut out = String::from("# TYPE sample_app_requests_total counter\n");
+        for (i, c) in self.by_class.iter().enumerate() {
+            out.push_str(&format!(
+                "sample_app_requests_total{{status=\"{}xx\"}} {}\n",
+                i + 1,
+                c.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The process's request counters.
+pub static METRICS: Metrics = Metrics::new();
 
 /// Log setup shared by both binaries: one line per request, never a token.
 pub fn init_logging() {

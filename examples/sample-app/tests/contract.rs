@@ -94,10 +94,24 @@ fn serve_whoami() -> String {
     })
 }
 
-/// A credential service `/validate` on loopback: valid for `GOOD_PAT`, 401 otherwise.
+/// A well-formed PAT the credential service double rate-limits (429).
+fn limited_pat() -> &'static str {
+    static PAT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PAT.get_or_init(|| {
+        iam_core::credential::generate(iam_core::credential::CredentialKind::PersonalAccessToken)
+            .unwrap()
+            .expose()
+            .to_owned()
+    })
+}
+
+/// A credential service `/validate` on loopback: valid for `GOOD_PAT`, 429 for
+/// [`limited_pat`], 401 otherwise.
 fn serve_validate() -> String {
     serve(|req| {
-        if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}")) {
+        if req.contains(limited_pat()) {
+            (429, json!({"error": "rate_limited"}).to_string())
+        } else if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}")) {
             (
                 200,
                 json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
@@ -348,6 +362,50 @@ async fn pats(bin: &str) {
         401,
         "a typo never reaches the service"
     );
+    // A token the credential service rate-limits is refused alone (401), never a 503 that
+    // would hit every PAT; the good one still passes.
+    let (s, _, body) = get(&app, "/me", Some(limited_pat())).await;
+    assert_eq!(s, 401, "{body}");
+    assert_eq!(get(&app, "/me", Some(GOOD_PAT)).await.0, 200);
+}
+
+/// With `IAM_METRICS_LISTEN`, `/metrics` is served there, and not on `IAM_LISTEN`.
+async fn metrics_listener(bin: &str) {
+    let keys = Keys::new();
+    let port = free_port();
+    let (app, _) = start(
+        bin,
+        &[
+            ("IAM_ISSUER", ISS.into()),
+            ("IAM_AUDIENCE", AUD.into()),
+            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
+            ("IAM_METRICS_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    );
+    assert_eq!(get(&app, "/me", None).await.0, 401);
+    let (s, _, body) = get(&app, "/metrics", None).await;
+    assert!(
+        s != 200 && !body.contains("sample_app_requests_total"),
+        "{s} {body}"
+    );
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(up, "metrics listener");
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("sample_app_requests_total{status=\"4xx\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,6 +414,7 @@ async fn axum_binary_meets_the_contract() {
     issuer_down(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    metrics_listener(env!("CARGO_BIN_EXE_sample-app-axum")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,6 +423,7 @@ async fn actix_binary_meets_the_contract() {
     issuer_down(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    metrics_listener(env!("CARGO_BIN_EXE_sample-app-actix")).await;
 }
 
 #[test]

@@ -22,6 +22,18 @@ async fn main() -> std::io::Result<()> {
     });
     keys.warm_up();
     tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-actix listening");
+    if let Some(addr) = config.metrics_listen {
+        let metrics = HttpServer::new(|| {
+            App::new().route(
+                "/metrics",
+                web::get().to(|| async { HttpResponse::Ok().body(sample_app::METRICS.render()) }),
+            )
+        })
+        .workers(1)
+        .bind(addr)?
+        .run();
+        actix_web::rt::spawn(metrics);
+    }
     let data = web::Data::from(Arc::clone(&keys));
     HttpServer::new(move || {
         App::new()
@@ -31,6 +43,7 @@ async fn main() -> std::io::Result<()> {
                 let fut = srv.call(req);
                 async move {
                     let res = fut.await?;
+                    sample_app::METRICS.record(res.status().as_u16());
                     let subject = res.request().extensions().get::<iam_core::Principal>().map(|p| p.subject().to_owned());
                     tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.as_deref().unwrap_or("-"), "request");
                     Ok(res)

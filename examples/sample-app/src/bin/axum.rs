@@ -20,6 +20,7 @@ async fn log(req: Request, next: Next) -> Response {
         Instant::now(),
     );
     let res = next.run(req).await;
+    sample_app::METRICS.record(res.status().as_u16());
     let subject = res.extensions().get::<iam_core::Principal>();
     tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.map_or("-", |p| p.subject()), "request");
     res
@@ -77,6 +78,19 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("cannot listen on {addr}: {e}");
+                std::process::exit(1)
+            });
+        let routes =
+            Router::new().route("/metrics", get(|| async { sample_app::METRICS.render() }));
+        tokio::spawn(async move {
+            let _ = axum::serve(metrics, routes).await;
+        });
+    }
     tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-axum listening");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
