@@ -91,6 +91,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
     out.push((
         UrlRole::IntrospectionEndpoint,
         match Introspection::builder(format!("{base}/introspect"), "rs", "secret")
+            .audience("rs")
             .build(http.clone())
         {
             Ok(_) => None,
@@ -102,6 +103,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
         UrlRole::RevocationEndpoint,
         match Introspection::builder("https://auth.example/introspect", "rs", "secret")
             .revocation_endpoint(format!("{base}/revoke"))
+            .audience("rs")
             .build(http.clone())
         {
             Ok(_) => None,

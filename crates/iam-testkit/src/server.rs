@@ -288,7 +288,7 @@ mod tests {
         .await;
         let answer = raw(
             server.addr(),
-            "POST /p%2e?q=1 HTTP/1.1\r\nhost: x\r\ncontent-length: 7\r\nconnection: close\r\n\r\na=b+c%21",
+            "POST /p%2e?q=1 HTTP/1.1\r\nhost: x\r\ncontent-length: 8\r\nconnection: close\r\n\r\na=b+c%21",
         )
         .await;
         assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
