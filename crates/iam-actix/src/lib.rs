@@ -3,15 +3,20 @@
 //! iam-rs for actix-web: the same authenticator chain and the same answers as `iam-axum`,
 //! as an actix `Transform` and `FromRequest` extractors.
 //!
-//! ```
-//! use actix_web::{web, App, HttpResponse};
-//! use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
-//! use iam_core::authn::{AuthChain, JwtAuthenticator};
-//! use iam_core::jwks::{JwkSet, StaticKeys};
-//! use iam_core::jwt::Validator;
+//! The chain usually comes from [`iam_client::JwtConfig`](https://docs.rs/iam-client): the
+//! issuer's keys found by OIDC discovery (retried in the background while the issuer is
+//! down), cached and refreshed, plus Kratos sessions or personal access tokens appended with
+//! `AuthChain::with`:
 //!
-//! let validator = Validator::builder("https://auth.example.com/").audience("orders-api").build().unwrap();
-//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//! ```
+//! use actix_web::{web, App};
+//! use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
+//! use iam_client::JwtConfig;
+//!
+//! let chain = JwtConfig::new("https://auth.example.com/")   // or JwtConfig::from_env("IAM_")
+//!     .audience("orders-api")
+//!     .chain()
+//!     .unwrap();
 //! let app = App::new()
 //!     .wrap(IamMiddleware::required(chain))
 //!     .route("/me", web::get().to(|Auth(p): Auth| async move { p.subject().to_owned() }))
@@ -19,9 +24,13 @@
 //! # let _ = app;
 //! ```
 //!
+//! Without the network (tests, a fixed key set), build the chain from iam-core directly with
+//! `JwtAuthenticator::new(validator, StaticKeys::new(keys))`.
+//!
 //! The middleware strips spoofed identity headers, authenticates, stores the [`Principal`] in
-//! the request extensions, and answers failures exactly like `iam-axum` (both crates run one
-//! scenario table). `Option<Auth>` extracts `None` for anonymous requests in optional mode.
+//! the request extensions, and answers failures exactly like `iam-axum`: both are adapters of
+//! iam-core's `authn::Gate` (and `authn::Guard` for [`RequireMiddleware`]), and both run one
+//! scenario table. `Option<Auth>` extracts `None` for anonymous requests in optional mode.
 #![forbid(unsafe_code)]
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};

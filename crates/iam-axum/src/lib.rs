@@ -2,22 +2,40 @@
 //!
 //! iam-rs for tower and axum: one layer in front of a router, one extractor in a handler.
 //!
+//! The chain usually comes from [`iam_client::JwtConfig`](https://docs.rs/iam-client): the
+//! issuer's keys found by OIDC discovery (retried in the background while the issuer is
+//! down), cached and refreshed, plus Kratos sessions or personal access tokens appended with
+//! `AuthChain::with`:
+//!
 //! ```
 //! use axum::{routing::get, Router};
 //! use iam_axum::{Auth, IamLayer, RequireLayer};
-//! use iam_core::authn::{AuthChain, JwtAuthenticator};
-//! use iam_core::jwks::{JwkSet, StaticKeys};
-//! use iam_core::jwt::Validator;
+//! use iam_client::JwtConfig;
 //!
-//! let validator = Validator::builder("https://auth.example.com/").audience("orders-api").build().unwrap();
-//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//! let chain = JwtConfig::new("https://auth.example.com/")   // or JwtConfig::from_env("IAM_")
+//!     .audience("orders-api")
+//!     .chain()
+//!     .unwrap();
 //! let app: Router = Router::new()
 //!     .route("/admin", get(|| async { "secret" }).route_layer(RequireLayer::permission("admin:read")))
 //!     .route("/me", get(|Auth(p): Auth| async move { p.subject().to_owned() }))
 //!     .layer(IamLayer::required(chain));
 //! ```
 //!
-//! - [`IamLayer`] / [`Iam`]: a plain tower layer (axum, tonic, hyper). It strips every
+//! Without the network (tests, a fixed key set), build the chain from iam-core directly:
+//!
+//! ```
+//! use iam_core::authn::{AuthChain, JwtAuthenticator};
+//! use iam_core::jwks::{JwkSet, StaticKeys};
+//! use iam_core::jwt::Validator;
+//!
+//! let validator = Validator::builder("https://auth.example.com/").audience("orders-api").build().unwrap();
+//! let chain = AuthChain::new().with(JwtAuthenticator::new(validator, StaticKeys::new(JwkSet::new())));
+//! let layer = iam_axum::IamLayer::required(chain);
+//! ```
+//!
+//! - [`IamLayer`] / [`IamService`]: a plain tower layer, an adapter of iam-core's
+//!   `authn::Gate` (axum, tonic, hyper). It strips every
 //!   identity header the client sent (`X-User-ID`, ... in any case, repeated or empty), runs
 //!   the authenticator chain, puts the [`Principal`] in the request extensions, and answers
 //!   failures with iam-core's HTTP mapping (RFC 6750 `WWW-Authenticate`, JSON body that never
@@ -25,8 +43,8 @@
 //!   [`IamLayer::optional`] lets them through with no principal (bad credentials are still
 //!   refused).
 //! - Extractors: [`Auth`] (401 when there is no principal) and `Option<Auth>`.
-//! - [`RequireLayer`]: per-route scope / permission guard, 403 `insufficient_scope` naming
-//!   the scope.
+//! - [`RequireLayer`] / [`RequireService`]: per-route scope / permission / assurance guard
+//!   (iam-core's `authn::Guard`), 403 `insufficient_scope` naming the scope.
 //!
 //! Extractors depend on `axum-core` only, not `axum`.
 #![forbid(unsafe_code)]
