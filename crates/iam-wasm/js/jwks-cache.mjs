@@ -25,7 +25,7 @@
 //   first lookup after the cooldown ends, however often clients retried meanwhile (one
 //   fetch for all of them). Without background work (edge runtimes may cancel it), that
 //   refetch waits for the first lookup after the cooldown rather than starting on its own.
-// - Only `https:` URLs, or `http:` on localhost / 127.0.0.1 / [::1]. Redirects are not
+// - Only `https:` URLs, or `http:` on localhost / 127.0.0.0/8 / [::1]. Redirects are not
 //   followed.
 // - Nothing is ever logged.
 //
@@ -59,7 +59,15 @@ const DEFAULTS = Object.freeze({
 });
 
 /** Host names for which plain `http:` is acceptable (the URL parser lower-cases them). */
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
+
+/**
+ * The whole IPv4 loopback network, 127.0.0.0/8, as the Rust client's transport policy
+ * accepts it. The URL parser has already normalised the host to four decimal octets (it
+ * rewrites `0x7f.1`, `2130706433` and the like), so a name such as `127.0.0.1.example.com`
+ * never matches.
+ */
+const IPV4_LOOPBACK = /^127\.(?:25[0-5]|2[0-4]\d|1?\d?\d)\.(?:25[0-5]|2[0-4]\d|1?\d?\d)\.(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
 
 /** Longest `kid` worth a refresh; anything longer is junk (same bound as the Rust client). */
 const MAX_KID_LENGTH = 256;
@@ -70,7 +78,9 @@ const MAX_KID_LENGTH = 256;
  */
 function isAllowedUrl(url) {
   if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  return (
+    url.protocol === 'http:' && (LOOPBACK_HOSTS.has(url.hostname) || IPV4_LOOPBACK.test(url.hostname))
+  );
 }
 
 /**
@@ -232,7 +242,7 @@ export class JwksCache {
 
   /**
    * @param {string | URL} url where the JWK set is published: `https:`, or `http:` on
-   *   localhost / 127.0.0.1 / [::1]
+   *   localhost / 127.0.0.0/8 / [::1]
    * @param {object} [options]
    * @param {(input: string, init: RequestInit) => Promise<Response>} [options.fetch]
    *   the fetch to use (defaults to the global one, looked up at call time)
@@ -263,7 +273,7 @@ export class JwksCache {
     }
     if (!isAllowedUrl(parsed)) {
       throw new TypeError(
-        'JwksCache: the JWKS URL must use https (plain http only on localhost, 127.0.0.1 or [::1])',
+        'JwksCache: the JWKS URL must use https (plain http only on localhost, 127.0.0.0/8 or [::1])',
       );
     }
     this.#url = parsed;

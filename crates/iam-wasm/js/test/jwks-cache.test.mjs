@@ -127,8 +127,11 @@ test('JwksUnavailableError is an Error with status 503', () => {
   assert.equal(error.message, 'down');
 });
 
-test('URLs: https anywhere, http only on loopback, anything else refused in the constructor', () => {
+test('URLs: https anywhere, http only on loopback (all of 127.0.0.0/8, as the Rust client), anything else refused in the constructor', () => {
   for (const ok of [
+    'http://127.0.0.2:9000/jwks',
+    'http://127.255.1.9/jwks',
+    'http://0x7f.1/jwks', // the URL parser normalises it to 127.0.0.1
     'https://issuer.example.com/.well-known/jwks.json',
     'http://localhost:8080/jwks',
     'http://LOCALHOST/jwks',
@@ -142,6 +145,8 @@ test('URLs: https anywhere, http only on loopback, anything else refused in the 
     'http://issuer.example.com/jwks',
     'http://10.0.0.1/jwks',
     'http://127.0.0.1.example.com/jwks',
+    'http://128.0.0.1/jwks',
+    'http://127.0.0.1.nip.io/jwks',
     'http://localhost.example.com/jwks',
     'ftp://issuer.example.com/jwks',
     'file:///etc/passwd',
