@@ -80,7 +80,7 @@ pub trait CredentialVerifier: Send + Sync {
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>>;
 
     /// [`verify`](Self::verify)'s answer when it needs no waiting (a cached answer), else
-    /// `None`; see [`Authenticator::authenticate_now`]. The default never answers.
+    /// `None`; see [`Authenticator::authenticate_now`](crate::authn::Authenticator::authenticate_now). The default never answers.
     fn verify_now(
         &self,
         token: &ParsedToken<'_>,

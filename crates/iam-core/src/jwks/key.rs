@@ -46,7 +46,7 @@ pub enum SkipReason {
     DuplicateKid,
     /// `kid` longer than 256 bytes.
     KidTooLong,
-    /// More keys than [`JwksLimits::max_keys`].
+    /// More keys than [`JwksLimits::max_keys`](super::JwksLimits::max_keys).
     TooManyKeys,
 }
 

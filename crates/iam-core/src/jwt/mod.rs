@@ -19,7 +19,8 @@
 //!   each segment strict base64url without padding, header and payload JSON objects without
 //!   duplicate members and at most 32 levels deep;
 //! - `alg` must be one the chosen key is bound to (see [`crate::jwks`]); `none` never; HMAC
-//!   only with a secret added by [`JwkSet::insert_shared_secret`];
+//!   only with a secret added by
+//!   [`JwkSet::insert_shared_secret`](crate::jwks::JwkSet::insert_shared_secret);
 //! - `crit`, `b64`, `zip`, `enc` and nested tokens (`cty: JWT`) are refused; `jwk`, `jku`,
 //!   `x5u`, `x5c` are ignored: keys come only from the key set;
 //! - `typ`: absent, `JWT`, `at+jwt` or `application/at+jwt` (case-insensitive) by default;
