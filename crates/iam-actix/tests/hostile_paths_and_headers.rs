@@ -19,7 +19,7 @@ impl CredentialVerifier for OneToken {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        let answer = if token.expose() == self.0 {
+        let answer = if token.secret() == self.0 {
             Ok(VerifiedCredential {
                 kind: token.kind(),
                 id: "cred-1".into(),
@@ -73,7 +73,7 @@ async fn get_with(token: &str, path: &str, headers: &[(&str, &str)]) -> (u16, St
 fn pat() -> String {
     generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned()
 }
 

@@ -21,7 +21,7 @@ impl CredentialVerifier for OneToken {
         &'a self,
         token: ParsedToken<'a>,
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        let answer = if token.expose() == self.0 {
+        let answer = if token.secret() == self.0 {
             Ok(VerifiedCredential {
                 kind: token.kind(),
                 id: "cred-1".into(),
@@ -77,7 +77,7 @@ async fn get_with(app: Router, path: &str, headers: &[(&str, &str)]) -> (u16, St
 fn pat() -> String {
     generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned()
 }
 

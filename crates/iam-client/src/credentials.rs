@@ -297,7 +297,7 @@ impl RemoteCredentials {
     }
 
     fn cached_now(&self, token: &ParsedToken<'_>) -> Option<Result<Cached, CredentialError>> {
-        let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+        let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
         self.cached(&key, Instant::now())
     }
 
@@ -308,12 +308,12 @@ impl RemoteCredentials {
         token: ParsedToken<'_>,
         client: Option<IpAddr>,
     ) -> Result<Cached, CredentialError> {
-        let key: [u8; 32] = Sha256::digest(token.expose().as_bytes()).into();
+        let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
         let now = Instant::now();
         if let Some(answer) = self.cached(&key, now) {
             return answer;
         }
-        match self.ask(token.expose(), client).await {
+        match self.ask(token.secret(), client).await {
             Ok(v) => {
                 let left = v
                     .expires_at

@@ -77,7 +77,7 @@ async fn service(limited: String) -> (String, Seen) {
 fn pat() -> String {
     generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned()
 }
 

@@ -104,7 +104,8 @@ pub(crate) enum KeyMaterial {
     #[cfg(not(feature = "rust-crypto"))]
     External(Arc<crate::jwt::ExternalKey>),
     Ed25519(ed25519_dalek::VerifyingKey),
-    Hmac(Vec<u8>),
+    /// An HMAC shared secret: redacted, zeroed on drop.
+    Hmac(crate::secret::Secret<Vec<u8>>),
     /// Passed the JWK checks but refused by the crypto library: verifies nothing.
     Unusable,
 }
@@ -151,7 +152,7 @@ pub(crate) fn ed25519_key(x: &[u8]) -> KeyMaterial {
 }
 #[cfg(not(feature = "aws-lc"))]
 pub(crate) fn hmac_key(secret: &[u8]) -> KeyMaterial {
-    KeyMaterial::Hmac(secret.to_vec())
+    KeyMaterial::Hmac(crate::secret::Secret::new(secret.to_vec()))
 }
 
 /// The key whose signature the caller must check, when the backend cannot.
@@ -196,13 +197,13 @@ pub(crate) fn verify(
                 .is_ok_and(|s| k.verify(message, &s).is_ok())
         }
         (Algorithm::HS256, KeyMaterial::Hmac(s)) => {
-            hmac_ok::<hmac::Hmac<Sha256>>(s, message, &signature)
+            hmac_ok::<hmac::Hmac<Sha256>>(s.secret(), message, &signature)
         }
         (Algorithm::HS384, KeyMaterial::Hmac(s)) => {
-            hmac_ok::<hmac::Hmac<Sha384>>(s, message, &signature)
+            hmac_ok::<hmac::Hmac<Sha384>>(s.secret(), message, &signature)
         }
         (Algorithm::HS512, KeyMaterial::Hmac(s)) => {
-            hmac_ok::<hmac::Hmac<Sha512>>(s, message, &signature)
+            hmac_ok::<hmac::Hmac<Sha512>>(s.secret(), message, &signature)
         }
         _ => false,
     }

@@ -57,9 +57,11 @@ pub mod jwks;
 pub mod jwt;
 pub mod principal;
 pub mod scope;
+pub mod secret;
 
 pub use authn::{AuthError, AuthErrorKind, Authenticator, RequestView};
 pub use clock::{Clock, FixedClock};
 pub use jwks::JwkSet;
 pub use jwt::{JwtError, JwtErrorKind, Validator};
 pub use principal::{Principal, PrincipalKind};
+pub use secret::Secret;

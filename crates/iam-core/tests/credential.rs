@@ -17,7 +17,7 @@ fn generated_tokens_round_trip() {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
             let t = generate(kind).unwrap();
-            let s = t.expose();
+            let s = t.secret();
             assert!(s.starts_with(kind.prefix()));
             assert_eq!(s.len(), 4 + BODY_LEN);
             let p = parse(s).unwrap();
@@ -32,7 +32,7 @@ fn generated_tokens_round_trip() {
 #[test]
 fn every_single_character_typo_is_detected() {
     let token = generate(CredentialKind::PersonalAccessToken).unwrap();
-    let t = token.expose();
+    let t = token.secret();
     let mut checked = 0;
     for i in 4..t.len() {
         for c in ALPHABET.chars() {
@@ -62,7 +62,7 @@ fn every_single_character_typo_is_detected() {
 fn hostile_strings_are_refused_before_storage() {
     let good = generate(CredentialKind::ApiKey)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let body = &good[4..];
     let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
@@ -105,7 +105,7 @@ fn hostile_strings_are_refused_before_storage() {
 fn pepper_rotation_keeps_old_tokens_valid() {
     let old = Peppers::new(vec![Pepper::new(1, &[7; 32]).unwrap()]).unwrap();
     let token = generate(CredentialKind::PersonalAccessToken).unwrap();
-    let (v1, h1) = old.hash(token.expose());
+    let (v1, h1) = old.hash(token.secret());
     assert_eq!(v1, 1);
     let rotated = Peppers::new(vec![
         Pepper::new(2, &[9; 32]).unwrap(),
@@ -114,19 +114,19 @@ fn pepper_rotation_keeps_old_tokens_valid() {
     .unwrap();
     assert_eq!(rotated.current().version(), 2);
     assert!(
-        rotated.verify(token.expose(), v1, &h1),
+        rotated.verify(token.secret(), v1, &h1),
         "hashed under v1, still valid"
     );
-    let (v2, h2) = rotated.hash(token.expose());
+    let (v2, h2) = rotated.hash(token.secret());
     assert_eq!(v2, 2);
     assert_ne!(h1, h2);
-    assert!(rotated.verify(token.expose(), 2, &h2));
+    assert!(rotated.verify(token.secret(), 2, &h2));
     // Wrong version, wrong hash, another token, a truncated hash: all refused.
-    assert!(!rotated.verify(token.expose(), 2, &h1));
-    assert!(!rotated.verify(token.expose(), 3, &h2));
+    assert!(!rotated.verify(token.secret(), 2, &h1));
+    assert!(!rotated.verify(token.secret(), 3, &h2));
     let other = generate(CredentialKind::PersonalAccessToken).unwrap();
-    assert!(!rotated.verify(other.expose(), 2, &h2));
-    assert!(!rotated.verify(token.expose(), 2, &h2[..31]));
+    assert!(!rotated.verify(other.secret(), 2, &h2));
+    assert!(!rotated.verify(token.secret(), 2, &h2[..31]));
     assert!(Pepper::new(1, &[0; 31]).is_err());
     assert!(Peppers::new(vec![]).is_err());
     assert!(Peppers::new(vec![
@@ -303,7 +303,7 @@ impl CredentialVerifier for MapVerifier {
     ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
         let r = self
             .0
-            .get(token.expose())
+            .get(token.secret())
             .cloned()
             .unwrap_or(Err(CredentialError::Invalid));
         Box::pin(async move { r })
@@ -325,23 +325,23 @@ fn cred(kind: CredentialKind, owner: &str, scopes: &str) -> VerifiedCredential {
 fn the_authenticator() {
     let pat = generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let key = generate(CredentialKind::ApiKey)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let svc = generate(CredentialKind::ServiceToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let expired = generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let unknown = generate(CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned();
     let mut m = HashMap::new();
     m.insert(

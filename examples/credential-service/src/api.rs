@@ -506,7 +506,7 @@ async fn create(
     tracing::info!(audit = "create", id = %record.id, kind = record.kind, owner = %record.owner, actor = %actor.subject, actor_kind = actor.kind, "credential created");
     Ok((
         StatusCode::CREATED,
-        Json(with_token(&record, token.expose())),
+        Json(with_token(&record, token.secret())),
     )
         .into_response())
 }
@@ -581,7 +581,7 @@ async fn regenerate(
         )
     })?;
     tracing::info!(audit = "regenerate", id = %record.id, kind = record.kind, owner = %record.owner, actor = %actor.subject, actor_kind = actor.kind, "credential regenerated");
-    Ok(Json(with_token(&record, token.expose())))
+    Ok(Json(with_token(&record, token.secret())))
 }
 
 #[derive(Deserialize, Default)]

@@ -356,7 +356,7 @@ impl Store {
     /// Create a credential; the token is returned this once.
     pub async fn create(&self, new: NewCredential) -> Result<(Record, NewToken), StoreError> {
         let token = generate(new.kind).map_err(|_| StoreError::Random)?;
-        let (version, hash) = self.peppers.hash(token.expose());
+        let (version, hash) = self.peppers.hash(token.secret());
         let row = Row_ {
             id: Self::new_id()?,
             kind: new.kind,
@@ -436,7 +436,7 @@ impl Store {
             return Ok(None);
         }
         let token = generate(row.kind).map_err(|_| StoreError::Random)?;
-        let (version, hash) = self.peppers.hash(token.expose());
+        let (version, hash) = self.peppers.hash(token.secret());
         sqlx::query(&self.sql(
             "UPDATE credentials SET lookup_id = ?, hash = ?, pepper_version = ? WHERE id = ? AND revoked_at IS NULL",
         ))
@@ -506,7 +506,7 @@ impl Store {
         let version = u32::try_from(row.pepper_version).map_err(|_| Refusal::Invalid)?;
         let stored = unhex(&row.hash).ok_or(Refusal::Invalid)?;
         // Constant-time HMAC comparison; the kind must match the row's too.
-        if row.kind != token.kind() || !self.peppers.verify(token.expose(), version, &stored) {
+        if row.kind != token.kind() || !self.peppers.verify(token.secret(), version, &stored) {
             return Err(Refusal::Invalid);
         }
         if row.revoked_at.is_some() {

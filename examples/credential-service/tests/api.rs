@@ -589,7 +589,7 @@ impl Sdk {
 fn random_token() -> String {
     iam_core::credential::generate(iam_core::credential::CredentialKind::PersonalAccessToken)
         .unwrap()
-        .expose()
+        .secret()
         .to_owned()
 }
 
@@ -1498,7 +1498,7 @@ async fn a_real_token_not_allowed_on_a_route_gets_the_same_answer_as_a_random_to
     let random_svc =
         iam_core::credential::generate(iam_core::credential::CredentialKind::ServiceToken)
             .unwrap()
-            .expose()
+            .secret()
             .to_owned();
     for (method, path, body) in [
         ("GET", "/credentials", None),

@@ -100,7 +100,7 @@ fn limited_pat() -> &'static str {
     PAT.get_or_init(|| {
         iam_core::credential::generate(iam_core::credential::CredentialKind::PersonalAccessToken)
             .unwrap()
-            .expose()
+            .secret()
             .to_owned()
     })
 }

@@ -12,7 +12,9 @@
 //! N entries holds at most about 2·N KiB of tokens whatever their size.
 use super::ValidatedToken;
 use crate::jwks::{Fingerprint, JwkSet};
+use crate::secret::Secret;
 use std::hash::{Hash, Hasher};
+use subtle::ConstantTimeEq;
 
 #[derive(Clone)]
 pub(crate) struct Entry {
@@ -21,24 +23,24 @@ pub(crate) struct Entry {
     fingerprint: Fingerprint,
 }
 
-/// A cached token: zeroed when dropped, compared in constant time.
-pub(crate) struct TokenKey(Box<[u8]>);
+/// A cached token: zeroed when dropped (a [`Secret`]), compared in constant time.
+pub(crate) struct TokenKey(Secret<Box<[u8]>>);
 
-impl Drop for TokenKey {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut *self.0);
+impl TokenKey {
+    fn bytes(&self) -> &[u8] {
+        self.0.secret()
     }
 }
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
+        self.bytes().hash(state);
     }
 }
 
 impl PartialEq for TokenKey {
     fn eq(&self, other: &Self) -> bool {
-        constant_time_eq(&self.0, &other.0)
+        constant_time_eq(self.bytes(), other.bytes())
     }
 }
 
@@ -55,13 +57,13 @@ impl Hash for Lookup<'_> {
 
 impl quick_cache::Equivalent<TokenKey> for Lookup<'_> {
     fn equivalent(&self, key: &TokenKey) -> bool {
-        constant_time_eq(self.0, &key.0)
+        constant_time_eq(self.0, key.bytes())
     }
 }
 
 /// No early exit on the first differing byte (the length is not secret).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(a.ct_eq(b))
 }
 
 #[derive(Clone)]
@@ -69,7 +71,7 @@ struct Weight;
 
 impl quick_cache::Weighter<TokenKey, Entry> for Weight {
     fn weight(&self, key: &TokenKey, _: &Entry) -> u64 {
-        1 + (key.0.len() / 2048) as u64
+        1 + (key.bytes().len() / 2048) as u64
     }
 }
 
@@ -102,7 +104,7 @@ impl TokenCache {
         fingerprint: Fingerprint,
     ) {
         self.inner.insert(
-            TokenKey(token.as_bytes().into()),
+            TokenKey(Secret::new(token.as_bytes().into())),
             Entry {
                 token: validated,
                 valid_until,
@@ -131,7 +133,7 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
         assert!(constant_time_eq(b"", b""));
-        let key = TokenKey(b"a.b.c"[..].into());
+        let key = TokenKey(Secret::new(b"a.b.c"[..].into()));
         assert!(quick_cache::Equivalent::equivalent(&Lookup(b"a.b.c"), &key));
         assert!(!quick_cache::Equivalent::equivalent(
             &Lookup(b"a.b.d"),
