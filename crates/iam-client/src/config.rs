@@ -38,7 +38,7 @@
 //! [`HttpClient::with_policy`] that opted in through `dangerous()`. The `jwks_uri` found by
 //! discovery is held to the same policy: a plaintext one fails discovery (and requests get
 //! 503), it is never fetched.
-use crate::issuer::IssuerMetadata;
+use crate::discovery::IssuerMetadata;
 use crate::jwks::{RemoteJwks, RemoteJwksError};
 use crate::transport::{HttpClient, HttpError, TransportPolicyError, UrlRole};
 use iam_core::authn::{AuthChain, JwtAuthenticator};
@@ -371,8 +371,8 @@ impl IssuerKeys {
             .map_err(|_| failed("issuer is not a URL".into()))?;
         let metadata = IssuerMetadata::discover_async(url, &self.http)
             .await
-            .map_err(|e| failed(crate::issuer::discovery_reason(&e)))?;
-        crate::issuer::check_discovered(&metadata, self.http.policy())
+            .map_err(|e| failed(crate::discovery::discovery_reason(&e)))?;
+        crate::discovery::check_discovered(&metadata, self.http.policy())
             .map_err(|e| failed(e.to_string()))?;
         RemoteJwks::builder(metadata.jwks_uri().url().as_str())
             .client(self.http.client().clone())

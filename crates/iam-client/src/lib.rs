@@ -34,9 +34,9 @@
 mod cache_control;
 pub mod client_credentials;
 pub mod config;
-pub mod credentials;
+pub mod remote_credentials;
 pub mod introspection;
-pub mod issuer;
+pub mod discovery;
 pub mod jwks;
 pub mod kratos;
 pub mod login;
@@ -47,9 +47,9 @@ pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
 pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
-pub use credentials::RemoteCredentials;
+pub use remote_credentials::RemoteCredentials;
 pub use introspection::{Introspection, IntrospectionError};
-pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
+pub use discovery::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
 pub use kratos::{KratosSessions, RedisSessionStore};
 pub use transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};

@@ -1,7 +1,7 @@
 //! The remote [`CredentialVerifier`]: the credential service's `POST /validate`, cached.
 //!
 //! ```no_run
-//! use iam_client::credentials::RemoteCredentials;
+//! use iam_client::remote_credentials::RemoteCredentials;
 //! use iam_core::authn::AuthChain;
 //! use iam_core::credential::{CredentialAuthenticator, RouteScopes};
 //!
