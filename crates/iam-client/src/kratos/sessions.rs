@@ -1,125 +1,15 @@
-//! Ory Kratos sessions: a session cookie or session token turned into a [`Principal`] by
-//! Kratos's `GET /sessions/whoami`, cached, failing closed.
-//!
-//! ```no_run
-//! use iam_client::kratos::KratosSessions;
-//! use iam_client::JwtConfig;
-//! use iam_core::authn::Requirement;
-//! use iam_core::principal::AssuranceLevel;
-//!
-//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let sessions = KratosSessions::builder("https://auth.example.com/.ory/kratos/public")
-//!     .cookie_name("ory_kratos_session")          // the default
-//!     .build()?;
-//! // JWT bearers go to the JWT authenticator, sessions to Kratos: the chain decides by shape.
-//! let chain = JwtConfig::from_env("IAM_")?.chain()?.with(sessions.clone());
-//! // Admin areas: aal2, else 403 insufficient_user_authentication.
-//! let admin_only = Requirement::assurance(AssuranceLevel::Aal2);
-//! # let _ = (chain, admin_only); Ok(()) }
-//! ```
-//!
-//! Credentials, in this order: `X-Session-Token`; an `Authorization: Bearer` that starts with
-//! `ory_st_` (a bearer shaped like a JWT belongs to the JWT authenticator, any other opaque
-//! bearer to whichever authenticator claims it); the session cookie. Only that one cookie is
-//! sent to Kratos (`Cookie: name=value`), never the request's whole `Cookie` header.
-//!
-//! Answers: 200 with an active, unexpired session → a principal of kind `user_session`;
-//! Kratos 401 (no, unknown or inactive session) → 401 `invalid_token`; Kratos 403
-//! `session_aal2_required` → 403 `insufficient_user_authentication` (`acr_values="aal2"`);
-//! Kratos unreachable, 5xx or unreadable → 503 (cached sessions keep working until their
-//! TTL). A credential over 4 KiB is a 400 without a call.
-//!
-//! The principal: `subject` = identity id, `session_id`, `auth_time` = `authenticated_at`,
-//! assurance level from `authenticator_assurance_level`, `amr` = the methods of
-//! `authentication_methods`, `expires_at`; claims = the identity's traits plus
-//! `email_verified` (true when a verified address equals `traits.email`); from
-//! `metadata_public`: `roles` and `permissions` (arrays of strings, or space-separated
-//! strings) and `tenant` (a string).
-//!
-//! Cache: in-process, bounded (10 000 entries), keyed by SHA-256 of the credential (the
-//! credential itself is never stored), 60 s and never past the session's `expires_at`;
-//! refusals for 5 s so a flood of bad cookies reaches Kratos once per distinct cookie per 5 s
-//! at most. A shared [`SessionStore`] (Redis: [`RedisSessionStore`]) is consulted after the
-//! in-process cache; when it fails, Kratos is asked directly and `stats().store_errors`
-//! counts it. An entry read from the store is kept in process no longer than the store still
-//! keeps it (its remaining lifetime, never a fresh TTL), so a fleet never holds a session
-//! longer than one TTL after Kratos last confirmed it.
-//!
-//! Revocation: [`KratosSessions::purge_session`], [`KratosSessions::purge_identity`] and
-//! [`KratosSessions::revoke_all_sessions`] purge the shared store, which announces the purge
-//! to every instance sharing it (Redis pub/sub, [`SessionStore::watch_purges`]); each drops
-//! the session from its in-process cache as soon as the message arrives (milliseconds). The
-//! watch starts with the first request (it needs the tokio runtime) and reconnects after a
-//! failure. Caveat, failing closed: while an instance's watch is not connected it cannot hear
-//! purges, so it serves no session from its in-process cache (each request goes to the
-//! store, then Kratos) and empties that cache when the watch is back. A store without a
-//! watch (a custom [`SessionStore`]) keeps the in-process TTL as the revocation delay.
-use crate::transport::{HttpClient, HttpError};
+//! [`KratosSessions`]: the authenticator, its builder, the caches and the purge watch.
+use super::store::{PurgeEvent, PurgeSink, SessionStore};
+use super::wire::{principal_of, url_escape, WireError, WireSession};
+use super::{KratosError, KratosStats, MAX_CREDENTIAL, SESSION_TOKEN_PREFIX};
+use crate::transport::HttpClient;
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
-use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use iam_core::principal::{AssuranceLevel, Principal};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-mod store;
-pub use store::{
-    PurgeEvent, PurgeSink, RedisSessionStore, SessionStore, StoreError, StoredSession,
-};
-
-/// Kratos session tokens start with this.
-pub const SESSION_TOKEN_PREFIX: &str = "ory_st_";
-const MAX_CREDENTIAL: usize = 4096;
-
-/// A Kratos client that cannot be built as configured, or a failed admin call.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KratosError {
-    /// A URL is not absolute http(s).
-    #[error("invalid Kratos URL")]
-    InvalidUrl,
-    /// A URL is refused by the transport policy (https, or http to loopback).
-    #[error(transparent)]
-    Insecure(#[from] crate::transport::TransportPolicyError),
-    /// The cookie name is not an RFC 6265 token.
-    #[error("invalid session cookie name")]
-    InvalidCookieName,
-    /// Kratos could not be reached.
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// Kratos answered with an unexpected status.
-    #[error("Kratos answered HTTP {0}")]
-    Status(u16),
-    /// Kratos's answer does not parse.
-    #[error("unexpected answer from Kratos")]
-    Malformed,
-    /// No admin URL was configured.
-    #[error("no Kratos admin URL configured")]
-    NoAdmin,
-    /// The shared session store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Counters (monotonic since start); also sent to the `metrics` facade as
-/// `iam_kratos_{cache_hits,store_hits,store_errors,whoami_calls,errors}_total`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KratosStats {
-    /// Answered from the in-process cache.
-    pub cache_hits: u64,
-    /// Answered from the shared store.
-    pub store_hits: u64,
-    /// Shared store failures (each fell back to Kratos).
-    pub store_errors: u64,
-    /// Calls to `whoami`.
-    pub whoami_calls: u64,
-    /// Kratos unreachable or 5xx.
-    pub kratos_errors: u64,
-}
 
 #[derive(Default)]
 struct Counters {
@@ -272,17 +162,17 @@ struct Watch {
     running: Option<tokio::task::AbortHandle>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     public: String,
     whoami: String,
-    admin: Option<String>,
-    admin_token: Option<String>,
+    pub(super) admin: Option<String>,
+    pub(super) admin_token: Option<String>,
     cookie_name: String,
     ttl: Duration,
     negative_ttl: Duration,
     cache: quick_cache::sync::Cache<[u8; 32], Entry>,
-    http: HttpClient,
-    store: Option<Arc<dyn SessionStore>>,
+    pub(super) http: HttpClient,
+    pub(super) store: Option<Arc<dyn SessionStore>>,
     counters: Counters,
     /// True while in-process session entries may be served: always without a purge watch,
     /// only while it is connected with one.
@@ -307,7 +197,7 @@ impl Inner {
         self.cache.retain(|_, e| keep(e));
     }
 
-    fn on_purge(&self, event: PurgeEvent) {
+    pub(super) fn on_purge(&self, event: PurgeEvent) {
         let sessions_only = |e: &Entry| matches!(e, Entry::Refused { .. });
         match event {
             PurgeEvent::Live => {
@@ -337,7 +227,7 @@ impl Inner {
 
     /// Start the purge watch on the current tokio runtime, once (a no-op outside one: the
     /// next call inside a runtime starts it).
-    fn start_watch(&self) {
+    pub(super) fn start_watch(&self) {
         if !self.watch_pending.load(Ordering::Acquire) {
             return;
         }
@@ -364,7 +254,7 @@ impl Drop for Inner {
 /// Kratos session verification; an [`Authenticator`] for the chain. Cheap to clone.
 #[derive(Clone)]
 pub struct KratosSessions {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for KratosSessions {
@@ -378,7 +268,7 @@ impl fmt::Debug for KratosSessions {
 
 /// Which credential a request carried.
 #[derive(Clone, Copy)]
-enum Credential<'a> {
+pub(super) enum Credential<'a> {
     Cookie(&'a str),
     Token(&'a str),
 }
@@ -405,136 +295,6 @@ fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn rfc3339(s: Option<&str>) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s?)
-        .ok()
-        .map(|t| t.timestamp())
-}
-
-#[derive(Deserialize)]
-struct WireSession {
-    id: String,
-    #[serde(default)]
-    active: Option<bool>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    authenticated_at: Option<String>,
-    #[serde(default)]
-    authenticator_assurance_level: Option<String>,
-    #[serde(default)]
-    authentication_methods: Option<Vec<WireMethod>>,
-    identity: WireIdentity,
-    #[serde(default)]
-    tokenized: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireMethod {
-    #[serde(default)]
-    method: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireIdentity {
-    id: String,
-    #[serde(default)]
-    traits: Value,
-    #[serde(default)]
-    metadata_public: Value,
-    #[serde(default)]
-    verifiable_addresses: Option<Vec<WireAddress>>,
-}
-
-#[derive(Deserialize)]
-struct WireAddress {
-    value: String,
-    #[serde(default)]
-    verified: bool,
-}
-
-#[derive(Deserialize)]
-struct WireError {
-    error: WireErrorBody,
-}
-
-#[derive(Deserialize)]
-struct WireErrorBody {
-    #[serde(default)]
-    id: Option<String>,
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_owned))
-            .collect(),
-        Some(Value::String(s)) => s
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The principal of a `whoami` session body, or why it is refused (inactive, expired). The
-/// shared store keeps bodies, so this also runs on what comes back from it.
-fn principal_of(s: &WireSession, now: i64) -> Result<(Principal, i64), AuthError> {
-    if s.active != Some(true) {
-        return Err(AuthError::invalid_credential("session is not active"));
-    }
-    let expires = rfc3339(s.expires_at.as_deref())
-        .ok_or_else(|| AuthError::unavailable("session service answered without an expiry"))?;
-    if expires <= now {
-        return Err(AuthError::invalid_credential("session has expired"));
-    }
-    let mut claims = match &s.identity.traits {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    let email = claims
-        .get("email")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let verified = email.as_deref().is_some_and(|e| {
-        s.identity
-            .verifiable_addresses
-            .iter()
-            .flatten()
-            .any(|a| a.verified && a.value.eq_ignore_ascii_case(e))
-    });
-    claims.insert("email_verified".into(), verified.into());
-    let meta = s.identity.metadata_public.as_object();
-    let mut b = Principal::builder(s.identity.id.clone(), PrincipalKind::UserSession)
-        .session_id(s.id.clone())
-        .expires_at(expires)
-        .roles(strings(meta.and_then(|m| m.get("roles"))))
-        .permissions(strings(meta.and_then(|m| m.get("permissions"))))
-        .amr(
-            s.authentication_methods
-                .iter()
-                .flatten()
-                .filter_map(|m| m.method.clone()),
-        )
-        .claims(claims);
-    if let Some(t) = meta.and_then(|m| m.get("tenant")).and_then(Value::as_str) {
-        b = b.tenant(t);
-    }
-    if let Some(t) = rfc3339(s.authenticated_at.as_deref()) {
-        b = b.auth_time(t);
-    }
-    if let Some(l) = s
-        .authenticator_assurance_level
-        .as_deref()
-        .and_then(AssuranceLevel::from_name)
-    {
-        b = b.assurance_level(l);
-    }
-    Ok((b.build(), expires))
 }
 
 impl KratosSessions {
@@ -747,7 +507,7 @@ impl KratosSessions {
 
     /// One `whoami` call. Returns the raw body of a good answer (for the shared store).
     #[allow(clippy::type_complexity)]
-    async fn whoami(
+    pub(super) async fn whoami(
         &self,
         cred: Credential<'_>,
         tokenize_as: Option<&str>,
@@ -835,96 +595,6 @@ impl KratosSessions {
         }
     }
 
-    /// Forget one session in both caches (after a logout you observed).
-    /// With a shared store, every instance sharing it forgets it too (see the module docs).
-    pub async fn purge_session(&self, session_id: &str) -> Result<(), KratosError> {
-        self.inner.start_watch();
-        self.inner
-            .on_purge(PurgeEvent::Session(session_id.to_owned()));
-        if let Some(store) = &self.inner.store {
-            store.purge_session(session_id).await?;
-        }
-        Ok(())
-    }
-
-    /// Forget every session of an identity in both caches.
-    /// With a shared store, every instance sharing it forgets them too.
-    pub async fn purge_identity(&self, identity_id: &str) -> Result<(), KratosError> {
-        self.inner.start_watch();
-        self.inner
-            .on_purge(PurgeEvent::Identity(identity_id.to_owned()));
-        if let Some(store) = &self.inner.store {
-            store.purge_identity(identity_id).await?;
-        }
-        Ok(())
-    }
-
-    /// "Log out everywhere": revoke every session of the identity through Kratos's admin
-    /// API (`DELETE /admin/identities/{id}/sessions`), then purge both caches, on every
-    /// instance sharing the store.
-    pub async fn revoke_all_sessions(&self, identity_id: &str) -> Result<(), KratosError> {
-        let admin = self.inner.admin.as_deref().ok_or(KratosError::NoAdmin)?;
-        let mut req = http::Request::delete(format!(
-            "{admin}/admin/identities/{}/sessions",
-            url_escape(identity_id)
-        ));
-        if let Some(t) = &self.inner.admin_token {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = req.body(Vec::new()).map_err(|_| KratosError::InvalidUrl)?;
-        let res = self.inner.http.call(req).await?;
-        // 204: revoked; 404: no such identity (nothing to revoke, purge anyway).
-        match res.status().as_u16() {
-            204 | 404 => {}
-            other => return Err(KratosError::Status(other)),
-        }
-        self.purge_identity(identity_id).await
-    }
-
-    /// Exchange a session for a JWT signed by Kratos (`whoami?tokenize_as=template`, Kratos
-    /// v1.2+). `session` is the cookie value, or a session token (`ory_st_...`). Validate the
-    /// JWT elsewhere with [`crate::JwtConfig`]: issuer = the Kratos public URL, `jwks_url` =
-    /// the template's; its `sid` becomes the principal's session id.
-    pub async fn tokenize(&self, session: &str, template: &str) -> Result<String, AuthError> {
-        let cred = if session.starts_with(SESSION_TOKEN_PREFIX) {
-            Credential::Token(session)
-        } else {
-            Credential::Cookie(session)
-        };
-        match self.whoami(cred, Some(template)).await {
-            (_, Ok((s, _, _))) => s
-                .tokenized
-                .ok_or_else(|| AuthError::unavailable("the session service returned no token")),
-            (_, Err(e)) => Err(e),
-        }
-    }
-}
-
-/// Validate Kratos session JWTs (from [`KratosSessions::tokenize`]) locally, with no call to
-/// Kratos: issuer = `kratos_public_url` (byte for byte, as Kratos writes it in `iss`), keys
-/// from the tokenize template's `jwks_url`, `sid` required (it becomes the principal's session
-/// id). Kratos's session JWTs carry no audience unless the template's claims mapper adds one:
-/// pass `audience` when yours does; with `None` any audience is accepted, which is only right
-/// when every template of that Kratos is meant for the services that trust this key.
-pub fn session_jwt_authenticator(
-    kratos_public_url: &str,
-    jwks_url: &str,
-    audience: Option<&str>,
-    http: &HttpClient,
-) -> Result<iam_core::authn::JwtAuthenticator<crate::RemoteJwks>, crate::JwtConfigError> {
-    let mut b = iam_core::jwt::Validator::builder(kratos_public_url).require_claim("sid");
-    b = match audience {
-        Some(a) => b.audience(a),
-        None => b.dangerous().accept_any_audience(),
-    };
-    let keys = crate::RemoteJwks::builder(jwks_url)
-        .client(http.client().clone())
-        .build()?;
-    Ok(iam_core::authn::JwtAuthenticator::new(b.build()?, keys))
-}
-
-fn url_escape(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 impl Authenticator for KratosSessions {
