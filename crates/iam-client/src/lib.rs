@@ -34,22 +34,22 @@
 mod cache_control;
 pub mod client_credentials;
 pub mod config;
-pub mod remote_credentials;
-pub mod introspection;
 pub mod discovery;
+pub mod introspection;
 pub mod jwks;
 pub mod kratos;
 pub mod login;
 pub mod logout;
+pub mod remote_credentials;
 pub mod transport;
 
 pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
 pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
-pub use remote_credentials::RemoteCredentials;
-pub use introspection::{Introspection, IntrospectionError};
 pub use discovery::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
+pub use introspection::{Introspection, IntrospectionError};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
 pub use kratos::{KratosSessions, RedisSessionStore};
+pub use remote_credentials::RemoteCredentials;
 pub use transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};

@@ -3,9 +3,9 @@
 //! URL role at build time, for every endpoint of a discovery document, and by the HTTP client
 //! before each request.
 use iam_client::client_credentials::ClientCredentialsError;
-use iam_client::remote_credentials::RemoteCredentialsError;
 use iam_client::kratos::KratosError;
 use iam_client::login::{LoginClient, LoginError};
+use iam_client::remote_credentials::RemoteCredentialsError;
 use iam_client::{
     ClientCredentials, DiscoveryError, HttpClient, HttpError, Introspection, IntrospectionError,
     JwtConfig, JwtConfigError, KratosSessions, RemoteCredentials, RemoteJwks, RemoteJwksError,

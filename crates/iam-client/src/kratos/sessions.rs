@@ -594,7 +594,6 @@ impl KratosSessions {
             ),
         }
     }
-
 }
 
 impl Authenticator for KratosSessions {
