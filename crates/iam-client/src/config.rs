@@ -260,8 +260,7 @@ impl JwtConfig {
             Some(url) => {
                 http.policy().check(url, UrlRole::Jwks)?;
                 let jwks = RemoteJwks::builder(url.clone())
-                    .client(http.client().clone())
-                    .transport_policy(http.policy().clone())
+                    .http_client(http.clone())
                     .build()?;
                 let cell = tokio::sync::OnceCell::new_with(Some(jwks));
                 Source { remote: cell }
@@ -375,8 +374,7 @@ impl IssuerKeys {
         crate::discovery::check_discovered(&metadata, self.http.policy())
             .map_err(|e| failed(e.to_string()))?;
         RemoteJwks::builder(metadata.jwks_uri().url().as_str())
-            .client(self.http.client().clone())
-            .transport_policy(self.http.policy().clone())
+            .http_client(self.http.clone())
             .build()
             .map_err(|e| failed(e.to_string()))
     }

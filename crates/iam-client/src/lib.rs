@@ -31,6 +31,7 @@
 //! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API.
 #![forbid(unsafe_code)]
 
+mod answer_cache;
 mod cache_control;
 pub mod client_credentials;
 pub mod config;

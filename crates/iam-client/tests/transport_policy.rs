@@ -57,7 +57,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
     out.push((
         UrlRole::KratosPublic,
         match KratosSessions::builder(format!("{base}/public"))
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,
@@ -69,7 +69,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
         UrlRole::KratosAdmin,
         match KratosSessions::builder("https://kratos.example/")
             .admin(format!("{base}/admin"), Some("ory_pat_x".into()))
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,
@@ -80,7 +80,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
     out.push((
         UrlRole::CredentialService,
         match RemoteCredentials::builder(base, SVC)
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,

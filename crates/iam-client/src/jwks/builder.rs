@@ -1,5 +1,6 @@
 //! [`RemoteJwksBuilder`]: the settings of a [`RemoteJwks`], checked at `build`.
 use super::{Config, Counters, Inner, RemoteJwks, RemoteJwksError, State};
+use iam_core::clock::{Clock, SystemClock};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -11,7 +12,8 @@ pub struct RemoteJwksBuilder {
     url: String,
     cfg: Config,
     connect_timeout: Duration,
-    client: Option<reqwest::Client>,
+    http: Option<crate::HttpClient>,
+    clock: Arc<dyn Clock>,
     policy: crate::transport::TransportPolicy,
 }
 
@@ -64,7 +66,7 @@ impl RemoteJwksBuilder {
         self.cfg.timeout = d;
         self
     }
-    /// Connect timeout of the built-in client (default 5 s; ignored with [`Self::client`]).
+    /// Connect timeout of the built-in client (default 5 s; ignored with [`Self::http_client`]).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = d;
         self
@@ -76,9 +78,18 @@ impl RemoteJwksBuilder {
         self.cfg.backoff = backoff;
         self
     }
-    /// Use this client (proxy, custom CA, mTLS). Its own timeouts apply as well.
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+    /// Fetch with this client (proxy, custom CA, mTLS) and follow its transport policy (a
+    /// later [`Self::transport_policy`] or [`Self::dangerous_allow_http`] replaces the
+    /// policy). Its `reqwest` client's own timeouts apply as well.
+    pub fn http_client(mut self, http: crate::HttpClient) -> Self {
+        self.policy = http.policy().clone();
+        self.http = Some(http);
+        self
+    }
+    /// The wall clock, for an `Expires` answer without a `Date` (default: the system clock).
+    /// Cooldowns and lifetimes run on [`tokio::time::Instant`].
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
     /// Allow plain `http` to any host. Keys fetched over plain HTTP can be swapped by anyone
@@ -115,19 +126,23 @@ impl RemoteJwksBuilder {
             }
             Err(_) => return Err(RemoteJwksError::InvalidUrl),
         }
-        let client = match self.client {
-            Some(c) => c,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .timeout(self.cfg.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| RemoteJwksError::Client(e.to_string()))?,
+        let http = match self.http {
+            Some(http) => http.with_policy(self.policy),
+            None => {
+                let client = reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .timeout(self.cfg.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| RemoteJwksError::Client(e.to_string()))?;
+                crate::HttpClient::with_client(client).with_policy(self.policy)
+            }
         };
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 url,
-                client,
+                http,
+                clock: self.clock,
                 cfg: self.cfg,
                 state: RwLock::new(State::default()),
                 fetch: tokio::sync::Mutex::new(()),
@@ -161,7 +176,8 @@ impl RemoteJwks {
                 unknown_kid_memory: 4096,
             },
             connect_timeout: Duration::from_secs(5),
-            client: None,
+            http: None,
+            clock: Arc::new(SystemClock),
             policy: crate::transport::TransportPolicy::new(),
         }
     }

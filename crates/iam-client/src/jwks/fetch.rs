@@ -33,6 +33,7 @@ impl Inner {
                     c.min_ttl,
                     c.max_ttl,
                     c.default_ttl,
+                    self.clock.now_unix(),
                 );
                 let ahead = (ttl / 10).min(Duration::from_secs(60));
                 s.fresh_until = Some(now + ttl);
@@ -75,7 +76,8 @@ impl Inner {
             (s.etag.clone(), s.last_modified.clone(), s.set.is_some())
         };
         let mut req = self
-            .client
+            .http
+            .client()
             .get(self.url.clone())
             .timeout(self.cfg.timeout)
             .header(ACCEPT, "application/jwk-set+json, application/json");

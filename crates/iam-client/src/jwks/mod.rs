@@ -37,8 +37,8 @@
 //!   [`RemoteJwksBuilder::dangerous_allow_http`]): the crate's one
 //!   [`TransportPolicy`](crate::transport::TransportPolicy), set with
 //!   [`RemoteJwksBuilder::transport_policy`];
-//! - bring your own `reqwest::Client` (proxy, custom CA, mTLS) with
-//!   [`RemoteJwksBuilder::client`].
+//! - bring your own [`HttpClient`](crate::HttpClient) (proxy, custom CA, mTLS) with
+//!   [`RemoteJwksBuilder::http_client`].
 //!
 //! Counters are kept in [`JwksStats`] and published through the `metrics` facade as
 //! `iam_jwks_*_total`; every fetch runs in a `tracing` span `jwks_fetch`.
@@ -148,7 +148,9 @@ struct State {
 
 struct Inner {
     url: reqwest::Url,
-    client: reqwest::Client,
+    http: crate::HttpClient,
+    /// Wall-clock time, for `Expires` answers without a `Date`.
+    clock: Arc<dyn iam_core::clock::Clock>,
     cfg: Config,
     state: RwLock<State>,
     fetch: tokio::sync::Mutex<()>,

@@ -89,7 +89,7 @@ pub fn session_jwt_authenticator(
         None => b.dangerous().accept_any_audience(),
     };
     let keys = crate::RemoteJwks::builder(jwks_url)
-        .client(http.client().clone())
+        .http_client(http.clone())
         .build()?;
     Ok(iam_core::authn::JwtAuthenticator::new(b.build()?, keys))
 }

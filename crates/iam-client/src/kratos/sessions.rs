@@ -2,14 +2,15 @@
 use super::store::{PurgeEvent, PurgeSink, SessionStore};
 use super::wire::{principal_of, url_escape, WireError, WireSession};
 use super::{KratosError, KratosStats, MAX_CREDENTIAL, SESSION_TOKEN_PREFIX};
+use crate::answer_cache::{AnswerCache, Cached, Key};
 use crate::transport::HttpClient;
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
+use iam_core::clock::{Clock, SystemClock};
 use iam_core::principal::{AssuranceLevel, Principal};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Counters {
@@ -20,16 +21,15 @@ struct Counters {
     kratos_errors: AtomicU64,
 }
 
+/// A cached answer of Kratos.
 #[derive(Clone)]
 enum Entry {
     Session {
         principal: Principal,
         identity_id: Arc<str>,
-        until: Instant,
     },
     Refused {
         error: AuthError,
-        until: Instant,
     },
 }
 
@@ -44,6 +44,7 @@ pub struct KratosSessionsBuilder {
     capacity: usize,
     http: Option<HttpClient>,
     store: Option<Arc<dyn SessionStore>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for KratosSessionsBuilder {
@@ -83,14 +84,20 @@ impl KratosSessionsBuilder {
         self.admin_token = token;
         self
     }
-    /// Your HTTP client.
-    pub fn http(mut self, http: HttpClient) -> Self {
+    /// Send requests with this client (default: [`HttpClient::new`]); its transport policy
+    /// checks the URLs.
+    pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
         self
     }
     /// A cache shared by a fleet (see [`RedisSessionStore`]).
     pub fn store(mut self, store: impl SessionStore + 'static) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+    /// The clock session expiries are checked against (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
     /// Check the URLs and build. Nothing is fetched.
@@ -135,10 +142,9 @@ impl KratosSessionsBuilder {
                 admin,
                 admin_token: self.admin_token,
                 cookie_name: self.cookie_name,
-                ttl: self.ttl,
-                negative_ttl: self.negative_ttl,
-                cache: quick_cache::sync::Cache::new(self.capacity.max(1)),
+                cache: AnswerCache::new(self.capacity, self.ttl, self.negative_ttl),
                 http,
+                clock: self.clock,
                 store: self.store,
                 counters: Counters::default(),
                 // Without a watch the in-process cache is trusted as before (TTL-bounded).
@@ -168,10 +174,9 @@ pub(super) struct Inner {
     pub(super) admin: Option<String>,
     pub(super) admin_token: Option<String>,
     cookie_name: String,
-    ttl: Duration,
-    negative_ttl: Duration,
-    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    cache: AnswerCache<Entry>,
     pub(super) http: HttpClient,
+    clock: Arc<dyn Clock>,
     pub(super) store: Option<Arc<dyn SessionStore>>,
     counters: Counters,
     /// True while in-process session entries may be served: always without a purge watch,
@@ -194,7 +199,7 @@ impl Inner {
     /// itself).
     fn purge_local(&self, keep: impl Fn(&Entry) -> bool) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.retain(|_, e| keep(e));
+        self.cache.retain(keep);
     }
 
     pub(super) fn on_purge(&self, event: PurgeEvent) {
@@ -274,27 +279,18 @@ pub(super) enum Credential<'a> {
 }
 
 impl Credential<'_> {
-    fn key(&self) -> [u8; 32] {
+    fn key(&self) -> Key {
         let (tag, value) = match self {
             Self::Cookie(v) => (b'c', v),
             Self::Token(v) => (b't', v),
         };
-        let mut h = Sha256::new();
-        h.update([tag, 0]);
-        h.update(value.as_bytes());
-        h.finalize().into()
+        AnswerCache::<Entry>::tagged_key(tag, value.as_bytes())
     }
     fn value(&self) -> &str {
         match self {
             Self::Cookie(v) | Self::Token(v) => v,
         }
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl KratosSessions {
@@ -310,6 +306,7 @@ impl KratosSessions {
             capacity: 10_000,
             http: None,
             store: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -361,18 +358,21 @@ impl KratosSessions {
     }
 
     /// The answer of a cache entry that is still good (counted as a hit), `None` when stale.
-    fn fresh(&self, entry: Entry, now: Instant) -> Option<Result<Principal, AuthError>> {
-        let answer = match entry {
-            Entry::Session {
-                principal, until, ..
-            } if until > now
-                && principal.expires_at().is_some_and(|e| e > now_unix())
-                && self.inner.live.load(Ordering::SeqCst) =>
+    fn fresh(&self, entry: Cached<Entry>, now: Instant) -> Option<Result<Principal, AuthError>> {
+        if entry.until <= now {
+            return None;
+        }
+        let answer = match entry.answer {
+            Entry::Session { principal, .. }
+                if principal
+                    .expires_at()
+                    .is_some_and(|e| e > self.inner.clock.now_unix())
+                    && self.inner.live.load(Ordering::SeqCst) =>
             {
                 Ok(principal)
             }
-            Entry::Refused { error, until } if until > now => Err(error),
-            _ => return None,
+            Entry::Refused { error } => Err(error),
+            Entry::Session { .. } => return None,
         };
         self.inner
             .counters
@@ -395,14 +395,14 @@ impl KratosSessions {
         let unpurged = || inner.purges.load(Ordering::SeqCst) == purges;
         let same_epoch = || inner.epoch.load(Ordering::SeqCst) == epoch;
         // A hit needs none of the single-flight machinery below.
-        if let Some(answer) = inner.cache.get(&key).and_then(|e| self.fresh(e, now)) {
+        if let Some(answer) = inner.cache.entry(&key).and_then(|e| self.fresh(e, now)) {
             return answer;
         }
         // One lookup per credential at a time: concurrent requests with the same new cookie
         // wait for the first one's answer instead of each asking Kratos (single flight).
         let mut guard = None;
         for _ in 0..3 {
-            match inner.cache.get_value_or_guard_async(&key).await {
+            match inner.cache.get_or_guard(&key).await {
                 Ok(entry) => match self.fresh(entry, now) {
                     Some(answer) => return answer,
                     None => {
@@ -415,7 +415,7 @@ impl KratosSessions {
                 }
             }
         }
-        let put = |entry: Entry| {
+        let put = |entry: Entry, until: Instant| {
             // Sessions fetched across a purge are not kept (the guard is dropped: the next
             // waiter asks again); refusals always are.
             let session = matches!(entry, Entry::Session { .. });
@@ -423,10 +423,15 @@ impl KratosSessions {
                 return;
             }
             match guard {
-                Some(g) => {
-                    let _ = g.insert(entry);
+                Some(g) if until > Instant::now() => {
+                    let _ = g.insert(Cached {
+                        answer: entry,
+                        until,
+                    });
                 }
-                None => inner.cache.insert(key, entry),
+                // Already stale: not kept (the guard is dropped, the next waiter asks again).
+                Some(_) => {}
+                None => inner.cache.insert(key, entry, until),
             }
             // A purge between the check and the insert: its `retain` may have run before the
             // insert, so the entry goes now.
@@ -440,15 +445,17 @@ impl KratosSessions {
             match store.get(&key).await {
                 Ok(Some(stored)) => {
                     if let Ok(s) = serde_json::from_slice::<WireSession>(stored.body()) {
-                        if let Ok((p, expires)) = principal_of(&s, now_unix()) {
+                        if let Ok((p, expires)) = principal_of(&s, inner.clock.now_unix()) {
                             inner.counters.store_hits.fetch_add(1, Ordering::Relaxed);
                             metrics::counter!("iam_kratos_store_hits_total").increment(1);
                             let left = self.ttl_for(expires).min(stored.remaining());
-                            put(Entry::Session {
-                                principal: p.clone(),
-                                identity_id: s.identity.id.as_str().into(),
-                                until: asked + left,
-                            });
+                            put(
+                                Entry::Session {
+                                    principal: p.clone(),
+                                    identity_id: s.identity.id.as_str().into(),
+                                },
+                                asked + left,
+                            );
                             return Ok(p);
                         }
                     }
@@ -464,7 +471,11 @@ impl KratosSessions {
         let (body, outcome) = self.whoami(cred, None).await;
         match outcome {
             Ok((session, principal, expires)) => {
-                put(self.entry(&principal, &session.identity.id, expires));
+                let session_entry = Entry::Session {
+                    principal: principal.clone(),
+                    identity_id: session.identity.id.as_str().into(),
+                };
+                put(session_entry, Instant::now() + self.ttl_for(expires));
                 if let (Some(store), Some(body), true) = (&inner.store, body, unpurged()) {
                     let ttl = self.ttl_for(expires);
                     if let Err(e) = store
@@ -482,27 +493,20 @@ impl KratosSessions {
                 // Refusals are cached briefly; outages are not (the guard is dropped, the
                 // next waiter asks again).
                 if e.status() == http::StatusCode::UNAUTHORIZED {
-                    put(Entry::Refused {
-                        error: e.clone(),
-                        until: now + inner.negative_ttl,
-                    });
+                    put(
+                        Entry::Refused { error: e.clone() },
+                        inner.cache.negative_until(now),
+                    );
                 }
                 Err(e)
             }
         }
     }
 
+    /// How long a session expiring at `expires` is kept: the TTL, never past its expiry.
     fn ttl_for(&self, expires: i64) -> Duration {
-        let left = u64::try_from(expires - now_unix()).unwrap_or(0);
-        self.inner.ttl.min(Duration::from_secs(left))
-    }
-
-    fn entry(&self, principal: &Principal, identity_id: &str, expires: i64) -> Entry {
-        Entry::Session {
-            principal: principal.clone(),
-            identity_id: identity_id.into(),
-            until: Instant::now() + self.ttl_for(expires),
-        }
+        let left = u64::try_from(expires - self.inner.clock.now_unix()).unwrap_or(0);
+        self.inner.cache.ttl().min(Duration::from_secs(left))
     }
 
     /// One `whoami` call. Returns the raw body of a good answer (for the shared store).
@@ -551,7 +555,7 @@ impl KratosSessions {
         let body = res.into_body();
         match status {
             200 => match serde_json::from_slice::<WireSession>(&body) {
-                Ok(s) => match principal_of(&s, now_unix()) {
+                Ok(s) => match principal_of(&s, inner.clock.now_unix()) {
                     Ok((p, expires)) => (Some(body), Ok((s, p, expires))),
                     Err(e) => (None, Err(e)),
                 },
@@ -618,7 +622,7 @@ impl Authenticator for KratosSessions {
             Ok(Some(c)) => c,
             other => return Some(other.map(|_| None)),
         };
-        let entry = self.inner.cache.get(&cred.key())?;
+        let entry = self.inner.cache.entry(&cred.key())?;
         self.fresh(entry, Instant::now()).map(|r| r.map(Some))
     }
 }
