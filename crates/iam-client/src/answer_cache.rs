@@ -12,6 +12,11 @@
 //!
 //! What an answer is (a principal, a refusal, an outage that is not cached) is the caller's
 //! business: this module only keeps answers and their deadlines.
+// Each user needs a part of the API (Kratos the single flight and `retain`).
+#![cfg_attr(
+    not(all(feature = "kratos", feature = "introspection")),
+    allow(dead_code)
+)]
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 

@@ -38,6 +38,7 @@
 //! [`HttpClient::with_policy`] that opted in through `dangerous()`. The `jwks_uri` found by
 //! discovery is held to the same policy: a plaintext one fails discovery (and requests get
 //! 503), it is never fetched.
+#[cfg(feature = "oidc")]
 use crate::discovery::IssuerMetadata;
 use crate::jwks::{RemoteJwks, RemoteJwksError};
 use crate::transport::{HttpClient, HttpError, TransportPolicyError, UrlRole};
@@ -265,6 +266,14 @@ impl JwtConfig {
                 let cell = tokio::sync::OnceCell::new_with(Some(jwks));
                 Source { remote: cell }
             }
+            #[cfg(not(feature = "oidc"))]
+            None => {
+                return Err(JwtConfigError::Invalid(format!(
+                    "no JWKS URL for issuer {:?}: discovering it needs iam-client's `oidc` feature",
+                    self.issuer
+                )))
+            }
+            #[cfg(feature = "oidc")]
             None => {
                 let issuer = openidconnect::IssuerUrl::new(self.issuer.clone()).map_err(|_| {
                     JwtConfigError::Invalid(format!(
@@ -321,6 +330,7 @@ struct Source {
 /// need keys get 503). Built by [`JwtConfig::keys_with`].
 pub struct IssuerKeys {
     issuer: String,
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
     http: HttpClient,
     source: Source,
     last_failure: Mutex<Option<Instant>>,
@@ -361,6 +371,15 @@ impl IssuerKeys {
             .await
     }
 
+    #[cfg(not(feature = "oidc"))]
+    async fn discover(&self) -> Result<RemoteJwks, KeySourceError> {
+        // Unreachable: without `oidc`, `keys_with` refuses a configuration without a JWKS URL.
+        Err(KeySourceError::new(
+            "issuer discovery needs the `oidc` feature",
+        ))
+    }
+
+    #[cfg(feature = "oidc")]
     async fn discover(&self) -> Result<RemoteJwks, KeySourceError> {
         let failed = |reason: String| {
             tracing::warn!(issuer = %self.issuer, error = %reason, "OIDC discovery failed");

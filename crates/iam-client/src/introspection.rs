@@ -77,7 +77,8 @@ pub enum IntrospectionError {
 
 /// Prefixes of credentials that belong to other authenticators: never sent to the
 /// authorization server.
-const OTHER_KINDS: [&str; 4] = ["pat_", "key_", "svc_", crate::kratos::SESSION_TOKEN_PREFIX];
+/// (`ory_st_` is Kratos's session token prefix, `kratos::SESSION_TOKEN_PREFIX`.)
+const OTHER_KINDS: [&str; 4] = ["pat_", "key_", "svc_", "ory_st_"];
 /// Prefixes of Hydra tokens that are not access tokens (refresh token, authorization code).
 const NOT_ACCESS_TOKENS: [&str; 2] = ["ory_rt_", "ory_ac_"];
 

@@ -122,6 +122,7 @@ pub enum TransportPolicyError {
 
 impl TransportPolicyError {
     /// The same refusal for a URL known to play `role`.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
     pub(crate) fn in_role(self, role: UrlRole) -> Self {
         match self {
             TransportPolicyError::Invalid { .. } => TransportPolicyError::Invalid { role },
@@ -343,6 +344,7 @@ fn transport(e: reqwest::Error) -> HttpError {
     })
 }
 
+#[cfg(feature = "oidc")]
 impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
     type Error = HttpError;
     type Future = std::pin::Pin<

@@ -56,15 +56,17 @@
 //! watch (a custom [`SessionStore`]) keeps the in-process TTL as the revocation delay.
 
 mod admin;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod sessions;
 mod store;
 mod wire;
 
 pub use admin::session_jwt_authenticator;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisSessionStore;
 pub use sessions::{KratosSessions, KratosSessionsBuilder};
-pub use store::{
-    PurgeEvent, PurgeSink, RedisSessionStore, SessionStore, StoreError, StoredSession,
-};
+pub use store::{PurgeEvent, PurgeSink, SessionStore, StoreError, StoredSession};
 
 /// Kratos session tokens start with this.
 pub const SESSION_TOKEN_PREFIX: &str = "ory_st_";
