@@ -29,7 +29,7 @@
 //!   is usable at most one cooldown after its first token, and a flood of random kids costs at
 //!   most one fetch per cooldown;
 //! - when a refresh fails the last good set is served for up to 24 h past its freshness
-//!   (stale-if-error), and logged; with no set at all [`KeySource::keys`] fails and the
+//!   (stale-if-error), and logged; with no set at all [`KeySource::keys`](iam_core::jwks::KeySource::keys) fails and the
 //!   authenticator answers 503; a failed fetch is not retried by requests for a cooldown;
 //! - responses are capped at 1 MiB and 100 keys; connect timeout 5 s, total 10 s, two retries
 //!   with backoff on network errors, 5xx and 429;

@@ -1,4 +1,4 @@
-//! Ory Kratos sessions: a session cookie or session token turned into a [`Principal`] by
+//! Ory Kratos sessions: a session cookie or session token turned into a [`Principal`](iam_core::Principal) by
 //! Kratos's `GET /sessions/whoami`, cached, failing closed.
 //!
 //! ```no_run

@@ -90,7 +90,7 @@ impl KratosSessionsBuilder {
         self.http = Some(http);
         self
     }
-    /// A cache shared by a fleet (see [`RedisSessionStore`]).
+    /// A cache shared by a fleet (see `RedisSessionStore`, feature `redis`).
     pub fn store(mut self, store: impl SessionStore + 'static) -> Self {
         self.store = Some(Arc::new(store));
         self
