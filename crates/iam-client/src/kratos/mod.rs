@@ -56,6 +56,7 @@
 //! watch (a custom [`SessionStore`]) keeps the in-process TTL as the revocation delay.
 
 mod admin;
+mod purge;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod sessions;

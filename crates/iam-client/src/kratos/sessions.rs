@@ -1,5 +1,6 @@
 //! [`KratosSessions`]: the authenticator, its builder, the caches and the purge watch.
-use super::store::{PurgeEvent, PurgeSink, SessionStore};
+use super::purge::Watch;
+use super::store::{PurgeSink, SessionStore};
 use super::wire::{principal_of, url_escape, WireError, WireSession};
 use super::{KratosError, KratosStats, MAX_CREDENTIAL, SESSION_TOKEN_PREFIX};
 use crate::answer_cache::{AnswerCache, Cached, Key};
@@ -23,7 +24,7 @@ struct Counters {
 
 /// A cached answer of Kratos.
 #[derive(Clone)]
-enum Entry {
+pub(super) enum Entry {
     Session {
         principal: Principal,
         identity_id: Arc<str>,
@@ -162,98 +163,29 @@ impl KratosSessionsBuilder {
     }
 }
 
-/// The purge watch: the task before it is started, its handle after.
-struct Watch {
-    pending: Option<BoxFuture<'static, ()>>,
-    running: Option<tokio::task::AbortHandle>,
-}
-
 pub(super) struct Inner {
     public: String,
     whoami: String,
     pub(super) admin: Option<String>,
     pub(super) admin_token: Option<String>,
     cookie_name: String,
-    cache: AnswerCache<Entry>,
+    pub(super) cache: AnswerCache<Entry>,
     pub(super) http: HttpClient,
     clock: Arc<dyn Clock>,
     pub(super) store: Option<Arc<dyn SessionStore>>,
     counters: Counters,
     /// True while in-process session entries may be served: always without a purge watch,
     /// only while it is connected with one.
-    live: AtomicBool,
+    pub(super) live: AtomicBool,
     /// Bumped by every purge (local or announced): an answer fetched across a purge is not
     /// cached, since it may predate the revocation.
-    purges: AtomicU64,
+    pub(super) purges: AtomicU64,
     /// Bumped by every purge and every change of the watch's connection: an answer fetched
     /// across one is not kept in process (a purge may have been missed meanwhile).
-    epoch: AtomicU64,
+    pub(super) epoch: AtomicU64,
     /// Fast check for "the watch still has to be started".
-    watch_pending: AtomicBool,
-    watch: Mutex<Watch>,
-}
-
-impl Inner {
-    /// Bump the epoch, then drop what `keep` refuses: an insert racing with this either
-    /// happens before the `retain` (and is dropped by it) or sees the new epoch (and drops
-    /// itself).
-    fn purge_local(&self, keep: impl Fn(&Entry) -> bool) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.retain(keep);
-    }
-
-    pub(super) fn on_purge(&self, event: PurgeEvent) {
-        let sessions_only = |e: &Entry| matches!(e, Entry::Refused { .. });
-        match event {
-            PurgeEvent::Live => {
-                self.purge_local(sessions_only);
-                self.live.store(true, Ordering::SeqCst);
-            }
-            PurgeEvent::Lost => {
-                self.live.store(false, Ordering::SeqCst);
-                self.purge_local(sessions_only);
-            }
-            PurgeEvent::Session(id) => {
-                self.purges.fetch_add(1, Ordering::SeqCst);
-                self.purge_local(|e| match e {
-                    Entry::Session { principal, .. } => principal.session_id() != Some(id.as_str()),
-                    Entry::Refused { .. } => true,
-                });
-            }
-            PurgeEvent::Identity(id) => {
-                self.purges.fetch_add(1, Ordering::SeqCst);
-                self.purge_local(|e| match e {
-                    Entry::Session { identity_id, .. } => **identity_id != *id,
-                    Entry::Refused { .. } => true,
-                });
-            }
-        }
-    }
-
-    /// Start the purge watch on the current tokio runtime, once (a no-op outside one: the
-    /// next call inside a runtime starts it).
-    pub(super) fn start_watch(&self) {
-        if !self.watch_pending.load(Ordering::Acquire) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(task) = watch.pending.take() {
-            watch.running = Some(runtime.spawn(task).abort_handle());
-            self.watch_pending.store(false, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let watch = self.watch.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(task) = watch.running.take() {
-            task.abort();
-        }
-    }
+    pub(super) watch_pending: AtomicBool,
+    pub(super) watch: Mutex<Watch>,
 }
 
 /// Kratos session verification; an [`Authenticator`] for the chain. Cheap to clone.
