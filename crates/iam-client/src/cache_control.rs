@@ -1,10 +1,11 @@
 //! How long a response may be cached, from `Cache-Control` and `Expires`.
 use http::header::{HeaderMap, CACHE_CONTROL, DATE, EXPIRES};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The lifetime the server asked for, if it said anything: `Some(ZERO)` for `no-store` /
-/// `no-cache`, `max-age` first, then `Expires` (relative to `Date` when present).
-pub(crate) fn server_ttl(headers: &HeaderMap) -> Option<Duration> {
+/// `no-cache`, `max-age` first, then `Expires` (relative to `Date` when present, else to
+/// `now_unix`).
+pub(crate) fn server_ttl(headers: &HeaderMap, now_unix: i64) -> Option<Duration> {
     for value in headers.get_all(CACHE_CONTROL) {
         let Ok(value) = value.to_str() else { continue };
         for directive in value.split(',') {
@@ -27,7 +28,7 @@ pub(crate) fn server_ttl(headers: &HeaderMap) -> Option<Duration> {
         .get(DATE)
         .and_then(|d| d.to_str().ok())
         .and_then(|d| httpdate::parse_http_date(d).ok())
-        .unwrap_or_else(SystemTime::now);
+        .unwrap_or_else(|| UNIX_EPOCH + Duration::from_secs(u64::try_from(now_unix).unwrap_or(0)));
     Some(expires.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -37,8 +38,11 @@ pub(crate) fn effective_ttl(
     min: Duration,
     max: Duration,
     default: Duration,
+    now_unix: i64,
 ) -> Duration {
-    server_ttl(headers).unwrap_or(default).clamp(min, max)
+    server_ttl(headers, now_unix)
+        .unwrap_or(default)
+        .clamp(min, max)
 }
 
 #[cfg(test)]
@@ -61,7 +65,7 @@ mod tests {
             Duration::from_secs(86400),
             Duration::from_secs(900),
         );
-        let ttl = |p: &[(&'static str, &str)]| effective_ttl(&h(p), min, max, def).as_secs();
+        let ttl = |p: &[(&'static str, &str)]| effective_ttl(&h(p), min, max, def, 0).as_secs();
         assert_eq!(ttl(&[]), 900);
         assert_eq!(ttl(&[("cache-control", "public, max-age=3600")]), 3600);
         assert_eq!(ttl(&[("cache-control", "max-age=1")]), 300);

@@ -38,7 +38,8 @@
 //! [`HttpClient::with_policy`] that opted in through `dangerous()`. The `jwks_uri` found by
 //! discovery is held to the same policy: a plaintext one fails discovery (and requests get
 //! 503), it is never fetched.
-use crate::issuer::IssuerMetadata;
+#[cfg(feature = "oidc")]
+use crate::discovery::IssuerMetadata;
 use crate::jwks::{RemoteJwks, RemoteJwksError};
 use crate::transport::{HttpClient, HttpError, TransportPolicyError, UrlRole};
 use iam_core::authn::{AuthChain, JwtAuthenticator};
@@ -260,12 +261,19 @@ impl JwtConfig {
             Some(url) => {
                 http.policy().check(url, UrlRole::Jwks)?;
                 let jwks = RemoteJwks::builder(url.clone())
-                    .client(http.client().clone())
-                    .transport_policy(http.policy().clone())
+                    .http_client(http.clone())
                     .build()?;
                 let cell = tokio::sync::OnceCell::new_with(Some(jwks));
                 Source { remote: cell }
             }
+            #[cfg(not(feature = "oidc"))]
+            None => {
+                return Err(JwtConfigError::Invalid(format!(
+                    "no JWKS URL for issuer {:?}: discovering it needs iam-client's `oidc` feature",
+                    self.issuer
+                )))
+            }
+            #[cfg(feature = "oidc")]
             None => {
                 let issuer = openidconnect::IssuerUrl::new(self.issuer.clone()).map_err(|_| {
                     JwtConfigError::Invalid(format!(
@@ -322,6 +330,7 @@ struct Source {
 /// need keys get 503). Built by [`JwtConfig::keys_with`].
 pub struct IssuerKeys {
     issuer: String,
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
     http: HttpClient,
     source: Source,
     last_failure: Mutex<Option<Instant>>,
@@ -362,6 +371,15 @@ impl IssuerKeys {
             .await
     }
 
+    #[cfg(not(feature = "oidc"))]
+    async fn discover(&self) -> Result<RemoteJwks, KeySourceError> {
+        // Unreachable: without `oidc`, `keys_with` refuses a configuration without a JWKS URL.
+        Err(KeySourceError::new(
+            "issuer discovery needs the `oidc` feature",
+        ))
+    }
+
+    #[cfg(feature = "oidc")]
     async fn discover(&self) -> Result<RemoteJwks, KeySourceError> {
         let failed = |reason: String| {
             tracing::warn!(issuer = %self.issuer, error = %reason, "OIDC discovery failed");
@@ -371,12 +389,11 @@ impl IssuerKeys {
             .map_err(|_| failed("issuer is not a URL".into()))?;
         let metadata = IssuerMetadata::discover_async(url, &self.http)
             .await
-            .map_err(|e| failed(crate::issuer::discovery_reason(&e)))?;
-        crate::issuer::check_discovered(&metadata, self.http.policy())
+            .map_err(|e| failed(crate::discovery::discovery_reason(&e)))?;
+        crate::discovery::check_discovered(&metadata, self.http.policy())
             .map_err(|e| failed(e.to_string()))?;
         RemoteJwks::builder(metadata.jwks_uri().url().as_str())
-            .client(self.http.client().clone())
-            .transport_policy(self.http.policy().clone())
+            .http_client(self.http.clone())
             .build()
             .map_err(|e| failed(e.to_string()))
     }

@@ -37,16 +37,17 @@
 //! the authenticator (the next one in the chain decides) and inactive for
 //! [`Introspection::introspect`]; Hydra refresh tokens and authorization codes (`ory_rt_`,
 //! `ory_ac_`) are inactive without a call.
+use crate::answer_cache::{AnswerCache, Key};
 use crate::transport::HttpClient;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
+use iam_core::clock::{Clock, SystemClock};
 use iam_core::principal::{Principal, PrincipalKind};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Introspection or revocation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -76,7 +77,8 @@ pub enum IntrospectionError {
 
 /// Prefixes of credentials that belong to other authenticators: never sent to the
 /// authorization server.
-const OTHER_KINDS: [&str; 4] = ["pat_", "key_", "svc_", crate::kratos::SESSION_TOKEN_PREFIX];
+/// (`ory_st_` is Kratos's session token prefix, `kratos::SESSION_TOKEN_PREFIX`.)
+const OTHER_KINDS: [&str; 4] = ["pat_", "key_", "svc_", "ory_st_"];
 /// Prefixes of Hydra tokens that are not access tokens (refresh token, authorization code).
 const NOT_ACCESS_TOKENS: [&str; 2] = ["ory_rt_", "ory_ac_"];
 
@@ -101,6 +103,7 @@ pub struct IntrospectionBuilder {
     issuer: Option<String>,
     audience: Option<String>,
     any_audience: bool,
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for IntrospectionBuilder {
@@ -145,6 +148,11 @@ impl IntrospectionBuilder {
         self.audience = Some(audience.into());
         self
     }
+    /// The clock `exp` is checked against (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
     /// Settings that weaken the checks; each says what it gives up.
     pub fn dangerous(self) -> DangerousIntrospectionBuilder {
         DangerousIntrospectionBuilder(self)
@@ -176,11 +184,14 @@ impl IntrospectionBuilder {
                 revocation,
                 basic,
                 http,
-                max_ttl: self.max_ttl,
-                negative_ttl: self.negative_ttl,
-                cache: quick_cache::sync::Cache::new(self.capacity),
+                cache: AnswerCache::new(
+                    self.capacity,
+                    self.max_ttl,
+                    self.negative_ttl.min(Duration::from_secs(3600)),
+                ),
                 issuer: self.issuer,
                 audience: self.audience,
+                clock: self.clock,
             }),
         })
     }
@@ -201,22 +212,16 @@ impl DangerousIntrospectionBuilder {
     }
 }
 
-#[derive(Clone)]
-struct Entry {
-    principal: Option<Principal>,
-    until: Instant,
-}
-
 struct Inner {
     endpoint: reqwest::Url,
     revocation: Option<reqwest::Url>,
     basic: String,
     http: HttpClient,
-    max_ttl: Duration,
-    negative_ttl: Duration,
-    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    /// The principal of an active token, `None` for an inactive one.
+    cache: AnswerCache<Option<Principal>>,
     issuer: Option<String>,
     audience: Option<String>,
+    clock: Arc<dyn Clock>,
 }
 
 /// RFC 7662 introspection with a cache; an [`Authenticator`] for opaque bearer tokens.
@@ -234,15 +239,8 @@ impl fmt::Debug for Introspection {
     }
 }
 
-fn key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+fn key(token: &str) -> Key {
+    AnswerCache::<Option<Principal>>::key(token.as_bytes())
 }
 
 impl Introspection {
@@ -263,6 +261,7 @@ impl Introspection {
             issuer: None,
             audience: None,
             any_audience: false,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -279,11 +278,8 @@ impl Introspection {
         }
         let k = key(token);
         let now = Instant::now();
-        if let Some(e) = self.inner.cache.get(&k) {
-            if now < e.until {
-                return Ok(e.principal);
-            }
-            self.inner.cache.remove(&k);
+        if let Some(principal) = self.inner.cache.get(&k, now) {
+            return Ok(principal);
         }
         let body = self
             .post(&self.inner.endpoint, token, "access_token")
@@ -292,24 +288,18 @@ impl Introspection {
             IntrospectionError::Unavailable("introspection response does not parse".into())
         })?;
         let principal = self.principal_of(&doc);
+        let cache = &self.inner.cache;
         let until = match &principal {
             Some(p) => {
-                let left = p.expires_at().map_or(self.inner.max_ttl, |exp| {
-                    Duration::from_secs(u64::try_from(exp - unix_now()).unwrap_or(0))
-                });
-                now + left.min(self.inner.max_ttl)
+                let now_unix = self.inner.clock.now_unix();
+                let left = p
+                    .expires_at()
+                    .map(|exp| Duration::from_secs(u64::try_from(exp - now_unix).unwrap_or(0)));
+                cache.positive_until(now, left)
             }
-            None => now + self.inner.negative_ttl.min(Duration::from_secs(3600)),
+            None => cache.negative_until(now),
         };
-        if until > now {
-            self.inner.cache.insert(
-                k,
-                Entry {
-                    principal: principal.clone(),
-                    until,
-                },
-            );
-        }
+        cache.insert(k, principal.clone(), until);
         Ok(principal)
     }
 
@@ -384,7 +374,7 @@ impl Introspection {
         }
         let s = |name: &str| doc.get(name).and_then(Value::as_str);
         let exp = doc.get("exp").and_then(Value::as_i64);
-        if exp.is_some_and(|exp| exp <= unix_now()) {
+        if exp.is_some_and(|exp| exp <= self.inner.clock.now_unix()) {
             return None;
         }
         if let Some(want) = &self.inner.issuer {

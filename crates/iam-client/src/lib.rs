@@ -28,28 +28,53 @@
 //!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation
 //!   (broadcast to every instance sharing the Redis) and session-to-JWT exchange.
 //!
+//! ## Features
+//! All on by default; turn them off with `default-features = false` to compile less.
+//! [`JwtConfig`], [`RemoteJwks`], [`RemoteCredentials`] and [`HttpClient`] are always there.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `oidc` | [`discovery`] (also discovery in [`JwtConfig`] without a JWKS URL), [`login`], [`logout`], [`client_credentials`] (`openidconnect`, `oauth2`) |
+//! | `kratos` | [`kratos`]: Kratos sessions with the in-process cache |
+//! | `redis` | [`kratos::RedisSessionStore`], the shared session store (implies `kratos`) |
+//! | `introspection` | [`introspection`]: RFC 7662 introspection, RFC 7009 revocation |
+//! | `aws-lc` (default), `rust-crypto` | iam-core's crypto backend, passed through |
+//!
 //! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API.
 #![forbid(unsafe_code)]
 
+mod answer_cache;
 mod cache_control;
+#[cfg(feature = "oidc")]
 pub mod client_credentials;
 pub mod config;
-pub mod credentials;
+#[cfg(feature = "oidc")]
+pub mod discovery;
+#[cfg(feature = "introspection")]
 pub mod introspection;
-pub mod issuer;
 pub mod jwks;
+#[cfg(feature = "kratos")]
 pub mod kratos;
+#[cfg(feature = "oidc")]
 pub mod login;
+#[cfg(feature = "oidc")]
 pub mod logout;
+pub mod remote_credentials;
 pub mod transport;
 
+#[cfg(feature = "oidc")]
 pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
 pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
-pub use credentials::RemoteCredentials;
+#[cfg(feature = "oidc")]
+pub use discovery::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
+#[cfg(feature = "introspection")]
 pub use introspection::{Introspection, IntrospectionError};
-pub use issuer::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 pub use jwks::{JwksStats, RemoteJwks, RemoteJwksBuilder, RemoteJwksError};
-pub use kratos::{KratosSessions, RedisSessionStore};
+#[cfg(feature = "kratos")]
+pub use kratos::KratosSessions;
+#[cfg(feature = "redis")]
+pub use kratos::RedisSessionStore;
+pub use remote_credentials::RemoteCredentials;
 pub use transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};

@@ -18,7 +18,7 @@
 //! # let _ = access; Ok(()) }
 //! ```
 use crate::client_credentials::AccessToken;
-use crate::issuer::TrustedIssuer;
+use crate::discovery::TrustedIssuer;
 use crate::transport::HttpClient;
 use iam_core::principal::{Principal, PrincipalKind};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
@@ -217,7 +217,7 @@ impl LoginClient {
         let metadata = issuer
             .metadata()
             .ok_or(LoginError::Config("the issuer was not discovered"))?;
-        crate::issuer::check_discovered(metadata, http.policy())?;
+        crate::discovery::check_discovered(metadata, http.policy())?;
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|_| LoginError::Config("invalid redirect URI"))?;
         let client = CoreClient::from_provider_metadata(

@@ -31,9 +31,9 @@
 //! request, so a URL that reaches the client another way is refused too.
 //!
 //! ## Caveats
-//! - A `reqwest::Client` you supply through [`HttpClient::with_client`] or
-//!   [`RemoteJwksBuilder::client`](crate::jwks::RemoteJwksBuilder::client) should not follow
-//!   redirects: a redirect to plain `http` is not seen by the policy.
+//! - A `reqwest::Client` you supply through [`HttpClient::with_client`] (and so to
+//!   [`RemoteJwksBuilder::http_client`](crate::jwks::RemoteJwksBuilder::http_client)) should
+//!   not follow redirects: a redirect to plain `http` is not seen by the policy.
 //! - `localhost` is trusted by name; a resolver that maps it elsewhere is outside the policy.
 use std::fmt;
 use std::net::IpAddr;
@@ -122,6 +122,7 @@ pub enum TransportPolicyError {
 
 impl TransportPolicyError {
     /// The same refusal for a URL known to play `role`.
+    #[cfg_attr(not(feature = "oidc"), allow(dead_code))]
     pub(crate) fn in_role(self, role: UrlRole) -> Self {
         match self {
             TransportPolicyError::Invalid { .. } => TransportPolicyError::Invalid { role },
@@ -343,6 +344,7 @@ fn transport(e: reqwest::Error) -> HttpError {
     })
 }
 
+#[cfg(feature = "oidc")]
 impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
     type Error = HttpError;
     type Future = std::pin::Pin<

@@ -3,9 +3,9 @@
 //! URL role at build time, for every endpoint of a discovery document, and by the HTTP client
 //! before each request.
 use iam_client::client_credentials::ClientCredentialsError;
-use iam_client::credentials::RemoteCredentialsError;
 use iam_client::kratos::KratosError;
 use iam_client::login::{LoginClient, LoginError};
+use iam_client::remote_credentials::RemoteCredentialsError;
 use iam_client::{
     ClientCredentials, DiscoveryError, HttpClient, HttpError, Introspection, IntrospectionError,
     JwtConfig, JwtConfigError, KratosSessions, RemoteCredentials, RemoteJwks, RemoteJwksError,
@@ -57,7 +57,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
     out.push((
         UrlRole::KratosPublic,
         match KratosSessions::builder(format!("{base}/public"))
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,
@@ -69,7 +69,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
         UrlRole::KratosAdmin,
         match KratosSessions::builder("https://kratos.example/")
             .admin(format!("{base}/admin"), Some("ory_pat_x".into()))
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,
@@ -80,7 +80,7 @@ fn build_each_role(base: &str, http: &HttpClient) -> Vec<(UrlRole, Option<UrlRol
     out.push((
         UrlRole::CredentialService,
         match RemoteCredentials::builder(base, SVC)
-            .http(http.clone())
+            .http_client(http.clone())
             .build()
         {
             Ok(_) => None,

@@ -123,14 +123,14 @@ impl Config {
         let mut chain = AuthChain::new().with(jwt);
         if let Some(url) = &self.kratos_public_url {
             let sessions = iam_client::KratosSessions::builder(url.clone())
-                .http(http.clone())
+                .http_client(http.clone())
                 .build()
                 .map_err(|e| format!("IAM_KRATOS_PUBLIC_URL: {e}"))?;
             chain = chain.with(sessions);
         }
         if let Some((url, token)) = &self.credentials {
             let remote = iam_client::RemoteCredentials::builder(url.clone(), token.clone())
-                .http(http.clone())
+                .http_client(http.clone())
                 .build()
                 .map_err(|e| format!("IAM_CREDENTIALS_URL / IAM_CREDENTIALS_TOKEN: {e}"))?;
             chain = chain.with(iam_core::credential::CredentialAuthenticator::new(remote));

@@ -1,7 +1,7 @@
 //! The remote [`CredentialVerifier`]: the credential service's `POST /validate`, cached.
 //!
 //! ```no_run
-//! use iam_client::credentials::RemoteCredentials;
+//! use iam_client::remote_credentials::RemoteCredentials;
 //! use iam_core::authn::AuthChain;
 //! use iam_core::credential::{CredentialAuthenticator, RouteScopes};
 //!
@@ -23,15 +23,16 @@
 //! that request's refusal (401 `invalid token`, not cached), never a 503 for everyone.
 //! [`RemoteCredentials::verify_for_client`] forwards the end client's address
 //! ([`CLIENT_IP_HEADER`]), so the service charges failures to that client.
+use crate::answer_cache::{AnswerCache, Key};
 use crate::transport::{HttpClient, HttpError};
 use iam_core::authn::BoxFuture;
+use iam_core::clock::{Clock, SystemClock};
 use iam_core::credential::{
     CredentialError, CredentialKind, CredentialVerifier, ParsedToken, VerifiedCredential,
 };
 use iam_core::scope::ScopeSet;
 use iam_core::Principal;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use std::sync::Arc;
 /// The header in which [`RemoteCredentials`] forwards the end client's address to the
 /// credential service (honoured from authenticated callers only).
 pub const CLIENT_IP_HEADER: &str = "x-iam-client-ip";
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A remote verifier that cannot be built as configured.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,7 @@ pub struct RemoteCredentialsBuilder {
     negative_ttl: Duration,
     capacity: usize,
     http: Option<HttpClient>,
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for RemoteCredentialsBuilder {
@@ -93,9 +95,15 @@ impl RemoteCredentialsBuilder {
         self.capacity = entries;
         self
     }
-    /// Your HTTP client.
-    pub fn http(mut self, http: HttpClient) -> Self {
+    /// Send requests with this client (default: [`HttpClient::new`]); its transport policy
+    /// checks the URLs.
+    pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
+        self
+    }
+    /// The clock expiries are checked against (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
     /// Check and build.
@@ -121,29 +129,28 @@ impl RemoteCredentialsBuilder {
         Ok(RemoteCredentials {
             validate: format!("{}/validate", url.as_str().trim_end_matches('/')),
             caller: self.caller,
-            ttl: self.ttl,
-            negative_ttl: self.negative_ttl,
-            cache: quick_cache::sync::Cache::new(self.capacity.max(1)),
+            cache: AnswerCache::new(self.capacity, self.ttl, self.negative_ttl),
             http,
+            clock: self.clock,
         })
     }
 }
 
+/// A cached answer of the service.
 #[derive(Clone)]
 enum Entry {
     /// The answer and its principal, built once.
-    Valid(Arc<(VerifiedCredential, Principal)>, Instant),
-    Refused(CredentialError, Instant),
+    Valid(Cached),
+    Refused(CredentialError),
 }
 
 /// The credential service as a [`CredentialVerifier`]; see the [module docs](self).
 pub struct RemoteCredentials {
     validate: String,
     caller: String,
-    ttl: Duration,
-    negative_ttl: Duration,
-    cache: quick_cache::sync::Cache<[u8; 32], Entry>,
+    cache: AnswerCache<Entry>,
     http: HttpClient,
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for RemoteCredentials {
@@ -174,12 +181,6 @@ struct Answer {
     error: Option<String>,
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 impl RemoteCredentials {
     /// The service at `url`, called with the service token `caller` (`svc_...`).
     pub fn builder(url: impl Into<String>, caller: impl Into<String>) -> RemoteCredentialsBuilder {
@@ -190,6 +191,7 @@ impl RemoteCredentials {
             negative_ttl: Duration::from_secs(5),
             capacity: 10_000,
             http: None,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -284,20 +286,18 @@ enum Refused {
 
 impl RemoteCredentials {
     /// The cached answer for this token digest, while it lasts.
-    fn cached(&self, key: &[u8; 32], now: Instant) -> Option<Result<Cached, CredentialError>> {
-        match self.cache.get(key)? {
-            Entry::Valid(v, until)
-                if until > now && v.0.expires_at.is_none_or(|e| e > now_unix()) =>
-            {
+    fn cached(&self, key: &Key, now: Instant) -> Option<Result<Cached, CredentialError>> {
+        match self.cache.get(key, now)? {
+            Entry::Valid(v) if v.0.expires_at.is_none_or(|e| e > self.clock.now_unix()) => {
                 Some(Ok(v))
             }
-            Entry::Refused(e, until) if until > now => Some(Err(e)),
-            _ => None,
+            Entry::Refused(e) => Some(Err(e)),
+            Entry::Valid(_) => None,
         }
     }
 
     fn cached_now(&self, token: &ParsedToken<'_>) -> Option<Result<Cached, CredentialError>> {
-        let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
+        let key = AnswerCache::<Entry>::key(token.secret().as_bytes());
         self.cached(&key, Instant::now())
     }
 
@@ -308,28 +308,29 @@ impl RemoteCredentials {
         token: ParsedToken<'_>,
         client: Option<IpAddr>,
     ) -> Result<Cached, CredentialError> {
-        let key: [u8; 32] = Sha256::digest(token.secret().as_bytes()).into();
+        let key = AnswerCache::<Entry>::key(token.secret().as_bytes());
         let now = Instant::now();
         if let Some(answer) = self.cached(&key, now) {
             return answer;
         }
         match self.ask(token.secret(), client).await {
             Ok(v) => {
+                let now_unix = self.clock.now_unix();
                 let left = v
                     .expires_at
-                    .map(|e| Duration::from_secs(u64::try_from(e - now_unix()).unwrap_or(0)));
-                let ttl = left.map_or(self.ttl, |l| l.min(self.ttl));
+                    .map(|e| Duration::from_secs(u64::try_from(e - now_unix).unwrap_or(0)));
                 let principal = v.principal();
                 let answer = Arc::new((v, principal));
+                let until = self.cache.positive_until(now, left);
                 self.cache
-                    .insert(key, Entry::Valid(Arc::clone(&answer), now + ttl));
+                    .insert(key, Entry::Valid(Arc::clone(&answer)), until);
                 Ok(answer)
             }
             Err(Refused::Limited) => Err(CredentialError::Invalid),
             Err(Refused::Answer(e)) => {
                 if matches!(e, CredentialError::Invalid | CredentialError::Expired) {
-                    self.cache
-                        .insert(key, Entry::Refused(e.clone(), now + self.negative_ttl));
+                    let until = self.cache.negative_until(now);
+                    self.cache.insert(key, Entry::Refused(e.clone()), until);
                 }
                 Err(e)
             }

@@ -134,8 +134,7 @@ impl TrustedIssuer {
             })?;
         check_discovered(&metadata, http.policy())?;
         let keys = RemoteJwks::builder(metadata.jwks_uri().url().as_str())
-            .client(http.client().clone())
-            .transport_policy(http.policy().clone())
+            .http_client(http.clone())
             .build()?;
         let validator = configure(Validator::builder(issuer)).build()?;
         let mut trusted = Self::new(validator, keys);
