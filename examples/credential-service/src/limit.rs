@@ -257,3 +257,67 @@ impl Limiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIGHT: RateLimit = RateLimit {
+        threshold: 4,
+        per_minute: 2,
+        caller_threshold: 6,
+    };
+
+    /// One validation of `key` that fails; `false` when it was refused with a 429.
+    async fn fail_once(l: &Limiter, key: &Key, now: i64) -> bool {
+        match l.admit(std::slice::from_ref(key), now).await {
+            Err(_) => false,
+            Ok(over) => {
+                l.failed(&[(key.clone(), over[0])], now).await;
+                true
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_gets_threshold_failures_then_per_minute_answers_then_429() {
+        let l = Limiter::new(TIGHT, None);
+        let key = Key::LookupId("abc".into());
+        for i in 0..TIGHT.threshold + TIGHT.per_minute {
+            assert!(fail_once(&l, &key, 100).await, "answer {i}");
+        }
+        assert_eq!(l.admit(std::slice::from_ref(&key), 100).await, Err(key));
+        // Other keys, and the caller with its own higher budget, are untouched.
+        let other = Key::client("192.0.2.1".parse().unwrap());
+        assert!(l.admit(&[other], 100).await.is_ok());
+        let caller = Key::Caller("svc".into());
+        for i in 0..TIGHT.caller_threshold {
+            assert!(fail_once(&l, &caller, 100).await, "caller failure {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn successes_never_use_the_budget_and_a_minute_without_failures_clears_a_key() {
+        let l = Limiter::new(TIGHT, None);
+        let key = Key::client("2001:db8::1".parse().unwrap());
+        // An IPv6 client is its /64.
+        assert_eq!(key, Key::client("2001:db8::ffff:1".parse().unwrap()));
+        for _ in 0..100 {
+            assert_eq!(
+                l.admit(std::slice::from_ref(&key), 100).await,
+                Ok(vec![false])
+            );
+        }
+        for _ in 0..TIGHT.threshold {
+            fail_once(&l, &key, 100).await;
+        }
+        assert_eq!(
+            l.admit(std::slice::from_ref(&key), 100).await,
+            Ok(vec![true])
+        );
+        assert_eq!(
+            l.admit(std::slice::from_ref(&key), 161).await,
+            Ok(vec![false])
+        );
+    }
+}

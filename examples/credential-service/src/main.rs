@@ -21,6 +21,21 @@ fn invalid(var: &str, e: impl std::fmt::Display) -> ConfigError {
     ConfigError::invalid(var, reason)
 }
 
+/// A configuration error of the variable its text names (`IAM_AUDIENCE is required`), else
+/// of `default_var`.
+fn named(default_var: &str, e: impl std::fmt::Display) -> ConfigError {
+    let text = e.to_string();
+    let var = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| w.starts_with("IAM_"))
+        .unwrap_or(default_var)
+        .to_owned();
+    if text == format!("{var} is required") {
+        return ConfigError::Missing { var };
+    }
+    invalid(&var, text)
+}
+
 fn decode_secret(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     if s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -110,7 +125,7 @@ fn config() -> Result<Config, ConfigError> {
         Some(_) => {
             let mut chain = iam_client::JwtConfig::from_env("IAM_")
                 .and_then(|c| c.chain())
-                .map_err(|e| invalid("IAM_ISSUER", e))?;
+                .map_err(|e| named("IAM_ISSUER", e))?;
             if let Some(k) = global.get("IAM_KRATOS_PUBLIC_URL") {
                 chain = chain.with(
                     iam_client::KratosSessions::builder(k)

@@ -1,9 +1,9 @@
 //! The REST API (see `openapi.json`), by concept:
-//! - [`auth`]: who is calling (bootstrap token, service token, user or admin) and the audit
+//! - `auth`: who is calling (bootstrap token, service token, user or admin) and the audit
 //!   actor;
-//! - [`credentials`]: managing credentials and the owner-scope sweep;
-//! - [`validate`]: `POST /validate` under the failed-validation limits ([`crate::limit`]);
-//! - [`errors`]: the error answers (iam-service's `Problem`).
+//! - `credentials`: managing credentials and the owner-scope sweep;
+//! - `validate`: `POST /validate` under the failed-validation limits ([`crate::limit`]);
+//! - `errors`: the error answers (iam-service's `Problem`).
 //!
 //! Health (`/health/alive`, `/health/ready` = a database ping) and `/metrics` come from
 //! iam-service.
