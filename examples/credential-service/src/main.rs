@@ -174,6 +174,8 @@ fn config() -> Result<Config, ConfigError> {
 #[tokio::main]
 async fn main() {
     iam_service::telemetry::init();
+    // The recorder first: the service's counters are registered (at zero) with the state.
+    let metrics = Metrics::global();
     let config = exit_on_error(config());
     let store = match Store::connect(&config.database_url, config.peppers).await {
         Ok(s) => Arc::new(s),
@@ -207,7 +209,7 @@ async fn main() {
     // Until SIGINT or SIGTERM; in-flight requests finish first.
     let served = Service::new(api_router(Arc::clone(&state)))
         .health(health(&state))
-        .metrics(Metrics::global())
+        .metrics(metrics)
         .metrics_listen(config.metrics_listen)
         .serve(config.listen)
         .await;

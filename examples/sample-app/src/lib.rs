@@ -197,7 +197,8 @@ pub fn record_request(status: u16) {
     }
 }
 
-/// Register the request counters at zero, so `/metrics` lists every class from the start.
+/// Register the request counters at zero, so `/metrics` lists every class from the start
+/// (after the recorder is installed: `iam_service::metrics::Metrics::global()`).
 pub fn register_metrics() {
     for class in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
         metrics::counter!("sample_app_requests_total", "status" => class).increment(0);

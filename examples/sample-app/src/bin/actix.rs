@@ -34,8 +34,8 @@ async fn main() -> std::io::Result<()> {
     // Signals are iam-service's (SIGINT and SIGTERM, both graceful), not actix's.
     let mut handles = Vec::new();
     if let Some(addr) = config.metrics_listen {
-        sample_app::register_metrics();
         let metrics = Metrics::global();
+        sample_app::register_metrics();
         let server = HttpServer::new(move || {
             let metrics = metrics.clone();
             App::new().route(

@@ -53,8 +53,8 @@ async fn main() {
         .metrics_listen(config.metrics_listen);
     // `/metrics` only on IAM_METRICS_LISTEN, never on IAM_LISTEN.
     if config.metrics_listen.is_some() {
-        sample_app::register_metrics();
         service = service.metrics(Metrics::global());
+        sample_app::register_metrics();
     }
     let (app, internal) = service.routers();
     let app = app.layer(middleware::from_fn(log));
