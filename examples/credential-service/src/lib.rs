@@ -18,7 +18,7 @@
 //!   kept in `credentials.pepper` (created once, mode 0600, never overwritten) with a warning;
 //! - `CREDENTIALS_ROUTE_SCOPES`: a file of `METHOD /PATTERN SCOPE` lines for `/validate`
 //!   calls that pass `method` and `path` (deny by default);
-//! - `REDIS_URL`: share the failed-validation counters between instances (see [`limit`]);
+//! - `REDIS_URL`: share the failed-validation budgets between instances (see [`limit`]);
 //! - `IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, `IAM_KRATOS_PUBLIC_URL`: how users
 //!   authenticate to manage their own tokens (the middleware's settings).
 #![forbid(unsafe_code)]
@@ -29,6 +29,6 @@ pub mod limit;
 pub mod pepper_file;
 pub mod store;
 
-pub use api::{api_router, metrics_router, router, AppState, Options, RateLimit};
+pub use api::{api_router, health, router, AppState, Options, RateLimit};
 pub use bootstrap::Bootstrap;
 pub use store::{Backend, Store};

@@ -16,20 +16,32 @@
 //! `per_minute` validations a minute until a minute passes with no failure; the 429 names the
 //! key's kind, and applies to requests carrying that key only.
 //!
+//! Both budgets are GCRA limits of iam-service ([`iam_service::ratelimit`]): in process, or
+//! shared by every instance through Redis ([`SharedLimit`]). Failures go through a limiter
+//! whose burst is the threshold less one, so the threshold-th failure is the first it refuses
+//! and puts the key over its budget. From then on each validation of the key takes one from
+//! its allowance, whose burst is `per_minute` plus one: the failure that found the key over
+//! its budget takes the extra one (on the instance that saw the threshold-th failure, and on
+//! another instance that learns of it by its first refused failure alike).
+//!
 //! Caveats: without a forwarded client address, random well-formed tokens are not limited at
 //! all (each costs one index lookup; the secrets are 166 bits, so guessing is hopeless anyway).
+//! Budgets refill continuously (GCRA), not per wall-clock minute.
+use iam_service::ratelimit::{LocalRateLimiter, RateLimiter, RateQuota, RedisRateLimiter};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// The header in which an authenticated caller (a service token, an admin) forwards the
 /// address of the end client whose token it validates. Ignored from anyone else.
 pub const CLIENT_IP_HEADER: &str = "x-iam-client-ip";
 
-/// Tracked keys at most (windows older than a minute are dropped first, then unlimited ones;
-/// past the cap new keys are not tracked).
+/// Keys over their budget tracked at most (keys a minute past their last failure are
+/// dropped first; past the cap new keys are not tracked).
 const MAX_KEYS: usize = 100_000;
+
+/// The Redis key prefix of the failure budgets.
+const REDIS_PREFIX: &str = "iam:credentials:failures:";
 
 /// Failed-validation rate limits (per key and minute).
 #[derive(Debug, Clone, Copy)]
@@ -94,213 +106,218 @@ impl Key {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Window {
-    start: i64,
-    failures: u32,
-    limited: bool,
-    used: u32,
-}
-
-/// The in-process windows, and optionally the fleet's counts in Redis.
-pub(crate) struct Limiter {
-    limit: RateLimit,
-    windows: Mutex<HashMap<String, Window>>,
-    shared: Option<SharedLimit>,
-}
-
-impl Limiter {
-    pub(crate) fn new(limit: RateLimit, shared: Option<SharedLimit>) -> Self {
-        Self {
-            limit,
-            windows: Mutex::new(HashMap::new()),
-            shared,
-        }
-    }
-
-    fn threshold(&self, key: &Key) -> u32 {
-        match key {
-            Key::Caller(_) => self.limit.caller_threshold,
-            _ => self.limit.threshold,
-        }
-    }
-
-    /// `Err(key)` when one of `keys` is limited and has used its allowance; counts the
-    /// attempt against the limited keys. Keys with no failures are not stored.
-    pub(crate) async fn admit(&self, keys: &[Key], now: i64) -> Result<(), Key> {
-        let mut fleet = Vec::with_capacity(keys.len());
-        for key in keys {
-            let n = match &self.shared {
-                // Redis down → the in-process counts decide.
-                Some(shared) => shared.failures(&key.name(), now / 60, 0).await,
-                None => None,
-            };
-            fleet.push(n);
-        }
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let mut charge = Vec::new();
-        for (key, fleet) in keys.iter().zip(fleet) {
-            let name = key.name();
-            let threshold = self.threshold(key);
-            let fleet = fleet.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-            let Some(w) = windows.get_mut(&name) else {
-                if fleet.is_some_and(|n| n >= threshold) {
-                    // Over the fleet's budget, not yet seen here.
-                    let w = Window {
-                        start: now,
-                        failures: fleet.unwrap_or(0),
-                        limited: true,
-                        used: 0,
-                    };
-                    if insert(&mut windows, name.clone(), w, now) {
-                        charge.push(name);
-                    }
-                }
-                continue;
-            };
-            if now - w.start >= 60 {
-                let keep = w.failures >= threshold || (w.limited && w.failures > 0);
-                *w = Window {
-                    start: now,
-                    failures: 0,
-                    limited: keep,
-                    used: 0,
-                };
-            }
-            if let Some(n) = fleet {
-                if n > w.failures {
-                    w.failures = n;
-                }
-            }
-            if w.failures >= threshold {
-                w.limited = true;
-            }
-            if w.limited {
-                if w.used >= self.limit.per_minute {
-                    return Err(key.clone());
-                }
-                charge.push(name);
-            }
-        }
-        for name in charge {
-            if let Some(w) = windows.get_mut(&name) {
-                w.used += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// One failure for each of `keys` (here and in the fleet's counts).
-    pub(crate) async fn failed(&self, keys: &[Key], now: i64) {
-        {
-            let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-            for key in keys {
-                let name = key.name();
-                let threshold = self.threshold(key);
-                if !windows.contains_key(&name)
-                    && !insert(
-                        &mut windows,
-                        name.clone(),
-                        Window {
-                            start: now,
-                            ..Window::default()
-                        },
-                        now,
-                    )
-                {
-                    continue;
-                }
-                if let Some(w) = windows.get_mut(&name) {
-                    w.failures = w.failures.saturating_add(1);
-                    if w.failures == threshold {
-                        w.limited = true;
-                        tracing::warn!(audit = "validation_failures", key = %name, failures = w.failures, "failed validations burst; rate limiting this key");
-                    }
-                }
-            }
-        }
-        if let Some(shared) = &self.shared {
-            for key in keys {
-                shared.failures(&key.name(), now / 60, 1).await;
-            }
-        }
-    }
-}
-
-/// Insert a window, within [`MAX_KEYS`]; `false` when there is no room.
-fn insert(windows: &mut HashMap<String, Window>, name: String, w: Window, now: i64) -> bool {
-    if windows.len() >= MAX_KEYS {
-        windows.retain(|_, w| now - w.start < 60 || w.limited);
-    }
-    if windows.len() >= MAX_KEYS {
-        windows.retain(|_, w| w.limited);
-    }
-    if windows.len() >= MAX_KEYS {
-        return false;
-    }
-    windows.insert(name, w);
-    true
-}
-
 /// A `REDIS_URL` that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid REDIS_URL")]
 pub struct SharedLimitError;
 
-/// The failed-validation counters in Redis, shared by every instance of the service.
+/// Failure budgets shared through Redis by every instance of the service (`REDIS_URL`).
+/// When Redis does not answer, each instance limits in process (never switched off).
+#[derive(Clone)]
 pub struct SharedLimit {
-    client: redis::Client,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    url: String,
 }
 
 impl std::fmt::Debug for SharedLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
         f.debug_struct("SharedLimit").finish_non_exhaustive()
     }
 }
 
 impl SharedLimit {
-    /// Counters at `url` (`redis://...`); nothing is connected yet.
+    /// Budgets at `url` (`redis://...`); nothing is connected yet.
     pub fn new(url: &str) -> Result<Self, SharedLimitError> {
+        redis_limiter(url, "", RateQuota::per_minute(1))?;
         Ok(Self {
-            client: redis::Client::open(url).map_err(|_| SharedLimitError)?,
-            conn: tokio::sync::Mutex::new(None),
+            url: url.to_owned(),
         })
     }
+}
 
-    /// Add `delta` (0 to read) to this key's failures in `minute`; `None` when Redis cannot
-    /// answer (the in-process counters then decide).
-    async fn failures(&self, key: &str, minute: i64, delta: i64) -> Option<i64> {
-        let timeout = Duration::from_millis(250);
-        let mut slot = self.conn.lock().await;
-        if slot.is_none() {
-            let c = tokio::time::timeout(timeout, self.client.get_multiplexed_async_connection())
-                .await
-                .ok()?
-                .ok()?;
-            *slot = Some(c);
-        }
-        let conn = slot.as_mut()?;
-        let key = format!("iam:credentials:failures:{key}:{minute}");
-        let out = if delta == 0 {
-            // A read creates nothing (random ids must not fill Redis).
-            let get = redis::cmd("GET").arg(&key).to_owned();
-            tokio::time::timeout(timeout, get.query_async::<Option<i64>>(conn))
-                .await
-                .map(|r| r.map(|n| n.unwrap_or(0)))
-        } else {
-            let mut pipe = redis::pipe();
-            pipe.atomic().incr(&key, delta).expire(&key, 120).ignore();
-            tokio::time::timeout(timeout, pipe.query_async::<(i64,)>(conn))
-                .await
-                .map(|r| r.map(|(n,)| n))
+fn redis_limiter(
+    url: &str,
+    prefix: &str,
+    quota: RateQuota,
+) -> Result<RedisRateLimiter, SharedLimitError> {
+    RedisRateLimiter::new(url, prefix, quota).map_err(|_| SharedLimitError)
+}
+
+/// The allowance's key of a key (next to its failure budget's, under the same prefix).
+fn allowance_key(name: &str) -> String {
+    format!("{name}:allowance")
+}
+
+/// The failure budgets, the allowances of keys over budget, and which keys are over budget.
+pub(crate) struct Limiter {
+    /// Failures of lookup ids and end clients.
+    failures: Box<dyn RateLimiter>,
+    /// Failures charged to callers.
+    caller_failures: Box<dyn RateLimiter>,
+    /// Validations of keys over their budget.
+    allowance: Box<dyn RateLimiter>,
+    /// Key name → time of its last failure, for keys over budget.
+    over_budget: Mutex<HashMap<String, i64>>,
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: RateLimit, shared: Option<SharedLimit>) -> Self {
+        // The threshold-th failure is the first refused: a burst of threshold - 1.
+        let failures = RateQuota::per_minute(limit.threshold.saturating_sub(1));
+        let caller = RateQuota::per_minute(limit.caller_threshold.saturating_sub(1));
+        // per_minute validations, plus the failure that found the key over budget.
+        let allowance = RateQuota::per_minute(limit.per_minute.saturating_add(1));
+        let make = |prefix: &str, quota: RateQuota| -> Box<dyn RateLimiter> {
+            match &shared {
+                Some(s) => match redis_limiter(&s.url, prefix, quota) {
+                    Ok(l) => Box::new(l),
+                    // Checked in SharedLimit::new; in process if it ever is not.
+                    Err(_) => Box::new(LocalRateLimiter::new(quota)),
+                },
+                None => Box::new(LocalRateLimiter::new(quota)),
+            }
         };
-        match out {
-            Ok(Ok(n)) => Some(n),
-            _ => {
-                *slot = None;
-                None
+        Self {
+            failures: make(REDIS_PREFIX, failures),
+            // Caller keys go through this one only; allowance keys are suffixed.
+            caller_failures: make(REDIS_PREFIX, caller),
+            allowance: make(REDIS_PREFIX, allowance),
+            over_budget: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn is_over_budget(&self, name: &str, now: i64) -> bool {
+        let map = self.over_budget.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(name).is_some_and(|last| now - last < 60)
+    }
+
+    /// `Err(key)` when one of `keys` is over its budget and has used its allowance; counts
+    /// the attempt against the allowance of keys over budget. Returns which keys were over
+    /// budget (to pass to [`Limiter::failed`]).
+    pub(crate) async fn admit(&self, keys: &[Key], now: i64) -> Result<Vec<bool>, Key> {
+        let mut over = Vec::with_capacity(keys.len());
+        for key in keys {
+            let name = key.name();
+            let is_over = self.is_over_budget(&name, now);
+            if is_over
+                && !self
+                    .allowance
+                    .check(&allowance_key(&name))
+                    .await
+                    .is_allowed()
+            {
+                return Err(key.clone());
+            }
+            over.push(is_over);
+        }
+        Ok(over)
+    }
+
+    /// One failure for each of `keys`; `admitted_over` says which of them [`Limiter::admit`]
+    /// found over budget (and charged already).
+    pub(crate) async fn failed(&self, keys: &[(Key, bool)], now: i64) {
+        for (key, admitted_over) in keys {
+            let name = key.name();
+            let budget = match key {
+                Key::Caller(_) => &self.caller_failures,
+                _ => &self.failures,
+            };
+            if budget.check(&name).await.is_allowed() {
+                self.touch(&name, now, false);
+                continue;
+            }
+            if !admitted_over {
+                // Newly over budget (here): this answer takes one from the allowance.
+                let _ = self.allowance.check(&allowance_key(&name)).await;
+                tracing::warn!(audit = "validation_failures", key = %name, "failed validations burst; rate limiting this key");
+            }
+            self.touch(&name, now, true);
+        }
+    }
+
+    /// Record a failure of a key: keys over budget stay so until a minute without failures.
+    fn touch(&self, name: &str, now: i64, over: bool) {
+        let mut map = self.over_budget.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = map.get_mut(name) {
+            if over || now - *last < 60 {
+                *last = now;
+            } else {
+                map.remove(name);
+            }
+            return;
+        }
+        if !over {
+            return;
+        }
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, last| now - *last < 60);
+        }
+        if map.len() < MAX_KEYS {
+            map.insert(name.to_owned(), now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIGHT: RateLimit = RateLimit {
+        threshold: 4,
+        per_minute: 2,
+        caller_threshold: 6,
+    };
+
+    /// One validation of `key` that fails; `false` when it was refused with a 429.
+    async fn fail_once(l: &Limiter, key: &Key, now: i64) -> bool {
+        match l.admit(std::slice::from_ref(key), now).await {
+            Err(_) => false,
+            Ok(over) => {
+                l.failed(&[(key.clone(), over[0])], now).await;
+                true
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_key_gets_threshold_failures_then_per_minute_answers_then_429() {
+        let l = Limiter::new(TIGHT, None);
+        let key = Key::LookupId("abc".into());
+        for i in 0..TIGHT.threshold + TIGHT.per_minute {
+            assert!(fail_once(&l, &key, 100).await, "answer {i}");
+        }
+        assert_eq!(l.admit(std::slice::from_ref(&key), 100).await, Err(key));
+        // Other keys, and the caller with its own higher budget, are untouched.
+        let other = Key::client("192.0.2.1".parse().unwrap());
+        assert!(l.admit(&[other], 100).await.is_ok());
+        let caller = Key::Caller("svc".into());
+        for i in 0..TIGHT.caller_threshold {
+            assert!(fail_once(&l, &caller, 100).await, "caller failure {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn successes_never_use_the_budget_and_a_minute_without_failures_clears_a_key() {
+        let l = Limiter::new(TIGHT, None);
+        let key = Key::client("2001:db8::1".parse().unwrap());
+        // An IPv6 client is its /64.
+        assert_eq!(key, Key::client("2001:db8::ffff:1".parse().unwrap()));
+        for _ in 0..100 {
+            assert_eq!(
+                l.admit(std::slice::from_ref(&key), 100).await,
+                Ok(vec![false])
+            );
+        }
+        for _ in 0..TIGHT.threshold {
+            fail_once(&l, &key, 100).await;
+        }
+        assert_eq!(
+            l.admit(std::slice::from_ref(&key), 100).await,
+            Ok(vec![true])
+        );
+        assert_eq!(
+            l.admit(std::slice::from_ref(&key), 161).await,
+            Ok(vec![false])
+        );
     }
 }

@@ -2,16 +2,38 @@
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
-use credential_service::{api_router, metrics_router, router, AppState, Bootstrap, Options, Store};
+use credential_service::{api_router, health, AppState, Bootstrap, Options, Store};
 use iam_core::authn::AuthChain;
 use iam_core::credential::{Pepper, Peppers};
+use iam_service::config::exit_on_error;
+use iam_service::metrics::Metrics;
+use iam_service::{ConfigError, Env, Service};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn fail(msg: impl std::fmt::Display) -> ! {
-    eprintln!("configuration error: {msg}");
-    std::process::exit(2)
+/// An invalid setting, from an error whose message may already name the variable.
+fn invalid(var: &str, e: impl std::fmt::Display) -> ConfigError {
+    let text = e.to_string();
+    let reason = text.strip_prefix(var).map_or(text.as_str(), |r| {
+        r.trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+    });
+    ConfigError::invalid(var, reason)
+}
+
+/// A configuration error of the variable its text names (`IAM_AUDIENCE is required`), else
+/// of `default_var`.
+fn named(default_var: &str, e: impl std::fmt::Display) -> ConfigError {
+    let text = e.to_string();
+    let var = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| w.starts_with("IAM_"))
+        .unwrap_or(default_var)
+        .to_owned();
+    if text == format!("{var} is required") {
+        return ConfigError::Missing { var };
+    }
+    invalid(&var, text)
 }
 
 fn decode_secret(s: &str) -> Option<Vec<u8>> {
@@ -27,128 +49,147 @@ fn decode_secret(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn peppers() -> Peppers {
-    let var = std::env::var("CREDENTIALS_PEPPER")
-        .ok()
-        .filter(|v| !v.trim().is_empty());
-    let spec = match var {
+fn peppers(env: &Env) -> Result<Peppers, ConfigError> {
+    const VAR: &str = "CREDENTIALS_PEPPER";
+    let spec = match env.get("PEPPER") {
         Some(v) => v,
         None => {
-            if std::env::var("CREDENTIALS_ENV").as_deref() == Ok("production") {
-                fail("CREDENTIALS_PEPPER is required when CREDENTIALS_ENV=production");
+            if env.get("ENV").as_deref() == Some("production") {
+                return Err(invalid(VAR, "required when CREDENTIALS_ENV=production"));
             }
             let path = std::path::Path::new("credentials.pepper");
-            match credential_service::pepper_file::load_or_create(path) {
-                Ok((s, created)) => {
-                    if created {
-                        tracing::warn!("CREDENTIALS_PEPPER is not set: generated one in ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
-                    } else {
-                        tracing::warn!("CREDENTIALS_PEPPER is not set: using ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
-                    }
-                    s
-                }
-                Err(e) => fail(e),
+            let (s, created) = credential_service::pepper_file::load_or_create(path)
+                .map_err(|e| invalid(VAR, e))?;
+            if created {
+                tracing::warn!("CREDENTIALS_PEPPER is not set: generated one in ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
+            } else {
+                tracing::warn!("CREDENTIALS_PEPPER is not set: using ./credentials.pepper (development only; set CREDENTIALS_PEPPER in production)");
             }
+            s
         }
     };
     let mut list = Vec::new();
     for (i, part) in spec.split(',').enumerate() {
         let (version, secret) = match part.split_once(':') {
             Some((v, s)) => (
-                v.trim()
-                    .parse()
-                    .unwrap_or_else(|_| fail("CREDENTIALS_PEPPER: bad version")),
+                v.trim().parse().map_err(|_| invalid(VAR, "bad version"))?,
                 s,
             ),
             None => (1 + i as u32, part),
         };
-        let key = decode_secret(secret)
-            .unwrap_or_else(|| fail("CREDENTIALS_PEPPER must be hex or base64url"));
-        list.push(
-            Pepper::new(version, &key).unwrap_or_else(|e| fail(format!("CREDENTIALS_PEPPER: {e}"))),
-        );
+        let key = decode_secret(secret).ok_or_else(|| invalid(VAR, "must be hex or base64url"))?;
+        list.push(Pepper::new(version, &key).map_err(|e| invalid(VAR, e))?);
     }
-    Peppers::new(list).unwrap_or_else(|e| fail(format!("CREDENTIALS_PEPPER: {e}")))
+    Peppers::new(list).map_err(|e| invalid(VAR, e))
+}
+
+/// The settings read at start.
+struct Config {
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    database_url: String,
+    peppers: Peppers,
+    users: Option<AuthChain>,
+    routes: Option<iam_core::credential::RouteScopes>,
+    options: Options,
+}
+
+fn config() -> Result<Config, ConfigError> {
+    let env = Env::new("CREDENTIALS_");
+    let global = Env::new("");
+    let listen = env.socket_addr("LISTEN", "127.0.0.1:4000")?;
+    let metrics_listen = env.socket_addr_opt("METRICS_LISTEN")?;
+    let database_url = global
+        .get("DATABASE_URL")
+        .unwrap_or_else(|| "sqlite://credentials.db?mode=rwc".into());
+    let peppers = peppers(&env)?;
+    let bootstrap = match env.get("BOOTSTRAP_TOKEN") {
+        None => None,
+        Some(t) => {
+            let ttl = env.seconds("BOOTSTRAP_TTL_SECONDS", Duration::from_secs(3600))?;
+            Some(Bootstrap::new(t, ttl).map_err(|e| invalid("CREDENTIALS_BOOTSTRAP_TOKEN", e))?)
+        }
+    };
+    let pat_max_lifetime = match env.get("PAT_MAX_DAYS") {
+        None => Options::default().pat_max_lifetime,
+        Some(d) => d
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=36_500).contains(n))
+            .map(|n| Duration::from_secs(n * 86_400))
+            .ok_or_else(|| invalid("CREDENTIALS_PAT_MAX_DAYS", "must be 1..=36500"))?,
+    };
+    let users = match global.get("IAM_ISSUER") {
+        None => None,
+        Some(_) => {
+            let mut chain = iam_client::JwtConfig::from_env("IAM_")
+                .and_then(|c| c.chain())
+                .map_err(|e| named("IAM_ISSUER", e))?;
+            if let Some(k) = global.get("IAM_KRATOS_PUBLIC_URL") {
+                chain = chain.with(
+                    iam_client::KratosSessions::builder(k)
+                        .build()
+                        .map_err(|e| invalid("IAM_KRATOS_PUBLIC_URL", e))?,
+                );
+            }
+            Some(chain)
+        }
+    };
+    let routes = match env.get("ROUTE_SCOPES") {
+        None => None,
+        Some(path) => {
+            let var = "CREDENTIALS_ROUTE_SCOPES";
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| invalid(var, format!("{path}: {e}")))?;
+            Some(
+                credential_service::api::parse_route_scopes(&text)
+                    .map_err(|e| invalid(var, format!("{path}: {e}")))?,
+            )
+        }
+    };
+    let shared_limit = match global.get("REDIS_URL") {
+        None => None,
+        Some(u) => Some(
+            credential_service::api::SharedLimit::new(&u)
+                .map_err(|_| ConfigError::invalid("REDIS_URL", "not a Redis URL"))?,
+        ),
+    };
+    Ok(Config {
+        listen,
+        metrics_listen,
+        database_url,
+        peppers,
+        users,
+        routes,
+        options: Options {
+            bootstrap,
+            shared_limit,
+            pat_max_lifetime,
+            ..Options::default()
+        },
+    })
 }
 
 #[tokio::main]
 async fn main() {
-    let _ = tracing_subscriber::fmt()
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .try_init();
-    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let listen: SocketAddr = var("CREDENTIALS_LISTEN")
-        .unwrap_or_else(|| "127.0.0.1:4000".into())
-        .parse()
-        .unwrap_or_else(|_| fail("CREDENTIALS_LISTEN is not a socket address"));
-    let url = var("DATABASE_URL").unwrap_or_else(|| "sqlite://credentials.db?mode=rwc".into());
-    let peppers = peppers();
-    let seconds = |name: &str, default: u64| match var(name) {
-        None => Duration::from_secs(default),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Duration::from_secs)
-            .unwrap_or_else(|| fail(format!("{name} must be a positive whole number"))),
-    };
-    let bootstrap = var("CREDENTIALS_BOOTSTRAP_TOKEN").map(|t| {
-        Bootstrap::new(t, seconds("CREDENTIALS_BOOTSTRAP_TTL_SECONDS", 3600))
-            .unwrap_or_else(|e| fail(e))
-    });
-    let pat_max_lifetime = var("CREDENTIALS_PAT_MAX_DAYS")
-        .map(|d| {
-            d.parse::<u64>()
-                .ok()
-                .filter(|n| (1..=36_500).contains(n))
-                .map(|n| Duration::from_secs(n * 86_400))
-                .unwrap_or_else(|| fail("CREDENTIALS_PAT_MAX_DAYS must be 1..=36500"))
-        })
-        .unwrap_or_else(|| Options::default().pat_max_lifetime);
-    let metrics_listen: Option<SocketAddr> = var("CREDENTIALS_METRICS_LISTEN").map(|v| {
-        v.parse()
-            .unwrap_or_else(|_| fail("CREDENTIALS_METRICS_LISTEN is not a socket address"))
-    });
-    let users = if var("IAM_ISSUER").is_some() {
-        let mut chain = iam_client::JwtConfig::from_env("IAM_")
-            .and_then(|c| c.chain())
-            .unwrap_or_else(|e| fail(e));
-        if let Some(k) = var("IAM_KRATOS_PUBLIC_URL") {
-            chain = chain.with(
-                iam_client::KratosSessions::builder(k)
-                    .build()
-                    .unwrap_or_else(|e| fail(format!("IAM_KRATOS_PUBLIC_URL: {e}"))),
-            );
-        }
-        Some(chain)
-    } else {
-        None::<AuthChain>
-    };
-    let store = match Store::connect(&url, peppers).await {
+    iam_service::telemetry::init();
+    // The recorder first: the service's counters are registered (at zero) with the state.
+    let metrics = Metrics::global();
+    let config = exit_on_error(config());
+    let store = match Store::connect(&config.database_url, config.peppers).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("cannot open the database: {e}");
             std::process::exit(1);
         }
     };
-    let routes = var("CREDENTIALS_ROUTE_SCOPES").map(|path| {
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| fail(format!("CREDENTIALS_ROUTE_SCOPES {path}: {e}")));
-        credential_service::api::parse_route_scopes(&text)
-            .unwrap_or_else(|e| fail(format!("CREDENTIALS_ROUTE_SCOPES {path}: {e}")))
-    });
-    let shared = var("REDIS_URL")
-        .map(|u| credential_service::api::SharedLimit::new(&u).unwrap_or_else(|e| fail(e)));
     let state = AppState::with_options(
         Arc::clone(&store),
         Options {
-            bootstrap,
-            users,
-            routes,
-            shared_limit: shared,
-            pat_max_lifetime,
-            ..Options::default()
+            users: config.users,
+            routes: config.routes,
+            ..config.options
         },
     );
     // last_used_at: one write per credential per minute at most, and a last flush at exit.
@@ -161,53 +202,23 @@ async fn main() {
             }
         }
     });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .unwrap_or_else(|e| {
-            eprintln!("cannot listen on {listen}: {e}");
-            std::process::exit(1)
-        });
-    let app = match metrics_listen {
-        None => router(Arc::clone(&state)),
-        Some(addr) => {
-            let metrics = tokio::net::TcpListener::bind(addr)
-                .await
-                .unwrap_or_else(|e| {
-                    eprintln!("cannot listen on {addr}: {e}");
-                    std::process::exit(1)
-                });
-            tracing::info!(listen = %addr, "metrics listening");
-            let routes = metrics_router(Arc::clone(&state));
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(metrics, routes).await {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            });
-            api_router(Arc::clone(&state))
-        }
-    };
-    tracing::info!(%listen, backend = ?store.backend(), "credential-service listening");
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .unwrap_or_else(|e| fail(e));
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-    };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    if let Some(addr) = config.metrics_listen {
+        tracing::info!(listen = %addr, "metrics listening");
+    }
+    tracing::info!(listen = %config.listen, backend = ?store.backend(), "credential-service listening");
+    // Until SIGINT or SIGTERM; in-flight requests finish first.
+    let served = Service::new(api_router(Arc::clone(&state)))
+        .health(health(&state))
+        .metrics(metrics)
+        .metrics_listen(config.metrics_listen)
+        .serve(config.listen)
         .await;
     match store.flush_last_used().await {
         Ok(n) => tracing::info!(flushed = n, "shut down"),
         Err(e) => tracing::error!(error = %e, "last_used_at flush at shutdown failed"),
     }
     if let Err(e) = served {
-        eprintln!("server error: {e}");
+        eprintln!("{e}");
         std::process::exit(1);
     }
 }

@@ -6,50 +6,50 @@ use iam_core::credential::{
     VerifiedCredential,
 };
 use iam_core::scope::ScopeSet;
+use iam_store::sqlx::{self, any::AnyRow, Row};
+use iam_store::{Database, Migration};
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The database, by URL scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// `sqlite:` (the embedded default).
-    Sqlite,
-    /// `postgres:` / `postgresql:`.
-    Postgres,
-    /// `mysql:` / `mariadb:`.
-    MySql,
-}
+pub use iam_store::Backend;
 
-impl Backend {
-    /// The backend a URL selects.
-    pub fn of(url: &str) -> Option<Self> {
-        let scheme = url.split(':').next()?;
-        match scheme {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            "mysql" | "mariadb" => Some(Self::MySql),
-            _ => None,
-        }
-    }
-    fn migrations(self) -> &'static [(i64, &'static str)] {
-        match self {
-            Self::Sqlite => &[(1, include_str!("../migrations/sqlite/0001_init.sql"))],
-            Self::Postgres => &[(1, include_str!("../migrations/postgres/0001_init.sql"))],
-            Self::MySql => &[
-                (1, include_str!("../migrations/mysql/0001_init.sql")),
-                (
-                    2,
-                    include_str!("../migrations/mysql/0002_binary_identifiers.sql"),
-                ),
-            ],
-        }
-    }
-}
+/// The migration namespace of this service in `iam_store_migrations`.
+const NAMESPACE: &str = "credential-service";
+
+/// The version-only table this service used before iam-store; its versions are adopted.
+const LEGACY_TABLE: &str = "iam_schema_migrations";
+
+/// The schema. Version 2 makes identifiers compare byte for byte on MySQL-family servers,
+/// whose binary no-pad collation differs (MariaDB's `*_nopad_bin`, MySQL 8's
+/// `utf8mb4_0900_bin`); the other databases compare exactly already.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+        mysql: include_str!("../migrations/mysql/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sqlite: "",
+        postgres: "",
+        mysql: include_str!("../migrations/mysql/0002_binary_identifiers.sql"),
+    },
+];
+
+/// [`MIGRATIONS`] on MariaDB.
+const MARIADB_MIGRATIONS: &[Migration] = &[
+    MIGRATIONS[0],
+    Migration {
+        version: 2,
+        sqlite: "",
+        postgres: "",
+        mysql: include_str!("../migrations/mariadb/0002_binary_identifiers.sql"),
+    },
+];
 
 /// A store failure. Never carries a token or a hash.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +69,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         // sqlx errors name the failing statement's problem, never bound values.
         Self::Database(e.to_string())
+    }
+}
+
+impl From<iam_store::StoreError> for StoreError {
+    fn from(e: iam_store::StoreError) -> Self {
+        match e {
+            iam_store::StoreError::UnsupportedUrl => Self::UnsupportedUrl,
+            other => Self::Database(other.to_string()),
+        }
     }
 }
 
@@ -95,6 +104,15 @@ impl From<Refusal> for CredentialError {
             Refusal::Unavailable => CredentialError::Unavailable,
         }
     }
+}
+
+/// Whether a MySQL-family server is MariaDB.
+async fn is_mariadb(db: &Database) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT CAST(VERSION() AS CHAR) AS v")
+        .fetch_one(db.pool())
+        .await?;
+    let version: String = row.try_get("v")?;
+    Ok(version.to_ascii_lowercase().contains("mariadb"))
 }
 
 /// A credential's metadata, as the API shows it.
@@ -169,8 +187,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// The store.
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    db: Database,
     peppers: Peppers,
     /// Credential id → last use not yet written.
     last_used: Mutex<HashMap<String, i64>>,
@@ -179,7 +196,7 @@ pub struct Store {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("backend", &self.backend)
+            .field("backend", &self.db.backend())
             .finish_non_exhaustive()
     }
 }
@@ -244,107 +261,37 @@ impl Row_ {
 }
 
 impl Store {
-    /// Connect to `url` and apply the migrations of its backend.
+    /// Connect to `url` and apply the migrations of its backend (after adopting the
+    /// versions an older build recorded in its own table, so they are not applied twice).
     pub async fn connect(url: &str, peppers: Peppers) -> Result<Self, StoreError> {
-        let backend = Backend::of(url).ok_or(StoreError::UnsupportedUrl)?;
-        sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await?;
-        let store = Self {
-            pool,
-            backend,
+        let db = Database::connect(url).await?;
+        db.adopt_legacy_migrations(NAMESPACE, LEGACY_TABLE).await?;
+        let migrations = if db.backend() == Backend::MySql && is_mariadb(&db).await? {
+            MARIADB_MIGRATIONS
+        } else {
+            MIGRATIONS
+        };
+        db.migrate(NAMESPACE, migrations).await?;
+        Ok(Self {
+            db,
             peppers,
             last_used: Mutex::new(HashMap::new()),
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.db.backend()
     }
 
-    /// `?` placeholders, numbered for PostgreSQL.
-    fn sql(&self, sql: &str) -> String {
-        if self.backend != Backend::Postgres {
-            return sql.to_owned();
-        }
-        let mut out = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for c in sql.chars() {
-            if c == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(c);
-            }
-        }
-        out
+    /// The database (its pool, placeholders, `ping`).
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS iam_schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-        )
-        .execute(&self.pool)
-        .await?;
-        for (version, script) in self.backend.migrations() {
-            let done = sqlx::query(
-                &self.sql("SELECT version FROM iam_schema_migrations WHERE version = ?"),
-            )
-            .bind(*version)
-            .fetch_optional(&self.pool)
-            .await?;
-            if done.is_some() {
-                continue;
-            }
-            let script = self.collations(script).await?;
-            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                sqlx::query(statement).execute(&self.pool).await?;
-            }
-            sqlx::query(
-                &self.sql("INSERT INTO iam_schema_migrations (version, applied_at) VALUES (?, ?)"),
-            )
-            .bind(*version)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// `{BIN}` / `{ASCII_BIN}` in a MySQL-family script: the exact (binary, no padding)
-    /// collation of this server. MariaDB's `*_bin` collations pad trailing spaces
-    /// (`'alice ' = 'alice'`); its `*_nopad_bin` ones and MySQL 8's `utf8mb4_0900_bin` do not.
-    async fn collations(&self, script: &str) -> Result<String, StoreError> {
-        if !script.contains("{BIN}") && !script.contains("{ASCII_BIN}") {
-            return Ok(script.to_owned());
-        }
-        let row = sqlx::query("SELECT CAST(VERSION() AS CHAR) AS v")
-            .fetch_one(&self.pool)
-            .await?;
-        let version: String = row.try_get("v")?;
-        let (bin, ascii) = if version.to_ascii_lowercase().contains("mariadb") {
-            (
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin",
-                "CHARACTER SET ascii COLLATE ascii_nopad_bin",
-            )
-        } else {
-            (
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin",
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_bin",
-            )
-        };
-        Ok(script.replace("{ASCII_BIN}", ascii).replace("{BIN}", bin))
-    }
-
-    /// True when the database answers.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    /// `Ok` when the database answers (`/health/ready`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
     }
 
     fn new_id() -> Result<String, StoreError> {
@@ -372,7 +319,7 @@ impl Store {
             revoked_at: None,
             revoked_reason: None,
         };
-        sqlx::query(&self.sql(
+        sqlx::query(&self.db.sql(
             "INSERT INTO credentials (id, kind, lookup_id, hash, pepper_version, owner, tenant, name, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(&row.id)
@@ -386,7 +333,7 @@ impl Store {
         .bind(&row.scopes)
         .bind(row.created_at)
         .bind(row.expires_at)
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await?;
         Ok((row.record(), token))
     }
@@ -395,18 +342,18 @@ impl Store {
     pub async fn list(&self, owner: Option<&str>) -> Result<Vec<Record>, StoreError> {
         let rows = match owner {
             Some(o) => {
-                sqlx::query(&self.sql(&format!(
+                sqlx::query(&self.db.sql(&format!(
                     "SELECT {COLUMNS} FROM credentials WHERE owner = ? ORDER BY created_at DESC, id"
                 )))
                 .bind(o.to_owned())
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.pool())
                 .await?
             }
             None => {
                 sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM credentials ORDER BY created_at DESC, id"
                 ))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db.pool())
                 .await?
             }
         };
@@ -414,11 +361,14 @@ impl Store {
     }
 
     async fn row(&self, id: &str) -> Result<Option<Row_>, StoreError> {
-        let row =
-            sqlx::query(&self.sql(&format!("SELECT {COLUMNS} FROM credentials WHERE id = ?")))
-                .bind(id.to_owned())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            &self
+                .db
+                .sql(&format!("SELECT {COLUMNS} FROM credentials WHERE id = ?")),
+        )
+        .bind(id.to_owned())
+        .fetch_optional(self.db.pool())
+        .await?;
         Ok(row.as_ref().map(Row_::from).transpose()?)
     }
 
@@ -437,27 +387,27 @@ impl Store {
         }
         let token = generate(row.kind).map_err(|_| StoreError::Random)?;
         let (version, hash) = self.peppers.hash(token.secret());
-        sqlx::query(&self.sql(
+        sqlx::query(&self.db.sql(
             "UPDATE credentials SET lookup_id = ?, hash = ?, pepper_version = ? WHERE id = ? AND revoked_at IS NULL",
         ))
         .bind(token.parsed().lookup_id())
         .bind(hex(&hash))
         .bind(i64::from(version))
         .bind(id.to_owned())
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await?;
         Ok(Some((row.record(), token)))
     }
 
     /// Revoke; `false` when there is no such live credential.
     pub async fn revoke(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql(
+        let done = sqlx::query(&self.db.sql(
             "UPDATE credentials SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
         ))
         .bind(now())
         .bind(reason.to_owned())
         .bind(id.to_owned())
-        .execute(&self.pool)
+        .execute(self.db.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -487,11 +437,11 @@ impl Store {
 
     /// Verify a token, telling an unknown lookup id apart from other refusals.
     pub async fn check(&self, token: ParsedToken<'_>) -> Result<VerifiedCredential, Refusal> {
-        let row = sqlx::query(&self.sql(&format!(
+        let row = sqlx::query(&self.db.sql(&format!(
             "SELECT {COLUMNS} FROM credentials WHERE lookup_id = ?"
         )))
         .bind(token.lookup_id().to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db.pool())
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "credential lookup failed");
@@ -537,11 +487,15 @@ impl Store {
             Err(_) => return Ok(0),
         };
         for (id, t) in &pending {
-            sqlx::query(&self.sql("UPDATE credentials SET last_used_at = ? WHERE id = ?"))
-                .bind(*t)
-                .bind(id.clone())
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                &self
+                    .db
+                    .sql("UPDATE credentials SET last_used_at = ? WHERE id = ?"),
+            )
+            .bind(*t)
+            .bind(id.clone())
+            .execute(self.db.pool())
+            .await?;
         }
         Ok(pending.len())
     }

@@ -25,8 +25,9 @@
 use iam_client::{HttpClient, IssuerKeys, JwtConfig, JwtConfigError, TransportPolicy, UrlRole};
 use iam_core::authn::AuthChain;
 use iam_core::Principal;
+use iam_service::health::Health;
+use iam_service::{ConfigError, Env};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The app's configuration. Its `Debug` leaves the credential service token out.
@@ -66,36 +67,44 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// Read the environment; `Err` names the variable that is missing or wrong.
-    pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let listen = var("IAM_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".into());
-        let listen = listen
-            .parse()
-            .map_err(|_| format!("IAM_LISTEN is not a socket address: {listen}"))?;
-        let metrics_listen = match var("IAM_METRICS_LISTEN") {
-            None => None,
-            Some(m) => Some(
-                m.parse()
-                    .map_err(|_| format!("IAM_METRICS_LISTEN is not a socket address: {m}"))?,
-            ),
-        };
-        let jwt = JwtConfig::from_env("IAM_").map_err(|e| e.to_string())?;
-        let credentials = match (var("IAM_CREDENTIALS_URL"), var("IAM_CREDENTIALS_TOKEN")) {
+    /// Read the environment; the error names the variable that is missing or wrong (the
+    /// binaries exit with status 2 on it).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env = Env::new("IAM_");
+        let listen = env.socket_addr("LISTEN", "127.0.0.1:3000")?;
+        let metrics_listen = env.socket_addr_opt("METRICS_LISTEN")?;
+        let jwt = JwtConfig::from_env("IAM_").map_err(|e| jwt_config_error(&e))?;
+        let credentials = match (env.get("CREDENTIALS_URL"), env.get("CREDENTIALS_TOKEN")) {
             (Some(u), Some(t)) => Some((u, t)),
             (None, None) => None,
-            _ => return Err("IAM_CREDENTIALS_URL and IAM_CREDENTIALS_TOKEN go together".into()),
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "IAM_CREDENTIALS_URL",
+                    "needs IAM_CREDENTIALS_TOKEN too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "IAM_CREDENTIALS_TOKEN",
+                    "needs IAM_CREDENTIALS_URL too",
+                ))
+            }
         };
-        let transport = match var("IAM_DANGEROUS_ALLOW_HTTP").as_deref().map(str::trim) {
+        let transport = match env.get("DANGEROUS_ALLOW_HTTP").as_deref().map(str::trim) {
             None | Some("0" | "false") => TransportPolicy::new(),
             Some("1" | "true") => TransportPolicy::new().dangerous().allow_plaintext_http(),
-            Some(_) => return Err("IAM_DANGEROUS_ALLOW_HTTP must be 1 or 0".into()),
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "IAM_DANGEROUS_ALLOW_HTTP",
+                    "must be 1 or 0",
+                ))
+            }
         };
         Ok(Self {
             listen,
             metrics_listen,
             jwt,
-            kratos_public_url: var("IAM_KRATOS_PUBLIC_URL"),
+            kratos_public_url: env.get("KRATOS_PUBLIC_URL"),
             credentials,
             transport,
         })
@@ -106,9 +115,9 @@ impl Config {
     /// in the background until the issuer answers.
     /// Every URL is checked against [`Config::transport`] here, so a plaintext one stops the
     /// app at start with a message naming its variable.
-    pub fn chain(&self) -> Result<(AuthChain, Arc<IssuerKeys>), String> {
+    pub fn chain(&self) -> Result<(AuthChain, Arc<IssuerKeys>), ConfigError> {
         let http = HttpClient::new()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ConfigError::invalid("IAM_ISSUER", e.to_string()))?
             .with_policy(self.transport.clone());
         let (jwt, keys) = self.jwt.authenticator_with(&http).map_err(|e| match e {
             JwtConfigError::Transport(t) => {
@@ -116,23 +125,26 @@ impl Config {
                     UrlRole::Issuer => "IAM_ISSUER",
                     _ => "IAM_JWKS_URL",
                 };
-                format!("{var}: {t}; IAM_DANGEROUS_ALLOW_HTTP=1 allows it on a network you control")
+                ConfigError::invalid(
+                    var,
+                    format!("{t}; IAM_DANGEROUS_ALLOW_HTTP=1 allows it on a network you control"),
+                )
             }
-            other => other.to_string(),
+            other => jwt_config_error(&other),
         })?;
         let mut chain = AuthChain::new().with(jwt);
         if let Some(url) = &self.kratos_public_url {
             let sessions = iam_client::KratosSessions::builder(url.clone())
                 .http_client(http.clone())
                 .build()
-                .map_err(|e| format!("IAM_KRATOS_PUBLIC_URL: {e}"))?;
+                .map_err(|e| ConfigError::invalid("IAM_KRATOS_PUBLIC_URL", e.to_string()))?;
             chain = chain.with(sessions);
         }
         if let Some((url, token)) = &self.credentials {
             let remote = iam_client::RemoteCredentials::builder(url.clone(), token.clone())
                 .http_client(http.clone())
                 .build()
-                .map_err(|e| format!("IAM_CREDENTIALS_URL / IAM_CREDENTIALS_TOKEN: {e}"))?;
+                .map_err(|e| ConfigError::invalid("IAM_CREDENTIALS_URL", e.to_string()))?;
             chain = chain.with(iam_core::credential::CredentialAuthenticator::new(remote));
         }
         Ok((chain, keys))
@@ -173,63 +185,59 @@ pub fn me_json(p: &Principal) -> Me<'_> {
     }
 }
 
-/// Request counters by status class, for `/metrics` (served on `IAM_METRICS_LISTEN` only).
-#[derive(Debug)]
-pub struct Metrics {
-    by_class: [AtomicU64; 5],
-}
-
-impl Metrics {
-    /// No requests yet.
-    pub const fn new() -> Self {
-        Self {
-            by_class: [
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-                AtomicU64::new(0),
-            ],
-        }
-    }
-    /// Count one answered request.
-    pub fn record(&self, status: u16) {
-        if let Some(c) = (status / 100)
-            .checked_sub(1)
-            .and_then(|i| self.by_class.get(usize::from(i)))
-        {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    /// The Prometheus text.
-    pub fn render(&self) -> String {
-        let mut out = String::from("# TYPE sample_app_requests_total counter\n");
-        for (i, c) in self.by_class.iter().enumerate() {
-            out.push_str(&format!(
-                "sample_app_requests_total{{status=\"{}xx\"}} {}\n",
-                i + 1,
-                c.load(Ordering::Relaxed)
-            ));
-        }
-        out
+/// Count one answered request in `sample_app_requests_total{status="2xx"|…}` (the metrics
+/// facade; `/metrics` is served on `IAM_METRICS_LISTEN` only).
+pub fn record_request(status: u16) {
+    const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+    if let Some(class) = (status / 100)
+        .checked_sub(1)
+        .and_then(|i| CLASSES.get(usize::from(i)))
+    {
+        metrics::counter!("sample_app_requests_total", "status" => *class).increment(1);
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// Register the request counters at zero, so `/metrics` lists every class from the start
+/// (after the recorder is installed: `iam_service::metrics::Metrics::global()`).
+pub fn register_metrics() {
+    for class in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
+        metrics::counter!("sample_app_requests_total", "status" => class).increment(0);
     }
 }
 
-/// The process's request counters.
-pub static METRICS: Metrics = Metrics::new();
+/// The readiness checks of both binaries: the issuer's keys can be obtained.
+pub fn health(keys: &Arc<IssuerKeys>) -> Health {
+    let keys = Arc::clone(keys);
+    Health::new().check("keys", move || {
+        let keys = Arc::clone(&keys);
+        async move {
+            if keys.ready().await {
+                Ok(())
+            } else {
+                Err("keys unavailable".to_owned())
+            }
+        }
+    })
+}
 
-/// Log setup shared by both binaries: one line per request, never a token.
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .try_init();
+/// A [`JwtConfigError`] as the configuration error of the variable it names.
+fn jwt_config_error(e: &JwtConfigError) -> ConfigError {
+    let text = e.to_string();
+    let var = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| w.starts_with("IAM_"))
+        .unwrap_or("IAM_ISSUER")
+        .to_owned();
+    if text == format!("{var} is required") {
+        return ConfigError::Missing { var };
+    }
+    let reason = text
+        .strip_prefix(var.as_str())
+        .map_or(text.as_str(), |r| {
+            r.trim_start_matches(|c: char| c == ':' || c.is_whitespace())
+        })
+        .to_owned();
+    ConfigError::invalid(var, reason)
 }
 
 /// The repository README's Rust snippets, compiled as doc tests (this crate depends on both

@@ -4,62 +4,79 @@
 use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
-use iam_client::IssuerKeys;
-use sample_app::{init_logging, me_json, Config};
-use std::sync::Arc;
+use iam_service::config::exit_on_error;
+use iam_service::health::Health;
+use iam_service::metrics::Metrics;
+use sample_app::{me_json, Config};
 use std::time::Instant;
+
+/// `/health/ready` from iam-service's checks: 200, or 503 with each failing check's reason.
+async fn ready(health: web::Data<Health>) -> HttpResponse {
+    let failures = health.failures().await;
+    if failures.is_empty() {
+        return HttpResponse::Ok().json(serde_json::json!({"status": "ok"}));
+    }
+    let errors: serde_json::Map<String, serde_json::Value> = failures
+        .into_iter()
+        .map(|(name, reason)| (name.to_owned(), reason.into()))
+        .collect();
+    HttpResponse::ServiceUnavailable()
+        .json(serde_json::json!({"status": "unavailable", "errors": errors}))
+}
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    init_logging();
-    let config = Config::from_env().unwrap_or_else(|e| {
-        eprintln!("configuration error: {e}");
-        std::process::exit(2)
-    });
-    let (chain, keys) = config.chain().unwrap_or_else(|e| {
-        eprintln!("configuration error: {e}");
-        std::process::exit(2)
-    });
+    iam_service::telemetry::init();
+    let config = exit_on_error(Config::from_env());
+    let (chain, keys) = exit_on_error(config.chain());
     keys.warm_up();
     tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-actix listening");
+    // Signals are iam-service's (SIGINT and SIGTERM, both graceful), not actix's.
+    let mut handles = Vec::new();
     if let Some(addr) = config.metrics_listen {
-        let metrics = HttpServer::new(|| {
+        let metrics = Metrics::global();
+        sample_app::register_metrics();
+        let server = HttpServer::new(move || {
+            let metrics = metrics.clone();
             App::new().route(
                 "/metrics",
-                web::get().to(|| async { HttpResponse::Ok().body(sample_app::METRICS.render()) }),
+                web::get().to(move || {
+                    let body = metrics.render();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4")
+                            .body(body)
+                    }
+                }),
             )
         })
         .workers(1)
+        .disable_signals()
         .bind(addr)?
         .run();
-        actix_web::rt::spawn(metrics);
+        handles.push(server.handle());
+        actix_web::rt::spawn(server);
     }
-    let data = web::Data::from(Arc::clone(&keys));
-    HttpServer::new(move || {
+    let health = web::Data::new(sample_app::health(&keys));
+    let server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
+            .app_data(health.clone())
             .wrap_fn(|req, srv| {
                 let (method, path, start) = (req.method().clone(), req.path().to_owned(), Instant::now());
                 let fut = srv.call(req);
                 async move {
                     let res = fut.await?;
-                    sample_app::METRICS.record(res.status().as_u16());
+                    sample_app::record_request(res.status().as_u16());
                     let subject = res.request().extensions().get::<iam_core::Principal>().map(|p| p.subject().to_owned());
                     tracing::info!(%method, %path, status = res.status().as_u16(), latency_us = start.elapsed().as_micros() as u64, subject = %subject.as_deref().unwrap_or("-"), "request");
                     Ok(res)
                 }
             })
-            .route("/health/alive", web::get().to(|| async { "alive" }))
             .route(
-                "/health/ready",
-                web::get().to(|keys: web::Data<IssuerKeys>| async move {
-                    if keys.ready().await {
-                        HttpResponse::Ok().body("ready")
-                    } else {
-                        HttpResponse::ServiceUnavailable().body("keys unavailable")
-                    }
-                }),
+                "/health/alive",
+                web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
             )
+            .route("/health/ready", web::get().to(ready))
             .service(
                 web::scope("")
                     .wrap(IamMiddleware::required(chain.clone()))
@@ -71,7 +88,16 @@ async fn main() -> std::io::Result<()> {
                     ),
             )
     })
+    .disable_signals()
     .bind(config.listen)?
-    .run()
-    .await
+    .run();
+    handles.push(server.handle());
+    actix_web::rt::spawn(async move {
+        iam_service::shutdown::signal().await;
+        // In-flight requests finish first.
+        for handle in handles {
+            handle.stop(true).await;
+        }
+    });
+    server.await
 }
