@@ -4,45 +4,8 @@
 //! reaches a handler.
 use actix_web::{test, web, App, HttpRequest};
 use iam_actix::IamMiddleware;
-use iam_core::authn::{AuthChain, BoxFuture};
-use iam_core::credential::{
-    generate, CredentialAuthenticator, CredentialError, CredentialKind, CredentialVerifier,
-    ParsedToken, RouteScopes, VerifiedCredential,
-};
-use iam_core::scope::ScopeSet;
-
-/// Accepts one token, with scope `orders:read` (not `admin`).
-struct OneToken(String);
-
-impl CredentialVerifier for OneToken {
-    fn verify<'a>(
-        &'a self,
-        token: ParsedToken<'a>,
-    ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        let answer = if token.expose() == self.0 {
-            Ok(VerifiedCredential {
-                kind: token.kind(),
-                id: "cred-1".into(),
-                owner: "user-1".into(),
-                tenant: None,
-                scopes: ScopeSet::from_space_separated("orders:read"),
-                expires_at: None,
-            })
-        } else {
-            Err(CredentialError::Invalid)
-        };
-        Box::pin(std::future::ready(answer))
-    }
-}
-
-fn chain(token: &str) -> AuthChain {
-    let routes = RouteScopes::new()
-        .route("*", "/admin/**", "admin")
-        .and_then(|r| r.route("*", "/**", "orders:read"))
-        .unwrap();
-    AuthChain::new()
-        .with(CredentialAuthenticator::new(OneToken(token.to_owned())).route_scopes(routes))
-}
+use iam_core::credential::{generate, CredentialKind};
+use iam_testkit::conformance::credentials::chain;
 
 async fn get_with(token: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let app = test::init_service(

@@ -5,45 +5,11 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use iam_axum::IamLayer;
-use iam_core::authn::{AuthChain, BoxFuture};
-use iam_core::credential::{
-    generate, CredentialAuthenticator, CredentialError, CredentialKind, CredentialVerifier,
-    ParsedToken, RouteScopes, VerifiedCredential,
-};
-use iam_core::scope::ScopeSet;
+use iam_core::credential::{generate, CredentialKind};
+use iam_testkit::conformance::credentials::chain;
 use tower::ServiceExt;
 
-/// Accepts one token, with scope `orders:read` (not `admin`).
-struct OneToken(String);
-
-impl CredentialVerifier for OneToken {
-    fn verify<'a>(
-        &'a self,
-        token: ParsedToken<'a>,
-    ) -> BoxFuture<'a, Result<VerifiedCredential, CredentialError>> {
-        let answer = if token.expose() == self.0 {
-            Ok(VerifiedCredential {
-                kind: token.kind(),
-                id: "cred-1".into(),
-                owner: "user-1".into(),
-                tenant: None,
-                scopes: ScopeSet::from_space_separated("orders:read"),
-                expires_at: None,
-            })
-        } else {
-            Err(CredentialError::Invalid)
-        };
-        Box::pin(std::future::ready(answer))
-    }
-}
-
 fn app(token: &str) -> Router {
-    let routes = RouteScopes::new()
-        .route("*", "/admin/**", "admin")
-        .and_then(|r| r.route("*", "/**", "orders:read"))
-        .unwrap();
-    let chain = AuthChain::new()
-        .with(CredentialAuthenticator::new(OneToken(token.to_owned())).route_scopes(routes));
     Router::new()
         .route("/admin/{*rest}", get(|| async { "secret" }))
         .route(
@@ -57,7 +23,7 @@ fn app(token: &str) -> Router {
                 names.join("\n")
             }),
         )
-        .layer(IamLayer::required(chain))
+        .layer(IamLayer::required(chain(token)))
 }
 
 async fn get_with(app: Router, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
