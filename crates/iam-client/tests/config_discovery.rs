@@ -4,9 +4,10 @@
 //! strictness from configuration.
 use iam_client::config::DISCOVERY_RETRY;
 use iam_client::JwtConfig;
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::authn::AuthChain;
 use iam_core::jwt::{Algorithm, TokenType};
 use iam_testkit::keys::{ed25519_key, ed_jwk, sign, Signer};
+use iam_testkit::requests::bearer_status as status_of;
 use iam_testkit::{LoopbackServer, Reply};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -69,18 +70,6 @@ impl Issuer {
             .as_secs();
         let claims = json!({"iss": self.url, "aud": AUD, "sub": "u", "exp": now + 300});
         sign(&header, &claims, Signer::Ed(&self.key))
-    }
-}
-
-async fn status_of(chain: &AuthChain, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Introspection against a server that answers badly: never a pass, never a panic.
 use iam_client::{HttpClient, Introspection, IntrospectionError};
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::authn::AuthChain;
+use iam_testkit::requests::bearer_status;
 use iam_testkit::{LoopbackServer, Reply};
 
 /// A server that answers every request with `status` and `body` (a JSON content type).
@@ -22,28 +23,12 @@ fn introspection(url: &str) -> Introspection {
 
 /// The answer of the authenticator itself: 0 when it says "not mine".
 async fn answer_of(intro: &Introspection, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match intro.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
+    bearer_status(intro, token).await
 }
 
+/// The answer of a chain holding only `intro`.
 async fn status_of(intro: Introspection, token: &str) -> u16 {
-    let chain = AuthChain::new().with(intro);
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
+    bearer_status(&AuthChain::new().with(intro), token).await
 }
 
 async fn status(url: &str) -> u16 {

@@ -5,14 +5,14 @@
 use iam_client::kratos::{KratosSessions, RedisSessionStore};
 use iam_core::authn::{AuthChain, Authenticator, RequestView, Requirement};
 use iam_core::principal::{AssuranceLevel, PrincipalKind};
-use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use iam_testkit::keys::{ed25519_key, ed_jwk, sign_raw, Signer};
 use iam_testkit::schema::OpenApi;
 use iam_testkit::services::redis_url;
 use iam_testkit::{LoopbackServer, Reply};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
 // The double.
@@ -268,7 +268,10 @@ fn contract_catches_a_drifting_double() {
     bad_aal["authenticator_assurance_level"] = json!("aal9");
     assert!(!spec.errors("session", &bad_aal).is_empty());
     assert!(spec
-        .errors("session", &session_body(&fake("s", "aal2"), Some("t".into())))
+        .errors(
+            "session",
+            &session_body(&fake("s", "aal2"), Some("t".into()))
+        )
         .is_empty());
 }
 

@@ -2,8 +2,8 @@
 use iam_client::RemoteCredentials;
 use iam_core::authn::{AuthChain, RequestView};
 use iam_core::credential::{generate, parse, CredentialAuthenticator, CredentialKind};
-use serde_json::json;
 use iam_testkit::{LoopbackServer, Reply};
+use serde_json::json;
 
 /// A `/validate` that answers 429 for `limited` and 200 (valid PAT of `u-1`) otherwise.
 async fn service(limited: String) -> LoopbackServer {
@@ -48,7 +48,9 @@ const CALLER: &str = "svc_caller0token";
 async fn a_rate_limited_token_is_refused_alone_never_a_service_wide_503() {
     let (limited, good) = (pat(), pat());
     let validate = service(limited.clone()).await;
-    let remote = RemoteCredentials::builder(validate.url(""), CALLER).build().unwrap();
+    let remote = RemoteCredentials::builder(validate.url(""), CALLER)
+        .build()
+        .unwrap();
     let chain = AuthChain::new().with(CredentialAuthenticator::new(remote));
     let status = |token: &str| {
         let req = http::Request::get("/")
@@ -77,14 +79,13 @@ async fn a_rate_limited_token_is_refused_alone_never_a_service_wide_503() {
 async fn the_end_client_address_is_forwarded_when_known() {
     let good = pat();
     let validate = service(String::new()).await;
-    let remote = RemoteCredentials::builder(validate.url(""), CALLER).build().unwrap();
+    let remote = RemoteCredentials::builder(validate.url(""), CALLER)
+        .build()
+        .unwrap();
     let p = remote
         .verify_for_client(parse(&good).unwrap(), "192.0.2.7".parse().unwrap())
         .await
         .unwrap();
     assert_eq!(p.subject(), "u-1");
-    assert_eq!(
-        seen(&validate),
-        vec![(good, Some("192.0.2.7".to_owned()))]
-    );
+    assert_eq!(seen(&validate), vec![(good, Some("192.0.2.7".to_owned()))]);
 }

@@ -2,10 +2,11 @@
 //! flight, unknown-kid floods, rotation, stale-if-error, cold start with the issuer down,
 //! conditional GET, size limits, background refresh.
 use iam_client::{RemoteJwks, RemoteJwksError};
-use iam_core::authn::{AuthChain, Authenticator, JwtAuthenticator, RequestView};
+use iam_core::authn::{AuthChain, JwtAuthenticator};
 use iam_core::jwks::KeySource;
 use iam_core::jwt::Validator;
 use iam_testkit::keys::{kid_jwks, unix_now, KidKey};
+use iam_testkit::requests::bearer_status as status_of;
 use iam_testkit::LoopbackServer;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -112,18 +113,6 @@ fn jwks(keys: &[&Key]) -> String {
 fn chain(remote: &RemoteJwks) -> AuthChain {
     let v = Validator::builder(ISS).audience(AUD).build().unwrap();
     AuthChain::new().with(JwtAuthenticator::new(v, remote.clone()))
-}
-
-async fn status_of(chain: &AuthChain, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
 }
 
 fn fast(url: &str) -> iam_client::RemoteJwksBuilder {

@@ -11,8 +11,8 @@ use iam_client::{
     JwtConfig, JwtConfigError, KratosSessions, RemoteCredentials, RemoteJwks, RemoteJwksError,
     TransportPolicy, TransportPolicyError, TrustedIssuer, UrlRole,
 };
-use serde_json::json;
 use iam_testkit::{LoopbackServer, Reply};
+use serde_json::json;
 
 const SVC: &str = "svc_0000000000000000000000000000000000000000";
 

@@ -259,7 +259,11 @@ impl KidKey {
     /// An EdDSA token over `claims` signed by this key, whose header names `kid` (its own or
     /// another: a token that points at a key the set does not have).
     pub fn sign_with_kid(&self, kid: &str, claims: &Value) -> String {
-        sign(&json!({"alg": "EdDSA", "kid": kid}), claims, Signer::Ed(&self.pair))
+        sign(
+            &json!({"alg": "EdDSA", "kid": kid}),
+            claims,
+            Signer::Ed(&self.pair),
+        )
     }
 }
 

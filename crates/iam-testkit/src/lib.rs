@@ -12,6 +12,7 @@
 //! - [`services`]: the backing services (Redis, PostgreSQL, MariaDB) that `scripts/test`
 //!   starts, for tests marked `#[ignore = "needs …"]`;
 //! - `app` (feature `axum`): an axum router under test, served on a loopback port;
+//! - `requests` (feature `core`): the status a bearer token gets from an authenticator;
 //! - `conformance` (feature `conformance`): the fixtures every framework adapter runs;
 //! - [`verdicts`]: the native verdict export the wasm parity tests replay.
 //!
@@ -24,6 +25,8 @@ pub mod app;
 pub mod conformance;
 pub mod data;
 pub mod keys;
+#[cfg(feature = "core")]
+pub mod requests;
 pub mod schema;
 pub mod scratch;
 pub mod server;

@@ -2,11 +2,14 @@
 //! needs iam-core itself (the key set, the wasm-style verdict).
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+use iam_core::clock::FixedClock;
+use iam_core::jwks::JwkSet;
+use iam_core::jwt::Validator;
 pub use iam_testkit::data::vectors_dir;
 pub use iam_testkit::keys::*;
 pub use iam_testkit::verdicts::export_verdicts;
-use iam_core::jwks::JwkSet;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The standard test set of iam-testkit as an iam-core key set (every key accepted).
 pub fn key_set() -> JwkSet {
@@ -25,4 +28,13 @@ pub fn verdict<T>(result: &Result<T, iam_core::JwtError>) -> Value {
                                "error": e.error_code(), "description": e.description()})
         }
     }
+}
+
+/// A validator for [`ISS`] and [`AUD`] on a clock fixed at [`NOW`].
+pub fn validator() -> Validator {
+    Validator::builder(ISS)
+        .audience(AUD)
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .build()
+        .unwrap()
 }

@@ -3,9 +3,9 @@
 use crate::b64;
 use crate::keys::{es256, sign};
 use iam_core::authn::{AuthChain, AuthError, Authenticator, JwtAuthenticator, RequestView};
-use iam_core::principal::Principal;
 use iam_core::jwks::{BoxFuture, JwkSet, KeySource, KeySourceError, StaticKeys};
 use iam_core::jwt::Validator;
+use iam_core::principal::Principal;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
