@@ -57,15 +57,22 @@ pub fn chain(keys_down: bool) -> AuthChain {
 /// Routes of the app under test: `/me` → the principal's subject and scopes as JSON;
 /// `/admin` → needs permission `admin:read`; `/echo-user-header` → the `X-User-ID` header the
 /// handler sees, or `none`.
-#[allow(missing_docs)]
 pub struct Scenario {
+    /// What the row checks (named in failures).
     pub name: &'static str,
+    /// The request path (and query).
     pub path: &'static str,
+    /// The request headers.
     pub headers: Vec<(&'static str, String)>,
+    /// The key source fails (the issuer is unreachable).
     pub keys_down: bool,
+    /// The expected status.
     pub status: u16,
+    /// The expected `WWW-Authenticate`, when checked.
     pub www_authenticate: Option<&'static str>,
+    /// The expected JSON `error` code, when checked.
     pub error: Option<&'static str>,
+    /// Text the body must contain, when checked.
     pub body_contains: Option<&'static str>,
 }
 
