@@ -1,14 +1,9 @@
 //! Fixtures shared by the benchmarks in `benches/`: keys, tokens and the baseline decoder.
 #![forbid(unsafe_code)]
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents,
-    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
-};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aws_lc_rs::signature::{KeyPair, RsaPublicKeyComponents, RSA_PKCS1_SHA256};
 use iam_core::jwks::JwkSet;
+use iam_testkit::keys::{ec_jwk, ed25519_key, ed_jwk, p256_key, rsa_jwk, rsa_key, sign, Signer};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -45,11 +40,7 @@ pub struct TypicalClaims {
     jti: Option<String>,
 }
 
-fn b64(b: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-fn token(header: serde_json::Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+fn token(header: serde_json::Value, signer: Signer<'_>) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -62,27 +53,16 @@ fn token(header: serde_json::Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
         "scope": "openid offline orders:read orders:write",
         "ext": {"tenant": "acme", "roles": ["admin"], "permissions": ["orders:*"]},
     });
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let sig = sign(input.as_bytes());
-    format!("{input}.{}", b64(&sig))
+    sign(&header, &claims, signer)
 }
 
 /// Fresh keys and tokens for RS256, ES256 and EdDSA.
 pub fn fixtures() -> Vec<Fixture> {
-    let rng = SystemRandom::new();
-    let rsa = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa key");
+    let rsa = rsa_key();
     let rsa_pub = RsaPublicKeyComponents::<Vec<u8>>::from(rsa.public_key());
-    let ec_doc =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("ec key");
-    let ec = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_doc.as_ref())
-        .expect("ec key");
+    let ec = p256_key();
     let ec_pub = ec.public_key().as_ref().to_vec();
-    let ed_doc = Ed25519KeyPair::generate_pkcs8(&rng).expect("ed key");
-    let ed = Ed25519KeyPair::from_pkcs8(ed_doc.as_ref()).expect("ed key");
+    let ed = ed25519_key();
     let ed_pub = ed.public_key().as_ref().to_vec();
 
     let set = |jwk: serde_json::Value| {
@@ -92,14 +72,11 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "RS256",
             alg: jsonwebtoken::Algorithm::RS256,
-            token: token(json!({"alg":"RS256","kid":"k","typ":"JWT"}), |m| {
-                let mut s = vec![0; rsa.public_modulus_len()];
-                rsa.sign(&RSA_PKCS1_SHA256, &rng, m, &mut s).expect("sign");
-                s
-            }),
-            keys: set(
-                json!({"kty":"RSA","kid":"k","alg":"RS256","n":b64(&rsa_pub.n),"e":b64(&rsa_pub.e)}),
+            token: token(
+                json!({"alg":"RS256","kid":"k","typ":"JWT"}),
+                Signer::Rsa(&rsa, &RSA_PKCS1_SHA256),
             ),
+            keys: set(rsa_jwk(&rsa, "k", Some("RS256"))),
             decoding_key: jsonwebtoken::DecodingKey::from_rsa_raw_components(
                 &rsa_pub.n, &rsa_pub.e,
             ),
@@ -107,21 +84,21 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "ES256",
             alg: jsonwebtoken::Algorithm::ES256,
-            token: token(json!({"alg":"ES256","kid":"k","typ":"JWT"}), |m| {
-                ec.sign(&rng, m).expect("sign").as_ref().to_vec()
-            }),
-            keys: set(
-                json!({"kty":"EC","crv":"P-256","kid":"k","x":b64(&ec_pub[1..33]),"y":b64(&ec_pub[33..])}),
+            token: token(
+                json!({"alg":"ES256","kid":"k","typ":"JWT"}),
+                Signer::Ec(&ec),
             ),
+            keys: set(ec_jwk(&ec, "k")),
             decoding_key: jsonwebtoken::DecodingKey::from_ec_der(&ec_pub),
         },
         Fixture {
             name: "EdDSA",
             alg: jsonwebtoken::Algorithm::EdDSA,
-            token: token(json!({"alg":"EdDSA","kid":"k","typ":"JWT"}), |m| {
-                ed.sign(m).as_ref().to_vec()
-            }),
-            keys: set(json!({"kty":"OKP","crv":"Ed25519","kid":"k","x":b64(&ed_pub)})),
+            token: token(
+                json!({"alg":"EdDSA","kid":"k","typ":"JWT"}),
+                Signer::Ed(&ed),
+            ),
+            keys: set(ed_jwk(&ed, "k")),
             decoding_key: jsonwebtoken::DecodingKey::from_ed_der(&ed_pub),
         },
     ]

@@ -1,12 +1,10 @@
 //! Issue 12, item 2, through `IamMiddleware`: a key rotated in at the issuer becomes usable
 //! once the JWKS cooldown ends, however often clients retry, and random kids stay
-//! rate-limited. The sequence is shared with iam-axum's test.
-#[path = "../../iam-axum/tests/jwks_issuer/mod.rs"]
-mod jwks_issuer;
+//! rate-limited. The sequence is iam-testkit's, run by every adapter.
 
 use actix_web::{test, web, App};
 use iam_actix::{Auth, IamMiddleware};
-use jwks_issuer::{chain, key_rotation_sequence, Issuer};
+use iam_testkit::conformance::rotation::{chain, key_rotation_sequence, Issuer};
 
 #[actix_web::test]
 async fn actix_accepts_a_rotated_key_once_the_cooldown_ends_despite_retries() {

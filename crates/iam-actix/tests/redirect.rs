@@ -1,12 +1,10 @@
 //! The same browser-redirect rules as iam-axum: 303 to the login UI with a safe `return_to`
 //! for browser navigations, RFC 6750 answers for API calls, step-up for an assurance level.
-#[path = "../../iam-axum/tests/common/sessions.rs"]
-mod sessions;
 use actix_web::{test, web, App, HttpResponse};
 use iam_actix::{IamMiddleware, RequireMiddleware};
 use iam_core::authn::AuthChain;
 use iam_core::principal::AssuranceLevel;
-use sessions::{redirect, TestSessions};
+use iam_testkit::conformance::sessions::{redirect, TestSessions};
 
 const HTML: (&str, &str) = ("accept", "text/html,*/*;q=0.8");
 

@@ -1,24 +1,8 @@
-//! The shared scenario table (from iam-axum's tests) against an actix-web app.
-#[path = "../../iam-axum/tests/common/scenarios.rs"]
-mod scenarios;
+//! The conformance scenario table (iam-testkit) against an actix-web app.
 
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use iam_actix::{Auth, IamMiddleware, RequireMiddleware};
-use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
-use scenarios::{chain, check, scenarios};
-
-/// The chain with its no-waiting answers hidden: the middleware then always awaits the
-/// chain. Both paths must answer every scenario the same way.
-struct Waiting(iam_core::authn::AuthChain);
-
-impl Authenticator for Waiting {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a RequestView<'a>,
-    ) -> BoxFuture<'a, Result<Option<iam_core::Principal>, AuthError>> {
-        self.0.authenticate(request)
-    }
-}
+use iam_testkit::conformance::scenarios::{chain, check, scenarios, waiting_chain};
 
 #[actix_web::test]
 async fn actix_answers_every_scenario() {
@@ -29,7 +13,7 @@ async fn actix_answers_every_scenario() {
         .chain(scenarios().into_iter().map(|s| (s, true)));
     for (s, waiting) in runs {
         let chain = if waiting {
-            iam_core::authn::AuthChain::new().with(Waiting(chain(s.keys_down)))
+            waiting_chain(s.keys_down)
         } else {
             chain(s.keys_down)
         };

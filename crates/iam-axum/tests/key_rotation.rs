@@ -1,12 +1,10 @@
 //! Issue 12, item 2, through `IamLayer`: a key rotated in at the issuer becomes usable once
 //! the JWKS cooldown ends, however often clients retry, and random kids stay rate-limited.
-#[path = "jwks_issuer/mod.rs"]
-mod jwks_issuer;
 
 use axum::routing::get;
 use axum::Router;
 use iam_axum::{Auth, IamLayer};
-use jwks_issuer::{chain, key_rotation_sequence, Issuer};
+use iam_testkit::conformance::rotation::{chain, key_rotation_sequence, Issuer};
 use tower::ServiceExt;
 
 #[tokio::test(start_paused = true)]

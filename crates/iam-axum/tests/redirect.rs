@@ -1,13 +1,11 @@
 //! Browser navigations that need a login are sent to the login UI (303, safe `return_to`);
 //! API calls keep their RFC 6750 answers; step-up for an assurance level.
-#[path = "common/sessions.rs"]
-mod sessions;
 use axum::routing::get;
 use axum::Router;
 use iam_axum::{IamLayer, RequireLayer};
 use iam_core::authn::AuthChain;
 use iam_core::principal::AssuranceLevel;
-use sessions::{redirect, TestSessions};
+use iam_testkit::conformance::sessions::{redirect, TestSessions};
 use tower::ServiceExt;
 
 fn app() -> Router {

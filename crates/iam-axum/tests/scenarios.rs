@@ -1,34 +1,18 @@
-//! The shared scenario table against an axum router.
-mod common;
+//! The conformance scenario table (iam-testkit) against an axum router.
 
 use axum::routing::get;
 use axum::Router;
-use common::scenarios::{chain, check, scenarios};
 use http_body_util::BodyExt;
 use iam_axum::{Auth, IamLayer, Principal, RequireLayer};
-use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
+use iam_testkit::conformance::scenarios::{chain, check, scenarios, waiting_chain};
 use tower::ServiceExt;
-
-/// The chain with its no-waiting answers hidden: the layer then always takes its boxed,
-/// awaited path. Both paths must answer every scenario the same way.
-struct Waiting(iam_core::authn::AuthChain);
-
-impl Authenticator for Waiting {
-    fn authenticate<'a>(
-        &'a self,
-        request: &'a RequestView<'a>,
-    ) -> BoxFuture<'a, Result<Option<Principal>, AuthError>> {
-        self.0.authenticate(request)
-    }
-}
 
 fn app(keys_down: bool) -> Router {
     routes().layer(IamLayer::required(chain(keys_down)))
 }
 
 fn app_waiting(keys_down: bool) -> Router {
-    let chain = iam_core::authn::AuthChain::new().with(Waiting(chain(keys_down)));
-    routes().layer(IamLayer::required(chain))
+    routes().layer(IamLayer::required(waiting_chain(keys_down)))
 }
 
 fn routes() -> Router {

@@ -12,8 +12,8 @@ const SVC: &str = "svc_0000000000000000000000000000000000000000";
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let service = common::serve_fixed(&rt, "", ANSWER);
-    let remote = RemoteCredentials::builder(service, SVC)
+    let service = common::serve_fixed(&rt, &[], ANSWER);
+    let remote = RemoteCredentials::builder(service.url(""), SVC)
         .build()
         .expect("remote");
     let pats = CredentialAuthenticator::new(remote);

@@ -11,10 +11,8 @@ const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"ec-1","x":"04N0x
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = format!(
-        "{}/jwks.json",
-        common::serve_fixed(&rt, "cache-control: max-age=3600\r\n", JWKS)
-    );
+    let issuer = common::serve_fixed(&rt, &[("cache-control", "max-age=3600")], JWKS);
+    let url = issuer.url("/jwks.json");
     let remote = RemoteJwks::builder(url).build().expect("remote jwks");
     rt.block_on(remote.refresh()).expect("first fetch");
     let fixed = StaticKeys::new(JwkSet::from_json(JWKS.as_bytes()).expect("jwks"));

@@ -9,8 +9,10 @@ const SESSION: &str = r#"{"id":"sess-1","active":true,"expires_at":"2999-01-01T0
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let kratos = common::serve_fixed(&rt, "", SESSION);
-    let sessions = KratosSessions::builder(kratos).build().expect("kratos");
+    let kratos = common::serve_fixed(&rt, &[], SESSION);
+    let sessions = KratosSessions::builder(kratos.url(""))
+        .build()
+        .expect("kratos");
     let req = http::Request::get("/me")
         .header("cookie", "theme=dark; ory_kratos_session=MTcwMDAwMDAwMHxEdi1CQkFFQ180SUFBUkFCRUFBQV8tUT18c2Vzc2lvbi1jb29raWUtdmFsdWU; _ga=GA1.2.3")
         .body(())

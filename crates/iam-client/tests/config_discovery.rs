@@ -2,18 +2,16 @@
 //! set: lazy discovery, one discovery for many concurrent first requests, 503 while the
 //! issuer is down and recovery without a restart, the algorithm allowlist and `typ`
 //! strictness from configuration.
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use iam_client::config::DISCOVERY_RETRY;
 use iam_client::JwtConfig;
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
+use iam_core::authn::AuthChain;
 use iam_core::jwt::{Algorithm, TokenType};
+use iam_testkit::keys::{ed25519_key, ed_jwk, sign, Signer};
+use iam_testkit::requests::bearer_status as status_of;
+use iam_testkit::{LoopbackServer, Reply};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const AUD: &str = "api";
 
@@ -21,76 +19,46 @@ struct Issuer {
     url: String,
     up: Arc<AtomicBool>,
     discoveries: Arc<AtomicUsize>,
-    key: Arc<Ed25519KeyPair>,
+    _server: LoopbackServer,
+    key: aws_lc_rs::signature::Ed25519KeyPair,
 }
 
 impl Issuer {
     async fn start() -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        let key = Arc::new(Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap());
-        let jwks = json!({"keys": [{"kty":"OKP","crv":"Ed25519","kid":"k1",
-            "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref())}]})
-        .to_string();
-        let discovery = json!({
-            "issuer": url,
-            "authorization_endpoint": format!("{url}/auth"),
-            "jwks_uri": format!("{url}/jwks"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["EdDSA"],
-        })
-        .to_string();
+        let key = ed25519_key();
+        let jwks = json!({"keys": [ed_jwk(&key, "k1")]});
         let up = Arc::new(AtomicBool::new(true));
         let discoveries = Arc::new(AtomicUsize::new(0));
         let (u, d) = (Arc::clone(&up), Arc::clone(&discoveries));
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let (u, d, jwks, discovery) = (
-                    Arc::clone(&u),
-                    Arc::clone(&d),
-                    jwks.clone(),
-                    discovery.clone(),
-                );
-                tokio::spawn(async move {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 2048];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => req.extend_from_slice(&buf[..k]),
-                        }
-                    }
-                    let line = String::from_utf8_lossy(&req)
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let (status, body) = if !u.load(Ordering::SeqCst) {
-                        (503, String::new())
-                    } else if line.starts_with("GET /.well-known/openid-configuration ") {
-                        d.fetch_add(1, Ordering::SeqCst);
-                        // Slow enough that concurrent first requests overlap.
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        (200, discovery)
-                    } else if line.starts_with("GET /jwks ") {
-                        (200, jwks)
-                    } else {
-                        (404, String::new())
-                    };
-                    let res = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = conn.write_all(res.as_bytes()).await;
+        let server = LoopbackServer::start(move |req| {
+            let url = format!("http://{}", req.header("host").unwrap_or_default());
+            let reply = if !u.load(Ordering::SeqCst) {
+                Reply::status(503)
+            } else if req.path() == "/.well-known/openid-configuration" {
+                let discovery = json!({
+                    "issuer": url,
+                    "authorization_endpoint": format!("{url}/auth"),
+                    "jwks_uri": format!("{url}/jwks"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["EdDSA"],
                 });
-            }
-        });
+                d.fetch_add(1, Ordering::SeqCst);
+                // Slow enough that concurrent first requests overlap.
+                Reply::json(200, &discovery).delayed(std::time::Duration::from_millis(50))
+            } else if req.path() == "/jwks" {
+                Reply::json(200, &jwks)
+            } else {
+                Reply::status(404)
+            };
+            reply.header("cache-control", "max-age=300")
+        })
+        .await;
         Issuer {
-            url,
+            url: server.url(""),
             up,
             discoveries,
+            _server: server,
             key,
         }
     }
@@ -100,24 +68,8 @@ impl Issuer {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let h = URL_SAFE_NO_PAD.encode(header.to_string());
-        let p = URL_SAFE_NO_PAD
-            .encode(json!({"iss": self.url, "aud": AUD, "sub": "u", "exp": now + 300}).to_string());
-        let input = format!("{h}.{p}");
-        let sig = URL_SAFE_NO_PAD.encode(self.key.sign(input.as_bytes()).as_ref());
-        format!("{input}.{sig}")
-    }
-}
-
-async fn status_of(chain: &AuthChain, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
+        let claims = json!({"iss": self.url, "aud": AUD, "sub": "u", "exp": now + 300});
+        sign(&header, &claims, Signer::Ed(&self.key))
     }
 }
 

@@ -1,38 +1,17 @@
 //! Introspection against a server that answers badly: never a pass, never a panic.
 use iam_client::{HttpClient, Introspection, IntrospectionError};
-use iam_core::authn::{AuthChain, Authenticator, RequestView};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use iam_core::authn::AuthChain;
+use iam_testkit::requests::bearer_status;
+use iam_testkit::{LoopbackServer, Reply};
 
-/// A server that answers every request with `status` and `body`.
-async fn serve(status: u16, body: String) -> String {
-    serve_counted(status, body).await.0
-}
-
-/// [`serve`], with a count of the connections it accepted.
-async fn serve_counted(status: u16, body: String) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                let _ = conn.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(body.as_bytes()).await;
-            });
-        }
-    });
-    (url, calls)
+/// A server that answers every request with `status` and `body` (a JSON content type).
+async fn serve(status: u16, body: String) -> LoopbackServer {
+    LoopbackServer::fixed(
+        Reply::status(status)
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
 }
 
 fn introspection(url: &str) -> Introspection {
@@ -44,28 +23,12 @@ fn introspection(url: &str) -> Introspection {
 
 /// The answer of the authenticator itself: 0 when it says "not mine".
 async fn answer_of(intro: &Introspection, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match intro.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
+    bearer_status(intro, token).await
 }
 
+/// The answer of a chain holding only `intro`.
 async fn status_of(intro: Introspection, token: &str) -> u16 {
-    let chain = AuthChain::new().with(intro);
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
+    bearer_status(&AuthChain::new().with(intro), token).await
 }
 
 async fn status(url: &str) -> u16 {
@@ -115,7 +78,7 @@ async fn bad_introspection_answers() {
     ];
     let mut failures = Vec::new();
     for (name, code, body, want) in cases {
-        let got = status(&serve(code, body).await).await;
+        let got = status(&serve(code, body).await.url("/introspect")).await;
         if got != want {
             failures.push(format!("{name}: {got}, expected {want}"));
         }
@@ -182,7 +145,7 @@ async fn a_token_for_another_audience_or_of_another_use_is_not_an_access_token_h
     ];
     let mut failures = Vec::new();
     for (name, body, want) in cases {
-        let got = status(&serve(200, body.to_owned()).await).await;
+        let got = status(&serve(200, body.to_owned()).await.url("/introspect")).await;
         if got != want {
             failures.push(format!("{name}: {got}, expected {want}"));
         }
@@ -197,24 +160,31 @@ async fn a_token_for_another_audience_or_of_another_use_is_not_an_access_token_h
             .build(HttpClient::new().unwrap())
             .unwrap()
     };
-    let url = serve(200, r#"{"active":true,"sub":"u"}"#.to_owned()).await;
-    assert_eq!(status_of(any(&url), "opaque-token-1").await, 200);
-    let url = serve(
+    let server = serve(200, r#"{"active":true,"sub":"u"}"#.to_owned()).await;
+    assert_eq!(
+        status_of(any(&server.url("/introspect")), "opaque-token-1").await,
+        200
+    );
+    let server = serve(
         200,
         r#"{"active":true,"sub":"u","token_use":"refresh_token"}"#.to_owned(),
     )
     .await;
-    assert_eq!(status_of(any(&url), "opaque-token-2").await, 401);
+    assert_eq!(
+        status_of(any(&server.url("/introspect")), "opaque-token-2").await,
+        401
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_of_other_kinds_are_never_sent_to_the_introspection_endpoint() {
     // A server that would call anything active: only the call count matters.
-    let (url, calls) = serve_counted(
+    let server = serve(
         200,
         r#"{"active":true,"sub":"u","aud":["orders-api"]}"#.to_owned(),
     )
     .await;
+    let url = server.url("/introspect");
     let intro = introspection(&url);
     for token in [
         "pat_0123456789abcdefghijklmnopqrstuvwxyzABCDEF",
@@ -246,12 +216,8 @@ async fn credentials_of_other_kinds_are_never_sent_to_the_introspection_endpoint
             .await,
         Err(IntrospectionError::ForeignCredential)
     ));
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        0,
-        "the endpoint received no call"
-    );
+    assert_eq!(server.count(), 0, "the endpoint received no call");
     // An access token still goes there.
     assert_eq!(status_of(intro, "ory_at_0123456789abcdef").await, 200);
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(server.count(), 1);
 }

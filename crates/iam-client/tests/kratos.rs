@@ -1,15 +1,18 @@
 //! KratosSessions against a Kratos test double whose every answer is checked against the
-//! published Kratos v26.2.0 OpenAPI schema (`../shared/specs/kratos-v26.2.0-api.json`), and
-//! against a real Redis for the shared cache (`REDIS_URL`; skipped loudly when unset, a
-//! failure under `IAM_REQUIRE_SERVICES=1`).
+//! published Kratos v26.2.0 OpenAPI schema (vendored in iam-testkit), and against a real
+//! Redis for the shared cache (`REDIS_URL`; those tests are `#[ignore]`d unless run by
+//! `scripts/test`, which starts Redis).
 use iam_client::kratos::{KratosSessions, RedisSessionStore};
 use iam_core::authn::{AuthChain, Authenticator, RequestView, Requirement};
 use iam_core::principal::{AssuranceLevel, PrincipalKind};
+use iam_testkit::keys::{ed25519_key, ed_jwk, sign_raw, Signer};
+use iam_testkit::schema::OpenApi;
+use iam_testkit::services::redis_url;
+use iam_testkit::{LoopbackServer, Reply};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 // ---------------------------------------------------------------------------------------
 // The double.
@@ -44,6 +47,7 @@ struct State {
 struct Kratos {
     url: String,
     state: Arc<Mutex<State>>,
+    _server: LoopbackServer,
 }
 
 fn rfc3339(offset: i64) -> String {
@@ -111,98 +115,74 @@ fn error_body(code: u16, id: &str, reason: &str) -> Value {
 
 impl Kratos {
     async fn start() -> Kratos {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
         let st = Arc::clone(&state);
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let st = Arc::clone(&st);
-                tokio::spawn(async move {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 8192];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => req.extend_from_slice(&buf[..k]),
-                        }
-                        if req.len() > 1 << 20 {
-                            return;
-                        }
+        let server = LoopbackServer::start(move |req| {
+            let cookie = req.header("cookie").map(str::to_owned);
+            let token = req.header("x-session-token").map(str::to_owned);
+            let path = req
+                .uri
+                .path_and_query()
+                .map_or("", |p| p.as_str())
+                .to_owned();
+            let mut s = st.lock().unwrap();
+            s.seen.push((path.clone(), cookie.clone(), token.clone()));
+            let (status, body) = if s.down {
+                (503, error_body(503, "", "down"))
+            } else if req.method == http::Method::DELETE && path.starts_with("/admin/identities/") {
+                let identity = path.split('/').nth(3).unwrap_or("").to_owned();
+                for f in s.sessions.values_mut() {
+                    if f.identity == identity {
+                        f.active = false;
                     }
-                    let text = String::from_utf8_lossy(&req).to_string();
-                    let mut lines = text.split("\r\n");
-                    let first = lines.next().unwrap_or("").to_owned();
-                    let mut cookie = None;
-                    let mut token = None;
-                    for l in lines {
-                        if let Some((k, v)) = l.split_once(':') {
-                            match k.to_ascii_lowercase().as_str() {
-                                "cookie" => cookie = Some(v.trim().to_owned()),
-                                "x-session-token" => token = Some(v.trim().to_owned()),
-                                _ => {}
-                            }
-                        }
+                }
+                (204, Value::Null)
+            } else if path.starts_with("/sessions/whoami") {
+                let credential = cookie
+                    .as_deref()
+                    .and_then(|c| c.strip_prefix("ory_kratos_session="))
+                    .map(str::to_owned)
+                    .or(token.clone());
+                match credential.and_then(|c| s.sessions.get(&c).cloned()) {
+                    Some(f) if f.active && f.expires_in > 0 && f.aal2_required => (
+                        403,
+                        error_body(403, "session_aal2_required", "aal2 required"),
+                    ),
+                    Some(f) if f.active && f.expires_in > 0 || f_misbehaves(&f) => {
+                        let tokenized = path
+                            .contains("tokenize_as=")
+                            .then(|| "header.payload.signature".to_owned());
+                        (200, session_body(&f, tokenized))
                     }
-                    let path = first.split(' ').nth(1).unwrap_or("").to_owned();
-                    let delay = st.lock().unwrap().delay_ms;
-                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-                    let method = first.split(' ').next().unwrap_or("").to_owned();
-                    let (status, body) = {
-                        let mut s = st.lock().unwrap();
-                        s.seen.push((path.clone(), cookie.clone(), token.clone()));
-                        let answer = if s.down {
-                            (503, error_body(503, "", "down"))
-                        } else if method == "DELETE" && path.starts_with("/admin/identities/") {
-                            let identity = path.split('/').nth(3).unwrap_or("").to_owned();
-                            for f in s.sessions.values_mut() {
-                                if f.identity == identity {
-                                    f.active = false;
-                                }
-                            }
-                            (204, Value::Null)
-                        } else if path.starts_with("/sessions/whoami") {
-                            let credential = cookie
-                                .as_deref()
-                                .and_then(|c| c.strip_prefix("ory_kratos_session="))
-                                .map(str::to_owned)
-                                .or(token.clone());
-                            match credential.and_then(|c| s.sessions.get(&c).cloned()) {
-                                Some(f) if f.active && f.expires_in > 0 && f.aal2_required => (
-                                    403,
-                                    error_body(403, "session_aal2_required", "aal2 required"),
-                                ),
-                                Some(f) if f.active && f.expires_in > 0 || f_misbehaves(&f) => {
-                                    let tokenized = path
-                                        .contains("tokenize_as=")
-                                        .then(|| "header.payload.signature".to_owned());
-                                    (200, session_body(&f, tokenized))
-                                }
-                                _ => (
-                                    401,
-                                    error_body(401, "session_inactive", "no active session"),
-                                ),
-                            }
-                        } else {
-                            (404, error_body(404, "", "not found"))
-                        };
-                        s.sent.push(answer.clone());
-                        answer
-                    };
-                    let text = if body.is_null() {
-                        String::new()
-                    } else {
-                        body.to_string()
-                    };
-                    let res = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncache-control: private, no-cache, no-store, must-revalidate\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-                        text.len()
-                    );
-                    let _ = conn.write_all(res.as_bytes()).await;
-                });
-            }
-        });
-        Kratos { url, state }
+                    _ => (
+                        401,
+                        error_body(401, "session_inactive", "no active session"),
+                    ),
+                }
+            } else {
+                (404, error_body(404, "", "not found"))
+            };
+            s.sent.push((status, body.clone()));
+            let text = if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            };
+            Reply::status(status)
+                .header("content-type", "application/json")
+                .header(
+                    "cache-control",
+                    "private, no-cache, no-store, must-revalidate",
+                )
+                .body(text)
+                .delayed(Duration::from_millis(s.delay_ms))
+        })
+        .await;
+        Kratos {
+            url: server.url(""),
+            state,
+            _server: server,
+        }
     }
 
     fn add(&self, credential: &str, f: FakeSession) {
@@ -273,31 +253,8 @@ fn fake(id: &str, aal: &'static str) -> FakeSession {
 // ---------------------------------------------------------------------------------------
 // The contract: the double's bodies against the published schema.
 
-fn spec() -> &'static Value {
-    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    SPEC.get_or_init(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs");
-        let text = std::fs::read_to_string(dir.join("kratos-v26.2.0-api.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
-    })
-}
-
 fn assert_valid(schema: &str, body: &Value) {
-    // The whole spec is the root document, so `#/components/schemas/...` references resolve.
-    let mut root = spec().clone();
-    root["$ref"] = json!(format!("#/components/schemas/{schema}"));
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .build(&root)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{schema} body breaks the spec: {errors:?}\n{body}"
-    );
+    OpenApi::kratos().assert_valid(schema, body);
 }
 
 #[test]
@@ -305,17 +262,17 @@ fn contract_catches_a_drifting_double() {
     // The check is real: a body missing a required field or with a wrong enum is refused.
     let mut bad = session_body(&fake("s", "aal1"), None);
     bad["identity"].as_object_mut().unwrap().remove("schema_id");
-    let mut root = spec().clone();
-    root["$ref"] = json!("#/components/schemas/session");
-    let v = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .build(&root)
-        .unwrap();
-    assert!(!v.is_valid(&bad));
+    let spec = OpenApi::kratos();
+    assert!(!spec.errors("session", &bad).is_empty());
     let mut bad_aal = session_body(&fake("s", "aal1"), None);
     bad_aal["authenticator_assurance_level"] = json!("aal9");
-    assert!(!v.is_valid(&bad_aal));
-    assert!(v.is_valid(&session_body(&fake("s", "aal2"), Some("t".into()))));
+    assert!(!spec.errors("session", &bad_aal).is_empty());
+    assert!(spec
+        .errors(
+            "session",
+            &session_body(&fake("s", "aal2"), Some("t".into()))
+        )
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -680,24 +637,13 @@ async fn tokenize_returns_kratos_jwt() {
 
 #[tokio::test]
 async fn kratos_session_jwts_validate_locally() {
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
-    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "kratos-1",
-        "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]})
-    .to_string();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let mut buf = [0u8; 2048];
-            let _ = conn.read(&mut buf).await;
-            let res = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}", jwks.len());
-            let _ = conn.write_all(res.as_bytes()).await;
-        }
-    });
+    let pair = ed25519_key();
+    let jwks = LoopbackServer::fixed(Reply::json(
+        200,
+        &json!({"keys": [ed_jwk(&pair, "kratos-1")]}),
+    ))
+    .await;
+    let jwks_url = jwks.url("/jwks.json");
     let kratos = "https://auth.example.com/.ory/kratos/public";
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -705,14 +651,10 @@ async fn kratos_session_jwts_validate_locally() {
         .as_secs();
     // The claims Kratos v26 puts in a tokenized session.
     let sign = |claims: Value| {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"kratos-1","typ":"JWT"}"#),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()))
+        sign_raw(
+            r#"{"alg":"EdDSA","kid":"kratos-1","typ":"JWT"}"#,
+            &claims.to_string(),
+            Signer::Ed(&pair),
         )
     };
     let claims = json!({"jti": "j-1", "iss": kratos, "sub": "ident-1", "sid": "sess-1",
@@ -756,22 +698,10 @@ async fn kratos_session_jwts_validate_locally() {
 // ---------------------------------------------------------------------------------------
 // Redis.
 
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ if std::env::var("IAM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("REDIS_URL is required (IAM_REQUIRE_SERVICES=1)")
-        }
-        _ => {
-            eprintln!("SKIPPED: Redis tests need REDIS_URL (scripts/test-services starts one)");
-            None
-        }
-    }
-}
-
 #[tokio::test]
+#[ignore = "needs Redis: scripts/test"]
 async fn shared_cache_in_redis_serves_a_fleet_and_purges() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let k = Kratos::start().await;
     k.add("c12", fake("s12", "aal1"));
     let prefix = format!("iam-test-{}:", std::process::id());
@@ -940,8 +870,9 @@ async fn until_served_in_process(s: &KratosSessions, cookie: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: scripts/test"]
 async fn a_revocation_on_one_instance_evicts_the_session_on_every_instance() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let k = Kratos::start().await;
     k.add("c30", fake("s30", "aal1"));
     let prefix = format!("iam-test-{}-broadcast:", std::process::id());
@@ -992,8 +923,9 @@ async fn a_revocation_on_one_instance_evicts_the_session_on_every_instance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: scripts/test"]
 async fn a_session_read_from_the_shared_store_is_cached_no_longer_than_the_store_keeps_it() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let k = Kratos::start().await;
     k.add("c32", fake("s32", "aal1"));
     k.add("c33", fake("s33", "aal1"));

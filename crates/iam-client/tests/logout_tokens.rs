@@ -1,13 +1,11 @@
 //! Back-channel logout tokens: every rule of OIDC Back-Channel Logout 1.0 as a token that
 //! must be refused, with a local key set and a fixed clock.
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aws_lc_rs::signature::Ed25519KeyPair;
 use iam_client::logout::{BackchannelLogout, LogoutTokenError as E, BACKCHANNEL_LOGOUT_EVENT};
 use iam_core::clock::FixedClock;
 use iam_core::jwks::{JwkSet, StaticKeys};
 use iam_core::jwt::{JwtErrorKind, TokenType, Validator};
+use iam_testkit::keys::{ed25519_key, ed_jwk, Signer};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -19,9 +17,8 @@ fn setup() -> (BackchannelLogout<StaticKeys>, Ed25519KeyPair) {
 }
 
 fn setup_with_clock(clock: Arc<FixedClock>) -> (BackchannelLogout<StaticKeys>, Ed25519KeyPair) {
-    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
-    let jwks = json!({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"op","x":URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]});
+    let pair = ed25519_key();
+    let jwks = json!({"keys": [ed_jwk(&pair, "op")]});
     let keys = StaticKeys::new(JwkSet::from_json(jwks.to_string().as_bytes()).unwrap());
     let builder = Validator::builder(ISS)
         .audience("web-app")
@@ -37,15 +34,7 @@ fn setup_with_clock(clock: Arc<FixedClock>) -> (BackchannelLogout<StaticKeys>, E
 }
 
 fn sign(pair: &Ed25519KeyPair, header: Value, claims: Value) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref())
-    )
+    iam_testkit::keys::sign(&header, &claims, Signer::Ed(pair))
 }
 
 fn good(jti: &str) -> Value {
@@ -211,8 +200,8 @@ async fn logout_token_rules() {
             "alg none",
             format!(
                 "{}.{}.",
-                URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
-                URL_SAFE_NO_PAD.encode(good("j-23").to_string())
+                iam_testkit::b64(r#"{"alg":"none"}"#.as_bytes()),
+                iam_testkit::b64(good("j-23").to_string().as_bytes())
             ),
             jwt(JwtErrorKind::AlgorithmNone),
         ),

@@ -1,11 +1,12 @@
 //! iam-client and iam-core against a real OpenID provider: node's `oidc-provider` (OpenID
-//! Certified), started on loopback from `tests/oidc-provider/`. Needs `node` and
-//! `npm ci` in that folder; without them the tests say SKIPPED, and fail instead when
-//! `IAM_REQUIRE_SERVICES=1` (as `.ci/run` sets).
+//! Certified), started on loopback from `tests/oidc-provider/`. Needs `node` and `npm ci`
+//! in that folder, so every test here is `#[ignore]`d unless run by `scripts/test`, which
+//! installs both; when run without them, a test fails.
 use iam_client::RemoteJwks;
 use iam_core::authn::{AuthChain, Authenticator, JwtAuthenticator, RequestView};
 use iam_core::jwt::{JwtErrorKind, TokenType, Validator};
 use iam_core::principal::PrincipalKind;
+use iam_testkit::scratch::free_port;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -31,34 +32,25 @@ fn provider_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider")
 }
 
-fn unavailable(why: &str) -> Option<Provider> {
-    if std::env::var("IAM_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("oidc-provider is required (IAM_REQUIRE_SERVICES=1) but {why}");
-    }
-    eprintln!(
-        "SKIPPED: oidc-provider tests: {why} (run `npm ci` in {})",
-        provider_dir().display()
-    );
-    None
-}
-
-/// A provider on `port` (0: any), signing with a key named `kid`. `None` only when the
-/// provider is not installed and the tests may skip.
-fn start(port: u16, kid: &str) -> Option<Provider> {
+/// A provider on `port` (0: any), signing with a key named `kid`. Panics when the provider
+/// is not installed (`scripts/test` installs it).
+fn start(port: u16, kid: &str) -> Provider {
     start_with(port, kid, &[])
 }
 
 /// [`start`] with more environment for server.mjs (`BCL_URI`, ...).
-fn start_with(port: u16, kid: &str, env: &[(&str, &str)]) -> Option<Provider> {
-    if !provider_dir().join("node_modules/oidc-provider").is_dir() {
-        return unavailable("its node_modules are not installed");
-    }
+fn start_with(port: u16, kid: &str, env: &[(&str, &str)]) -> Provider {
+    assert!(
+        provider_dir().join("node_modules/oidc-provider").is_dir(),
+        "oidc-provider is not installed: run `scripts/test` (or `npm ci` in {})",
+        provider_dir().display()
+    );
     // Retry while the port is briefly taken (a previous provider's socket, or a concurrent
     // test's outgoing connection using it as its local port), or when node did not come up
     // within its time (seen once on a loaded CI machine: node alive, never listening).
     for _ in 0..20 {
         if let Some(p) = spawn_once(port, kid, env) {
-            return Some(p);
+            return p;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -96,14 +88,6 @@ fn spawn_once(port: u16, kid: &str, env: &[(&str, &str)]) -> Option<Provider> {
             None
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn discover(issuer: &str) -> serde_json::Value {
@@ -150,8 +134,9 @@ async fn status(chain: &AuthChain, token: &str) -> Result<iam_core::Principal, u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn client_credentials_access_tokens_validate_through_remote_jwks() {
-    let Some(op) = start(0, "k-2026") else { return };
+    let op = start(0, "k-2026");
     let doc = discover(&op.issuer).await;
     let jwks_uri = doc["jwks_uri"].as_str().unwrap();
     let keys = RemoteJwks::builder(jwks_uri).build().unwrap();
@@ -211,11 +196,10 @@ async fn client_credentials_access_tokens_validate_through_remote_jwks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn key_rotation_at_the_provider() {
     let port = free_port();
-    let Some(first) = start(port, "key-a") else {
-        return;
-    };
+    let first = start(port, "key-a");
     let issuer = first.issuer.clone();
     let keys = RemoteJwks::builder(format!("{issuer}/jwks"))
         .cooldown(Duration::ZERO)
@@ -234,9 +218,7 @@ async fn key_rotation_at_the_provider() {
 
     // The provider restarts with a new signing key and no longer publishes the old one.
     drop(first);
-    let Some(second) = start(port, "key-b") else {
-        return;
-    };
+    let second = start(port, "key-b");
     assert_eq!(second.issuer, issuer);
     let new_token = client_credentials_token(&issuer, "orders:read").await;
     status(&chain, &new_token)
@@ -269,9 +251,10 @@ async fn opaque_token(issuer: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn discovery_and_the_issuer_registry() {
     use iam_client::{HttpClient, IssuerRegistry, TrustedIssuer};
-    let Some(op) = start(0, "k-disc") else { return };
+    let op = start(0, "k-disc");
     let http = HttpClient::new().unwrap();
     let trusted = TrustedIssuer::discover(&op.issuer, "orders-api", &http)
         .await
@@ -309,9 +292,10 @@ async fn discovery_and_the_issuer_registry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn client_credentials_are_cached_and_shared() {
     use iam_client::{ClientCredentials, ClientCredentialsError, HttpClient};
-    let Some(op) = start(0, "k-cc") else { return };
+    let op = start(0, "k-cc");
     let http = HttpClient::new().unwrap();
     let cc = ClientCredentials::builder(format!("{}/token", op.issuer), CLIENT_ID, CLIENT_SECRET)
         .scope("orders:read")
@@ -369,11 +353,10 @@ async fn client_credentials_are_cached_and_shared() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn introspection_and_revocation_of_opaque_tokens() {
     use iam_client::{HttpClient, Introspection};
-    let Some(op) = start(0, "k-intro") else {
-        return;
-    };
+    let op = start(0, "k-intro");
     let http = HttpClient::new().unwrap();
     let intro = Introspection::builder(
         format!("{}/token/introspection", op.issuer),
@@ -514,12 +497,11 @@ async fn browser_login(start_url: &str, user: &str) -> reqwest::Url {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn authorization_code_with_pkce_and_refresh_rotation() {
     use iam_client::login::{LoginClient, LoginError, PendingLogin, SessionTokens};
     use iam_client::{HttpClient, TrustedIssuer};
-    let Some(op) = start(0, "k-login") else {
-        return;
-    };
+    let op = start(0, "k-login");
     let http = HttpClient::new().unwrap();
     let issuer = TrustedIssuer::discover(&op.issuer, "web-app", &http)
         .await
@@ -622,55 +604,27 @@ async fn authorization_code_with_pkce_and_refresh_rotation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the oidc-provider (node, npm ci): scripts/test"]
 async fn rp_initiated_logout_sends_a_valid_backchannel_logout_token() {
     use iam_client::login::LoginClient;
     use iam_client::logout::BackchannelLogout;
     use iam_client::{HttpClient, TrustedIssuer};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     // The relying party's back-channel endpoint: captures the POSTed logout token.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bcl_uri = format!("http://{}/bcl", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-    tokio::spawn(async move {
-        // Some clients open a connection and drop it before the real request: keep accepting.
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let mut req = Vec::new();
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = conn.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                req.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&req).to_string();
-                let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                    continue;
-                };
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if body.len() >= len {
-                    let _ = conn
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    let _ = tx.send(body.to_owned());
-                    return;
-                }
+    let tx = std::sync::Mutex::new(Some(tx));
+    let bcl = iam_testkit::LoopbackServer::start(move |req| {
+        if req.method == http::Method::POST {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(String::from_utf8_lossy(&req.body).into_owned());
             }
         }
-    });
+        iam_testkit::Reply::status(200)
+    })
+    .await;
+    let bcl_uri = bcl.url("/bcl");
 
-    let Some(op) = start_with(0, "gen-rs256", &[("BCL_URI", &bcl_uri)]) else {
-        return;
-    };
+    let op = start_with(0, "gen-rs256", &[("BCL_URI", &bcl_uri)]);
     let issuer = op.issuer.clone();
 
     let http = HttpClient::new().unwrap();

@@ -1,23 +1,21 @@
 //! RemoteJwks against a local JWKS server whose answers the tests control: caching, single
 //! flight, unknown-kid floods, rotation, stale-if-error, cold start with the issuer down,
 //! conditional GET, size limits, background refresh.
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use iam_client::{RemoteJwks, RemoteJwksError};
-use iam_core::authn::{AuthChain, Authenticator, JwtAuthenticator, RequestView};
+use iam_core::authn::{AuthChain, JwtAuthenticator};
 use iam_core::jwks::KeySource;
 use iam_core::jwt::Validator;
+use iam_testkit::keys::{kid_jwks, unix_now, KidKey};
+use iam_testkit::requests::bearer_status as status_of;
+use iam_testkit::LoopbackServer;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ISS: &str = "https://issuer.example";
 const AUD: &str = "api";
 
+/// What the JWKS endpoint answers next.
 #[derive(Clone)]
 struct Reply {
     status: u16,
@@ -32,16 +30,11 @@ struct Reply {
 struct Server {
     url: String,
     reply: Arc<Mutex<Reply>>,
-    requests: Arc<AtomicUsize>,
+    server: LoopbackServer,
 }
 
 impl Server {
     async fn start(body: String) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().unwrap()
-        );
         let reply = Arc::new(Mutex::new(Reply {
             status: 200,
             body,
@@ -50,125 +43,76 @@ impl Server {
             delay: Duration::ZERO,
             fail_first: 0,
         }));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (r, n) = (Arc::clone(&reply), Arc::clone(&requests));
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let (r, n) = (Arc::clone(&r), Arc::clone(&n));
-                tokio::spawn(async move {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 2048];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => req.extend_from_slice(&buf[..k]),
-                        }
-                    }
-                    n.fetch_add(1, Ordering::SeqCst);
-                    let mut reply = {
-                        let mut shared = r.lock().unwrap();
-                        let snapshot = shared.clone();
-                        if shared.fail_first > 0 {
-                            shared.fail_first -= 1;
-                        }
-                        snapshot
-                    };
-                    if reply.fail_first > 0 {
-                        reply.status = 503;
-                    }
-                    tokio::time::sleep(reply.delay).await;
-                    let req = String::from_utf8_lossy(&req).to_ascii_lowercase();
-                    let mut head = String::new();
-                    if let Some(m) = reply.max_age {
-                        head.push_str(&format!("cache-control: max-age={m}\r\n"));
-                    }
-                    if let Some(e) = &reply.etag {
-                        head.push_str(&format!("etag: {e}\r\n"));
-                    }
-                    let not_modified = reply.status == 200
-                        && reply.etag.as_ref().is_some_and(|e| {
-                            req.contains(&format!("if-none-match: {}", e.to_ascii_lowercase()))
-                        });
-                    let res = if not_modified {
-                        format!("HTTP/1.1 304 Not Modified\r\n{head}content-length: 0\r\nconnection: close\r\n\r\n")
-                    } else {
-                        format!(
-                            "HTTP/1.1 {} X\r\ncontent-type: application/json\r\n{head}content-length: {}\r\nconnection: close\r\n\r\n{}",
-                            reply.status, reply.body.len(), reply.body
-                        )
-                    };
-                    let _ = conn.write_all(res.as_bytes()).await;
-                });
+        let r = Arc::clone(&reply);
+        let server = LoopbackServer::start(move |req| {
+            let mut reply = {
+                let mut shared = r.lock().unwrap();
+                let snapshot = shared.clone();
+                if shared.fail_first > 0 {
+                    shared.fail_first -= 1;
+                }
+                snapshot
+            };
+            if reply.fail_first > 0 {
+                reply.status = 503;
             }
-        });
+            let not_modified = reply.status == 200
+                && reply.etag.as_ref().is_some_and(|e| {
+                    req.header("if-none-match")
+                        .is_some_and(|sent| sent.eq_ignore_ascii_case(e))
+                });
+            let mut answer = if not_modified {
+                iam_testkit::Reply::status(304)
+            } else {
+                iam_testkit::Reply::status(reply.status)
+                    .header("content-type", "application/json")
+                    .body(reply.body)
+            };
+            if let Some(m) = reply.max_age {
+                answer = answer.header("cache-control", &format!("max-age={m}"));
+            }
+            if let Some(e) = &reply.etag {
+                answer = answer.header("etag", e);
+            }
+            answer.delayed(reply.delay)
+        })
+        .await;
         Server {
-            url,
+            url: server.url("/.well-known/jwks.json"),
             reply,
-            requests,
+            server,
         }
     }
     fn set(&self, f: impl FnOnce(&mut Reply)) {
         f(&mut self.reply.lock().unwrap());
     }
     fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.server.count()
     }
 }
 
-struct Key {
-    pair: Ed25519KeyPair,
-    kid: String,
-}
+struct Key(KidKey);
 
 impl Key {
     fn new(kid: &str) -> Key {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Key {
-            pair: Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap(),
-            kid: kid.into(),
-        }
-    }
-    fn jwk(&self) -> serde_json::Value {
-        json!({"kty":"OKP","crv":"Ed25519","kid":self.kid,"x":URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())})
+        Key(KidKey::new(kid))
     }
     fn token_with_kid(&self, kid: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let h = URL_SAFE_NO_PAD.encode(json!({"alg":"EdDSA","kid":kid}).to_string());
-        let p = URL_SAFE_NO_PAD
-            .encode(json!({"iss":ISS,"aud":AUD,"sub":"u","exp":now+300}).to_string());
-        let input = format!("{h}.{p}");
-        format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(self.pair.sign(input.as_bytes()).as_ref())
-        )
+        let claims = json!({"iss": ISS, "aud": AUD, "sub": "u", "exp": unix_now() + 300});
+        self.0.sign_with_kid(kid, &claims)
     }
     fn token(&self) -> String {
-        self.token_with_kid(&self.kid)
+        self.token_with_kid(&self.0.kid)
     }
 }
 
 fn jwks(keys: &[&Key]) -> String {
-    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+    kid_jwks(&keys.iter().map(|k| &k.0).collect::<Vec<_>>())
 }
 
 fn chain(remote: &RemoteJwks) -> AuthChain {
     let v = Validator::builder(ISS).audience(AUD).build().unwrap();
     AuthChain::new().with(JwtAuthenticator::new(v, remote.clone()))
-}
-
-async fn status_of(chain: &AuthChain, token: &str) -> u16 {
-    let req = http::Request::get("/")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap();
-    match chain.authenticate(&RequestView::from_request(&req)).await {
-        Ok(Some(_)) => 200,
-        Ok(None) => 0,
-        Err(e) => e.status().as_u16(),
-    }
 }
 
 fn fast(url: &str) -> iam_client::RemoteJwksBuilder {

@@ -11,8 +11,8 @@ use iam_client::{
     JwtConfig, JwtConfigError, KratosSessions, RemoteCredentials, RemoteJwks, RemoteJwksError,
     TransportPolicy, TransportPolicyError, TrustedIssuer, UrlRole,
 };
+use iam_testkit::{LoopbackServer, Reply};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SVC: &str = "svc_0000000000000000000000000000000000000000";
 
@@ -216,38 +216,19 @@ fn a_refused_url_names_its_role_and_never_its_credentials_or_query() {
 }
 
 /// A loopback issuer whose discovery document is `doc` with `{issuer}` replaced by its URL.
-async fn issuer_serving(doc: serde_json::Value) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let body = doc.to_string().replace("{issuer}", &url);
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let body = body.clone();
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 2048];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => req.extend_from_slice(&buf[..k]),
-                    }
-                }
-                let (status, body) = if req.starts_with(b"GET /.well-known/openid-configuration ") {
-                    (200, body)
-                } else if req.starts_with(b"GET /jwks ") {
-                    (200, r#"{"keys":[]}"#.to_owned())
-                } else {
-                    (404, String::new())
-                };
-                let res = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = conn.write_all(res.as_bytes()).await;
-            });
+async fn issuer_serving(doc: serde_json::Value) -> LoopbackServer {
+    let doc = doc.to_string();
+    LoopbackServer::start(move |req| match req.path() {
+        "/.well-known/openid-configuration" => {
+            let url = format!("http://{}", req.header("host").unwrap_or_default());
+            Reply::status(200)
+                .header("content-type", "application/json")
+                .body(doc.replace("{issuer}", &url))
         }
-    });
-    url
+        "/jwks" => Reply::json(200, &json!({"keys": []})),
+        _ => Reply::status(404),
+    })
+    .await
 }
 
 /// A discovery document with every endpoint on the issuer, except `field` set to `value`.
@@ -280,7 +261,8 @@ async fn a_discovery_document_pointing_any_endpoint_to_plaintext_is_refused() {
         ("revocation_endpoint", UrlRole::RevocationEndpoint),
         ("end_session_endpoint", UrlRole::EndSessionEndpoint),
     ] {
-        let issuer = issuer_serving(document(field, "http://evil.example/x")).await;
+        let server = issuer_serving(document(field, "http://evil.example/x")).await;
+        let issuer = server.url("");
         match TrustedIssuer::discover(&issuer, "api", &strict()).await {
             Err(DiscoveryError::Insecure(e)) => assert_eq!(e.role(), role, "{field}"),
             other => panic!("{field}: {:?}", other.map(|_| ())),
@@ -293,7 +275,8 @@ async fn a_discovery_document_pointing_any_endpoint_to_plaintext_is_refused() {
         }
     }
     // A clean loopback document is accepted as it is.
-    let issuer = issuer_serving(document("issuer", "{issuer}")).await;
+    let server = issuer_serving(document("issuer", "{issuer}")).await;
+    let issuer = server.url("");
     let trusted = TrustedIssuer::discover(&issuer, "api", &strict())
         .await
         .unwrap();
@@ -302,7 +285,8 @@ async fn a_discovery_document_pointing_any_endpoint_to_plaintext_is_refused() {
 
 #[tokio::test]
 async fn a_discovered_plaintext_jwks_uri_is_never_trusted_by_a_configured_issuer() {
-    let issuer = issuer_serving(document("jwks_uri", "http://evil.example/jwks")).await;
+    let server = issuer_serving(document("jwks_uri", "http://evil.example/jwks")).await;
+    let issuer = server.url("");
     let config = JwtConfig::new(&issuer).audience("api");
     let keys = config.keys_with(&strict()).unwrap();
     assert!(
@@ -310,7 +294,8 @@ async fn a_discovered_plaintext_jwks_uri_is_never_trusted_by_a_configured_issuer
         "discovery must fail, so no key is ever fetched from the plaintext jwks_uri"
     );
     // The same issuer with its keys on loopback is discovered and used.
-    let issuer = issuer_serving(document("issuer", "{issuer}")).await;
+    let server = issuer_serving(document("issuer", "{issuer}")).await;
+    let issuer = server.url("");
     let keys = JwtConfig::new(&issuer)
         .audience("api")
         .keys_with(&strict())
@@ -320,7 +305,8 @@ async fn a_discovered_plaintext_jwks_uri_is_never_trusted_by_a_configured_issuer
 
 #[tokio::test]
 async fn a_login_client_refuses_plaintext_endpoints_of_an_issuer_discovered_elsewhere() {
-    let issuer = issuer_serving(document("token_endpoint", "http://evil.example/token")).await;
+    let server = issuer_serving(document("token_endpoint", "http://evil.example/token")).await;
+    let issuer = server.url("");
     let trusted = TrustedIssuer::discover(&issuer, "web-app", &lax())
         .await
         .unwrap();
@@ -355,11 +341,7 @@ async fn a_plaintext_request_through_the_http_client_is_refused_before_anything_
         other => panic!("{:?}", other.map(|r| r.status())),
     }
     // Loopback goes through (here to a closed port: a transport error, not a refusal).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = iam_testkit::scratch::free_port();
     let request = http::Request::get(format!("http://127.0.0.1:{port}/"))
         .body(Vec::new())
         .unwrap();

@@ -6,7 +6,6 @@ use futures_executor::block_on;
 use iam_core::authn::{
     AuthChain, AuthError, AuthErrorKind, Authenticator, JwtAuthenticator, RequestView,
 };
-use iam_core::clock::FixedClock;
 use iam_core::jwks::{BoxFuture, JwkSet, KeySource, KeySourceError, StaticKeys};
 use iam_core::jwt::Validator;
 use iam_core::principal::{Principal, PrincipalKind};
@@ -20,14 +19,6 @@ fn request(headers: &[(&str, &str)]) -> http::Request<()> {
         b = b.header(*k, *v);
     }
     b.body(()).unwrap()
-}
-
-fn validator() -> Validator {
-    Validator::builder(ISS)
-        .audience(AUD)
-        .clock(Arc::new(FixedClock::new(NOW)))
-        .build()
-        .unwrap()
 }
 
 fn chain() -> AuthChain {

@@ -10,14 +10,6 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn validator() -> Validator {
-    Validator::builder(ISS)
-        .audience(AUD)
-        .clock(Arc::new(FixedClock::new(NOW)))
-        .build()
-        .unwrap()
-}
-
 fn h(alg: &str, kid: &str) -> Value {
     json!({"alg": alg, "kid": kid})
 }

@@ -1,4 +1,4 @@
-//! Wycheproof's JWS and JWK vectors (`../shared/vectors/wycheproof/`), every case a check.
+//! Wycheproof's JWS and JWK vectors (vendored in iam-testkit: `data/vectors/wycheproof/`), every case a check.
 //!
 //! Every `invalid` case must be refused. Every `valid` case must be accepted, except the ones
 //! listed in `POLICY_REFUSALS` with the rule of ours that refuses them.

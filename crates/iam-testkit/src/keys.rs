@@ -198,10 +198,7 @@ pub fn claims() -> Value {
 
 /// The standard claims, valid around the real current time.
 pub fn claims_now() -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let mut c = claims();
     c["iat"] = json!(now - 10);
     c["exp"] = json!(now + 300);
@@ -235,6 +232,52 @@ pub fn token(alg: &str, kid: &str, claims: &Value, signer: Signer<'_>) -> String
         claims,
         signer,
     )
+}
+
+/// An Ed25519 key published under a kid: the unit of the key-rotation tests.
+pub struct KidKey {
+    /// The key pair.
+    pub pair: Ed25519KeyPair,
+    /// The kid it is published under.
+    pub kid: String,
+}
+
+impl KidKey {
+    /// A fresh key under `kid`.
+    pub fn new(kid: &str) -> Self {
+        Self {
+            pair: ed25519_key(),
+            kid: kid.into(),
+        }
+    }
+
+    /// Its public JWK.
+    pub fn jwk(&self) -> Value {
+        ed_jwk(&self.pair, &self.kid)
+    }
+
+    /// An EdDSA token over `claims` signed by this key, whose header names `kid` (its own or
+    /// another: a token that points at a key the set does not have).
+    pub fn sign_with_kid(&self, kid: &str, claims: &Value) -> String {
+        sign(
+            &json!({"alg": "EdDSA", "kid": kid}),
+            claims,
+            Signer::Ed(&self.pair),
+        )
+    }
+}
+
+/// The JWK set publishing these keys, as JSON text.
+pub fn kid_jwks(keys: &[&KidKey]) -> String {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+}
+
+/// The current Unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 #[cfg(test)]

@@ -8,16 +8,27 @@
 //! - [`schema`]: checks a double's bodies against a published OpenAPI document, so a double
 //!   answers with exactly the shapes the real server does;
 //! - [`data`]: the vendored specifications and test vectors (no `../shared` needed);
+//! - [`scratch`]: a temporary directory and SQLite database, a free loopback port;
 //! - [`services`]: the backing services (Redis, PostgreSQL, MariaDB) that `scripts/test`
 //!   starts, for tests marked `#[ignore = "needs …"]`;
+//! - `app` (feature `axum`): an axum router under test, served on a loopback port;
+//! - `requests` (feature `core`): the status a bearer token gets from an authenticator;
+//! - `conformance` (feature `conformance`): the fixtures every framework adapter runs;
 //! - [`verdicts`]: the native verdict export the wasm parity tests replay.
 //!
 //! Test code: `unwrap` and `panic!` are the right answer to a broken fixture here.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod app;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod data;
 pub mod keys;
+#[cfg(feature = "core")]
+pub mod requests;
 pub mod schema;
+pub mod scratch;
 pub mod server;
 pub mod services;
 pub mod verdicts;

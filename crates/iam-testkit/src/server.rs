@@ -156,7 +156,7 @@ type Handler = dyn Fn(&RecordedRequest) -> Reply + Send + Sync;
 pub struct LoopbackServer {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<RecordedRequest>>>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::AbortHandle,
 }
 
 impl std::fmt::Debug for LoopbackServer {
@@ -170,6 +170,36 @@ impl std::fmt::Debug for LoopbackServer {
 impl LoopbackServer {
     /// Bind `127.0.0.1:0` and answer every request with `handler`.
     pub async fn start<F>(handler: F) -> Self
+    where
+        F: Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    {
+        let (server, _task) = Self::spawn(handler).await;
+        server
+    }
+
+    /// [`start`](Self::start) for a synchronous test: the server runs on a thread of its own
+    /// (with its own runtime) until dropped.
+    pub fn start_blocking<F>(handler: F) -> Self
+    where
+        F: Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (server, task) = Self::spawn(handler).await;
+                tx.send(server).unwrap();
+                // Until the server is dropped (which aborts the task).
+                let _ = task.await;
+            });
+        });
+        rx.recv().unwrap()
+    }
+
+    async fn spawn<F>(handler: F) -> (Self, tokio::task::JoinHandle<()>)
     where
         F: Fn(&RecordedRequest) -> Reply + Send + Sync + 'static,
     {
@@ -217,7 +247,12 @@ impl LoopbackServer {
                 });
             }
         });
-        Self { addr, log, task }
+        let server = Self {
+            addr,
+            log,
+            task: task.abort_handle(),
+        };
+        (server, task)
     }
 
     /// A server that answers every request with the same reply.

@@ -1,29 +1,25 @@
 //! The sample app's contract, for both binaries: environment, health, `/me`, `/admin`, the
 //! RFC 6750 answers, 503 while keys cannot be had, and request logs without tokens.
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use iam_testkit::keys::{ec_jwk, es256, keys, sign};
+use iam_testkit::scratch::free_port;
+use iam_testkit::{LoopbackServer, Reply};
 use serde_json::{json, Value};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ISS: &str = "https://issuer.example";
 const AUD: &str = "sample-api";
 
-struct Keys(EcdsaKeyPair);
+/// The signing key of the tests (iam-testkit's P-256 key, published as `k1`).
+struct Keys;
 
 impl Keys {
     fn new() -> Self {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .unwrap();
-        Keys(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap())
+        Keys
     }
-    fn jwks(&self) -> String {
-        let p = self.0.public_key().as_ref();
-        json!({"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":URL_SAFE_NO_PAD.encode(&p[1..33]),"y":URL_SAFE_NO_PAD.encode(&p[33..65])}]}).to_string()
+    fn jwks(&self) -> Value {
+        json!({"keys": [ec_jwk(&keys().ec, "k1")]})
     }
     fn token(&self, extra: Value) -> String {
         let now = std::time::SystemTime::now()
@@ -34,64 +30,39 @@ impl Keys {
         for (k, v) in extra.as_object().unwrap() {
             c[k] = v.clone();
         }
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"k1"}"#),
-            URL_SAFE_NO_PAD.encode(c.to_string())
-        );
-        let sig = self.0.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        sign(&json!({"alg":"ES256","kid":"k1"}), &c, es256())
     }
 }
 
-/// A loopback HTTP server in a thread: `respond` turns each request's text into a status and
-/// a JSON body. Returns the base URL.
-fn serve(respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut buf = [0u8; 8192];
-            let n = conn.read(&mut buf).unwrap_or(0);
-            let (status, body) = respond(&String::from_utf8_lossy(&buf[..n]));
-            let _ = conn.write_all(
-                format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
-            );
-        }
-    });
-    url
-}
-
-/// A JWKS endpoint on loopback.
-fn serve_jwks(body: String) -> String {
-    format!("{}/jwks.json", serve(move |_| (200, body.clone())))
+/// A JWKS endpoint on loopback (`/jwks.json`).
+async fn serve_jwks(body: Value) -> LoopbackServer {
+    LoopbackServer::fixed(Reply::json(200, &body)).await
 }
 
 /// A Kratos `whoami` on loopback: 200 with a session for `ory_kratos_session=good`, 401
 /// otherwise (the full double, checked against Kratos's schema, is in iam-client's tests).
-fn serve_whoami() -> String {
-    serve(|req| {
+async fn serve_whoami() -> LoopbackServer {
+    LoopbackServer::start(|req| {
         if req
-            .to_ascii_lowercase()
-            .contains("cookie: ory_kratos_session=good\r\n")
+            .header("cookie")
+            .is_some_and(|c| c.eq_ignore_ascii_case("ory_kratos_session=good"))
         {
-            (
+            Reply::json(
                 200,
-                json!({"id": "sess-1", "active": true, "expires_at": "2999-01-01T00:00:00Z",
+                &json!({"id": "sess-1", "active": true, "expires_at": "2999-01-01T00:00:00Z",
                 "authenticator_assurance_level": "aal1",
                 "identity": {"id": "ident-1", "schema_id": "default", "schema_url": "x",
                              "traits": {"email": "a@example.com"},
-                             "metadata_public": {"tenant": "acme"}}})
-                .to_string(),
+                             "metadata_public": {"tenant": "acme"}}}),
             )
         } else {
-            (
+            Reply::json(
                 401,
-                json!({"error": {"code": 401, "message": "no session"}}).to_string(),
+                &json!({"error": {"code": 401, "message": "no session"}}),
             )
         }
     })
+    .await
 }
 
 /// A well-formed PAT the credential service double rate-limits (429).
@@ -107,37 +78,30 @@ fn limited_pat() -> &'static str {
 
 /// A credential service `/validate` on loopback: valid for `GOOD_PAT`, 429 for
 /// [`limited_pat`], 401 otherwise.
-fn serve_validate() -> String {
-    serve(|req| {
-        if req.contains(limited_pat()) {
-            (429, json!({"error": "rate_limited"}).to_string())
-        } else if req.contains(GOOD_PAT) && req.contains(&format!("Bearer {SVC}")) {
-            (
+async fn serve_validate() -> LoopbackServer {
+    LoopbackServer::start(|req| {
+        let body = String::from_utf8_lossy(&req.body);
+        let caller = req
+            .header("authorization")
+            .is_some_and(|a| a.contains(&format!("Bearer {SVC}")));
+        if body.contains(limited_pat()) {
+            Reply::json(429, &json!({"error": "rate_limited"}))
+        } else if body.contains(GOOD_PAT) && caller {
+            Reply::json(
                 200,
-                json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
-                         "tenant": "acme", "scopes": ["orders:read"], "expires_at": null})
-                .to_string(),
+                &json!({"valid": true, "kind": "pat", "id": "cred_1", "owner": "user-9",
+                         "tenant": "acme", "scopes": ["orders:read"], "expires_at": null}),
             )
         } else {
-            (
-                401,
-                json!({"valid": false, "error": "invalid_token"}).to_string(),
-            )
+            Reply::json(401, &json!({"valid": false, "error": "invalid_token"}))
         }
     })
+    .await
 }
 
 /// Well-formed tokens (checksums included), generated once for these tests.
 const GOOD_PAT: &str = "pat_g5jzj1MOIhECKO9f8G7P0yzrayiS5V7iFpmh12eMst";
 const SVC: &str = "svc_0000000000000000000000000000000000000000";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct App {
     child: Child,
@@ -205,7 +169,8 @@ async fn get(app: &App, path: &str, token: Option<&str>) -> (u16, Option<String>
 
 async fn contract(bin: &str) {
     let keys = Keys::new();
-    let jwks_url = serve_jwks(keys.jwks());
+    let jwks = serve_jwks(keys.jwks()).await;
+    let jwks_url = jwks.url("/jwks.json");
     let (app, startup) = start(
         bin,
         &[
@@ -304,13 +269,14 @@ async fn issuer_down(bin: &str) {
 /// With `IAM_KRATOS_PUBLIC_URL`, `/me` accepts a Kratos session cookie.
 async fn sessions(bin: &str) {
     let keys = Keys::new();
+    let (jwks, whoami) = (serve_jwks(keys.jwks()).await, serve_whoami().await);
     let (app, _) = start(
         bin,
         &[
             ("IAM_ISSUER", ISS.into()),
             ("IAM_AUDIENCE", AUD.into()),
-            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
-            ("IAM_KRATOS_PUBLIC_URL", serve_whoami()),
+            ("IAM_JWKS_URL", jwks.url("/jwks.json")),
+            ("IAM_KRATOS_PUBLIC_URL", whoami.url("")),
         ],
     );
     let with_cookie = |cookie: &'static str| {
@@ -337,13 +303,14 @@ async fn sessions(bin: &str) {
 /// With `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`, `/me` accepts PATs.
 async fn pats(bin: &str) {
     let keys = Keys::new();
+    let (jwks, validate) = (serve_jwks(keys.jwks()).await, serve_validate().await);
     let (app, _) = start(
         bin,
         &[
             ("IAM_ISSUER", ISS.into()),
             ("IAM_AUDIENCE", AUD.into()),
-            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
-            ("IAM_CREDENTIALS_URL", serve_validate()),
+            ("IAM_JWKS_URL", jwks.url("/jwks.json")),
+            ("IAM_CREDENTIALS_URL", validate.url("")),
             ("IAM_CREDENTIALS_TOKEN", SVC.into()),
         ],
     );
@@ -373,12 +340,13 @@ async fn pats(bin: &str) {
 async fn metrics_listener(bin: &str) {
     let keys = Keys::new();
     let port = free_port();
+    let jwks = serve_jwks(keys.jwks()).await;
     let (app, _) = start(
         bin,
         &[
             ("IAM_ISSUER", ISS.into()),
             ("IAM_AUDIENCE", AUD.into()),
-            ("IAM_JWKS_URL", serve_jwks(keys.jwks())),
+            ("IAM_JWKS_URL", jwks.url("/jwks.json")),
             ("IAM_METRICS_LISTEN", format!("127.0.0.1:{port}")),
         ],
     );

@@ -25,11 +25,7 @@ fn run_with(
     envs: &[(&str, &str)],
     listening_ends_the_wait: bool,
 ) -> (Option<i32>, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = iam_testkit::scratch::free_port();
     let mut cmd = Command::new(bin);
     cmd.env_clear()
         .env("IAM_LISTEN", format!("127.0.0.1:{port}"))

@@ -1,10 +1,9 @@
 //! The `verify-token` contract: flags, output and exit codes (0 valid, 1 refused, 2 usage).
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use iam_testkit::keys::{ed25519_key, ed_jwk, sign_raw, Signer};
+use iam_testkit::{LoopbackServer, Reply};
 use serde_json::json;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 const ISS: &str = "https://issuer.example";
@@ -18,9 +17,8 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
-    let jwks = json!({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())}]}).to_string();
+    let pair = ed25519_key();
+    let jwks = json!({"keys": [ed_jwk(&pair, "k1")]}).to_string();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jwks.json");
     std::fs::write(&path, &jwks).unwrap();
@@ -40,11 +38,11 @@ fn now() -> i64 {
 }
 
 fn token(f: &Fixture, claims: serde_json::Value) -> String {
-    let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k1"}"#);
-    let p = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let input = format!("{h}.{p}");
-    let sig = f.pair.sign(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    sign_raw(
+        r#"{"alg":"EdDSA","kid":"k1"}"#,
+        &claims.to_string(),
+        Signer::Ed(&f.pair),
+    )
 }
 
 fn good_claims() -> serde_json::Value {
@@ -244,24 +242,20 @@ fn bad_usage_exits_2() {
 #[test]
 fn jwks_from_a_url() {
     let f = fixture();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/.well-known/jwks.json",
-        listener.local_addr().unwrap()
-    );
-    let body = f.jwks.clone();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        let _ = conn.read(&mut buf);
-        let res = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
-        conn.write_all(res.as_bytes()).unwrap();
+    let server = LoopbackServer::start_blocking({
+        let body = f.jwks.clone();
+        move |_| {
+            Reply::status(200)
+                .header("content-type", "application/json")
+                .body(body.clone())
+        }
     });
+    let url = server.url("/.well-known/jwks.json");
     let t = token(&f, good_claims());
     let out = run(
         &["--jwks", &url, "--issuer", ISS, "--audience", AUD, &t],
         None,
     );
-    server.join().unwrap();
+    assert_eq!(server.count(), 1, "one JWKS fetch");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

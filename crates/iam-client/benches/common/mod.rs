@@ -2,39 +2,29 @@
 //! cache-hit baseline, and the comparison table read from criterion's estimates.
 #![allow(dead_code)] // each bench uses part of it
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use criterion::Criterion;
 use iam_core::authn::{Authenticator, JwtAuthenticator, RequestView};
 use iam_core::jwks::{JwkSet, StaticKeys};
 use iam_core::jwt::Validator;
+use iam_testkit::keys::{ed25519_key, ed_jwk, sign_raw, Signer};
+use iam_testkit::{LoopbackServer, Reply};
+use serde_json::json;
 use std::hint::black_box;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A loopback HTTP server answering every request with 200, `extra_headers` and `body`.
+/// A loopback HTTP server answering every request with 200, `headers` and the JSON `body`;
+/// it serves while the returned server is alive.
 pub(crate) fn serve_fixed(
     rt: &tokio::runtime::Runtime,
-    extra_headers: &'static str,
+    headers: &[(&str, &str)],
     body: &'static str,
-) -> String {
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf).await;
-                let res = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra_headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = conn.write_all(res.as_bytes()).await;
-            }
-        });
-        format!("http://{addr}")
-    })
+) -> LoopbackServer {
+    let mut reply = Reply::status(200)
+        .header("content-type", "application/json")
+        .body(body);
+    for (name, value) in headers {
+        reply = reply.header(name, value);
+    }
+    rt.block_on(LoopbackServer::fixed(reply))
 }
 
 /// The baseline: a JWT authenticator and a request whose EdDSA bearer it has validated once
@@ -42,22 +32,12 @@ pub(crate) fn serve_fixed(
 pub(crate) fn jwt_baseline(
     rt: &tokio::runtime::Runtime,
 ) -> (JwtAuthenticator<StaticKeys>, http::Request<()>) {
-    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
-    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).expect("key");
-    let jwks = format!(
-        r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{}"}}]}}"#,
-        URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())
-    );
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k1"}"#),
-        URL_SAFE_NO_PAD.encode(
-            r#"{"iss":"https://issuer.example","aud":"api","sub":"user-1","exp":32503680000,"scope":"orders:read","tenant":"acme","sid":"s-1"}"#
-        )
-    );
-    let token = format!(
-        "{input}.{}",
-        URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()))
+    let pair = ed25519_key();
+    let jwks = json!({"keys": [ed_jwk(&pair, "k1")]}).to_string();
+    let token = sign_raw(
+        r#"{"alg":"EdDSA","kid":"k1"}"#,
+        r#"{"iss":"https://issuer.example","aud":"api","sub":"user-1","exp":32503680000,"scope":"orders:read","tenant":"acme","sid":"s-1"}"#,
+        Signer::Ed(&pair),
     );
     let validator = Validator::builder("https://issuer.example")
         .audience("api")

@@ -1,128 +1,91 @@
 //! A loopback JWKS issuer whose fetches are counted, and the key-rotation sequence of issue 12
-//! that both frameworks' middleware must pass (shared with iam-actix's tests by `#[path]`).
+//! that every framework adapter must pass.
 //!
 //! Run it under Tokio's paused clock: the 30 s cooldown and the 50 s of the sequence are
 //! virtual time, and the number of fetches the issuer saw is what is asserted.
-#![allow(dead_code)]
-
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use crate::keys::{kid_jwks, unix_now, KidKey};
+use crate::server::{LoopbackServer, Reply};
 use iam_client::RemoteJwks;
 use iam_core::authn::{AuthChain, JwtAuthenticator};
 use iam_core::jwt::Validator;
 use serde_json::json;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub(crate) const ISS: &str = "https://issuer.example";
-pub(crate) const AUD: &str = "api";
-pub(crate) const COOLDOWN: Duration = Duration::from_secs(30);
+/// The issuer the tokens name.
+pub const ISS: &str = "https://issuer.example";
+/// The audience the chain accepts.
+pub const AUD: &str = "api";
+/// The JWKS refetch cooldown of the chain.
+pub const COOLDOWN: Duration = Duration::from_secs(30);
 
 /// A JWKS endpoint on 127.0.0.1 that serves whatever set it was last given.
-pub(crate) struct Issuer {
-    pub(crate) url: String,
+pub struct Issuer {
+    /// The JWKS URL.
+    pub url: String,
     body: Arc<Mutex<String>>,
-    requests: Arc<AtomicUsize>,
+    server: LoopbackServer,
 }
 
 impl Issuer {
-    pub(crate) async fn start(keys: &[&Key]) -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    /// Start serving `keys`.
+    pub async fn start(keys: &[&Key]) -> Issuer {
         let body = Arc::new(Mutex::new(jwks(keys)));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (b, n) = (Arc::clone(&body), Arc::clone(&requests));
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let (b, n) = (Arc::clone(&b), Arc::clone(&n));
-                tokio::spawn(async move {
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 2048];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => req.extend_from_slice(&buf[..k]),
-                        }
-                    }
-                    n.fetch_add(1, Ordering::SeqCst);
-                    let body = b.lock().unwrap().clone();
-                    let res = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=3600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = conn.write_all(res.as_bytes()).await;
-                });
-            }
-        });
+        let served = Arc::clone(&body);
+        let server = LoopbackServer::start(move |_| {
+            Reply::status(200)
+                .header("content-type", "application/json")
+                .header("cache-control", "max-age=3600")
+                .body(served.lock().unwrap().clone())
+        })
+        .await;
         Issuer {
-            url,
+            url: server.url("/jwks.json"),
             body,
-            requests,
+            server,
         }
     }
 
     /// Publish this set from now on.
-    pub(crate) fn publish(&self, keys: &[&Key]) {
+    pub fn publish(&self, keys: &[&Key]) {
         *self.body.lock().unwrap() = jwks(keys);
     }
 
     /// JWKS requests received so far.
-    pub(crate) fn fetches(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+    pub fn fetches(&self) -> usize {
+        self.server.count()
     }
 }
 
-pub(crate) struct Key {
-    pair: Ed25519KeyPair,
-    kid: String,
-}
+/// A signing key of the issuer under a kid.
+pub struct Key(KidKey);
 
 impl Key {
-    pub(crate) fn new(kid: &str) -> Key {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Key {
-            pair: Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap(),
-            kid: kid.into(),
-        }
-    }
-
-    fn jwk(&self) -> serde_json::Value {
-        json!({"kty":"OKP","crv":"Ed25519","kid":self.kid,"x":URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())})
+    /// A fresh key.
+    pub fn new(kid: &str) -> Key {
+        Key(KidKey::new(kid))
     }
 
     /// A token signed by this key whose header names `kid`.
-    pub(crate) fn token_with_kid(&self, kid: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let h = URL_SAFE_NO_PAD.encode(json!({"alg":"EdDSA","kid":kid}).to_string());
-        let p = URL_SAFE_NO_PAD
-            .encode(json!({"iss":ISS,"aud":AUD,"sub":"u","exp":now+600}).to_string());
-        let input = format!("{h}.{p}");
-        format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(self.pair.sign(input.as_bytes()).as_ref())
-        )
+    pub fn token_with_kid(&self, kid: &str) -> String {
+        let claims = json!({"iss": ISS, "aud": AUD, "sub": "u", "exp": unix_now() + 600});
+        self.0.sign_with_kid(kid, &claims)
     }
 
-    pub(crate) fn token(&self) -> String {
-        self.token_with_kid(&self.kid)
+    /// A token signed by this key under its own kid.
+    pub fn token(&self) -> String {
+        self.token_with_kid(&self.0.kid)
     }
 }
 
 fn jwks(keys: &[&Key]) -> String {
-    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+    kid_jwks(&keys.iter().map(|k| &k.0).collect::<Vec<_>>())
 }
 
 /// The chain a service would build: a JWT authenticator over the issuer's remote set, with
 /// the default 30 s cooldown. Timeouts are far beyond the virtual time the sequence spends.
-pub(crate) fn chain(issuer: &Issuer) -> AuthChain {
+pub fn chain(issuer: &Issuer) -> AuthChain {
     let keys = RemoteJwks::builder(&issuer.url)
         .retries(0, Duration::from_millis(10))
         .timeout(Duration::from_secs(3600))
@@ -142,7 +105,7 @@ pub(crate) fn chain(issuer: &Issuer) -> AuthChain {
 ///    cooldown of the first fetch ends it is refused, from then on accepted: one more fetch.
 /// 3. A flood of random kids (ten a second for five minutes) costs at most one fetch per
 ///    cooldown, and both keys keep working.
-pub(crate) async fn key_rotation_sequence<F, Fut>(framework: &str, issuer: &Issuer, mut send: F)
+pub async fn key_rotation_sequence<F, Fut>(framework: &str, issuer: &Issuer, mut send: F)
 where
     F: FnMut(String) -> Fut,
     Fut: Future<Output = u16>,

@@ -1,10 +1,10 @@
-//! A test authenticator shared by the redirect tests of iam-axum and iam-actix:
+//! The test authenticator of the browser-redirect tests:
 //! `x-test-session: aal1|aal2` → a session principal at that level; any other value → refused.
 use iam_core::authn::{AuthError, Authenticator, BoxFuture, RequestView};
 use iam_core::principal::{AssuranceLevel, Principal, PrincipalKind};
 
 /// See the module docs.
-pub(crate) struct TestSessions;
+pub struct TestSessions;
 
 impl Authenticator for TestSessions {
     fn authenticate<'a>(
@@ -32,7 +32,7 @@ impl Authenticator for TestSessions {
 }
 
 /// The redirect both tests configure.
-pub(crate) fn redirect() -> iam_core::authn::BrowserRedirect {
+pub fn redirect() -> iam_core::authn::BrowserRedirect {
     iam_core::authn::BrowserRedirect::new(
         "https://auth.example.com/login",
         "https://app.example.com",

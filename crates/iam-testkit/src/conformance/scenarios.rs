@@ -1,30 +1,20 @@
-//! The one scenario table both framework crates must answer identically: request in,
-//! (status, `WWW-Authenticate`, JSON error code, body content) out. iam-actix includes this
-//! file from here, so the two cannot drift apart.
-#![allow(dead_code, unreachable_pub)]
-
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use iam_core::authn::{AuthChain, JwtAuthenticator};
+//! The one scenario table every framework adapter must answer identically: request in,
+//! (status, `WWW-Authenticate`, JSON error code, body content) out.
+use crate::b64;
+use crate::keys::{es256, sign};
+use iam_core::authn::{AuthChain, AuthError, Authenticator, JwtAuthenticator, RequestView};
 use iam_core::jwks::{BoxFuture, JwkSet, KeySource, KeySourceError, StaticKeys};
 use iam_core::jwt::Validator;
+use iam_core::principal::Principal;
 use serde_json::{json, Value};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+/// The issuer the scenario tokens name.
 pub const ISS: &str = "https://issuer.example";
+/// The audience the app under test accepts.
 pub const AUD: &str = "sample-api";
-
-fn key() -> &'static EcdsaKeyPair {
-    static K: OnceLock<EcdsaKeyPair> = OnceLock::new();
-    K.get_or_init(|| {
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .unwrap();
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap()
-    })
-}
+/// The key id of the signing key (iam-testkit's P-256 key `ec`).
+const KID: &str = "k1";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -33,23 +23,15 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-pub fn sign(header: Value, claims: Value) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let sig = key().sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-}
-
+/// A token for the app under test: valid claims (subject `user-1`, tenant `acme`, five
+/// minutes left) with `extra` merged over them, signed ES256 under kid `k1`.
 pub fn token(extra: Value) -> String {
     let mut c =
         json!({"iss": ISS, "aud": AUD, "sub": "user-1", "exp": now() + 300, "tenant": "acme"});
     for (k, v) in extra.as_object().unwrap() {
         c[k] = v.clone();
     }
-    sign(json!({"alg":"ES256","kid":"k1"}), c)
+    sign(&json!({"alg":"ES256","kid":KID}), &c, es256())
 }
 
 struct Down;
@@ -65,8 +47,7 @@ pub fn chain(keys_down: bool) -> AuthChain {
     if keys_down {
         return AuthChain::new().with(JwtAuthenticator::new(v, Down));
     }
-    let p = key().public_key().as_ref();
-    let jwks = json!({"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":URL_SAFE_NO_PAD.encode(&p[1..33]),"y":URL_SAFE_NO_PAD.encode(&p[33..65])}]});
+    let jwks = json!({"keys": [crate::keys::ec_jwk(&crate::keys::keys().ec, KID)]});
     AuthChain::new().with(JwtAuthenticator::new(
         v,
         StaticKeys::new(JwkSet::from_json(jwks.to_string().as_bytes()).unwrap()),
@@ -77,13 +58,21 @@ pub fn chain(keys_down: bool) -> AuthChain {
 /// `/admin` → needs permission `admin:read`; `/echo-user-header` → the `X-User-ID` header the
 /// handler sees, or `none`.
 pub struct Scenario {
+    /// What the row checks (named in failures).
     pub name: &'static str,
+    /// The request path (and query).
     pub path: &'static str,
+    /// The request headers.
     pub headers: Vec<(&'static str, String)>,
+    /// The key source fails (the issuer is unreachable).
     pub keys_down: bool,
+    /// The expected status.
     pub status: u16,
+    /// The expected `WWW-Authenticate`, when checked.
     pub www_authenticate: Option<&'static str>,
+    /// The expected JSON `error` code, when checked.
     pub error: Option<&'static str>,
+    /// Text the body must contain, when checked.
     pub body_contains: Option<&'static str>,
 }
 
@@ -105,6 +94,7 @@ fn row(
     }
 }
 
+/// The table.
 pub fn scenarios() -> Vec<Scenario> {
     let bearer = |t: String| vec![("authorization", format!("Bearer {t}"))];
     let good = token(json!({"scope": "orders:read"}));
@@ -127,7 +117,7 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             error: Some("invalid_token"),
-            ..row("alg none", "/me", bearer(format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(json!({"iss":ISS,"aud":AUD,"sub":"x","exp":now()+60}).to_string()))), 401)
+            ..row("alg none", "/me", bearer(format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(json!({"iss":ISS,"aud":AUD,"sub":"x","exp":now()+60}).to_string().as_bytes()))), 401)
         },
         Scenario { error: Some("invalid_token"), ..row("garbage JWT", "/me", bearer("a.b.c".into()), 401) },
         Scenario { error: Some("invalid_token"), ..row("opaque bearer nobody handles", "/me", bearer("opaque-token".into()), 401) },
@@ -185,4 +175,22 @@ pub fn check(s: &Scenario, status: u16, www: Option<&str>, body: &str) -> Result
     } else {
         Err(format!("{}: {}", s.name, problems.join("; ")))
     }
+}
+
+/// The chain with its no-waiting answers hidden: an adapter then always takes its boxed,
+/// awaited path. Both paths must answer every scenario the same way.
+struct Waiting(AuthChain);
+
+impl Authenticator for Waiting {
+    fn authenticate<'a>(
+        &'a self,
+        request: &'a RequestView<'a>,
+    ) -> iam_core::authn::BoxFuture<'a, Result<Option<Principal>, AuthError>> {
+        self.0.authenticate(request)
+    }
+}
+
+/// [`chain`] behind an authenticator that never answers without waiting.
+pub fn waiting_chain(keys_down: bool) -> AuthChain {
+    AuthChain::new().with(Waiting(chain(keys_down)))
 }
