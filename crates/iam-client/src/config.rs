@@ -292,6 +292,7 @@ impl JwtConfig {
             http: http.clone(),
             source,
             last_failure: Mutex::new(None),
+            last_reason: Mutex::new(None),
         }))
     }
 
@@ -334,6 +335,8 @@ pub struct IssuerKeys {
     http: HttpClient,
     source: Source,
     last_failure: Mutex<Option<Instant>>,
+    /// Why the last discovery or key fetch failed (no secret: URLs, statuses, parse errors).
+    last_reason: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for IssuerKeys {
@@ -383,6 +386,10 @@ impl IssuerKeys {
     async fn discover(&self) -> Result<RemoteJwks, KeySourceError> {
         let failed = |reason: String| {
             tracing::warn!(issuer = %self.issuer, error = %reason, "OIDC discovery failed");
+            *self.last_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "OIDC discovery of {} failed: {reason}",
+                self.issuer
+            ));
             KeySourceError::new("issuer discovery failed")
         };
         let url = openidconnect::IssuerUrl::new(self.issuer.clone())
@@ -400,7 +407,24 @@ impl IssuerKeys {
 
     /// True once keys can be obtained (for a readiness probe). May fetch.
     pub async fn ready(&self) -> bool {
-        self.keys().await.is_ok()
+        self.readiness().await.is_ok()
+    }
+
+    /// `Ok` once keys can be obtained, else why not, in words an operator can act on (the
+    /// discovery failure: an issuer mismatch such as a missing trailing slash, an HTTP status,
+    /// a refused plaintext endpoint; or the key fetch's failure). For `/health/ready`. May
+    /// fetch.
+    pub async fn readiness(&self) -> Result<(), String> {
+        match self.keys().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let last = self.last_reason.lock().unwrap_or_else(|e| e.into_inner());
+                Err(match (&*last, self.source.remote.get()) {
+                    (Some(reason), None) => reason.clone(),
+                    _ => format!("keys of {} unavailable: {e}", self.issuer),
+                })
+            }
+        }
     }
 
     /// Discover and fetch in the background (retrying every [`DISCOVERY_RETRY`] for up to

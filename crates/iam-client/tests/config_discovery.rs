@@ -142,3 +142,28 @@ async fn allowlist_and_type_from_config() {
     assert_eq!(status_of(&direct, &eddsa).await, 200);
     assert_eq!(issuer.discoveries.load(Ordering::SeqCst), before);
 }
+
+#[tokio::test]
+async fn a_misconfigured_issuer_says_why_in_readiness() {
+    // The issuer calls itself `http://127.0.0.1:PORT`; configured with a trailing slash, the
+    // exact-match rule refuses its document. Readiness must name the issuer and the mismatch,
+    // not only "unavailable".
+    let issuer = Issuer::start().await;
+    let (_jwt, keys) = JwtConfig::new(format!("{}/", issuer.url))
+        .audience(AUD)
+        .authenticator()
+        .unwrap();
+    let reason = keys.readiness().await.unwrap_err();
+    assert!(
+        reason.contains("OIDC discovery of") && reason.contains(&issuer.url),
+        "{reason}"
+    );
+    assert!(reason.to_ascii_lowercase().contains("issuer"), "{reason}");
+    assert!(!keys.ready().await);
+    // A working issuer is ready with no reason.
+    let (_jwt, keys) = JwtConfig::new(&issuer.url)
+        .audience(AUD)
+        .authenticator()
+        .unwrap();
+    assert_eq!(keys.readiness().await, Ok(()));
+}

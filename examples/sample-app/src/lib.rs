@@ -210,13 +210,9 @@ pub fn health(keys: &Arc<IssuerKeys>) -> Health {
     let keys = Arc::clone(keys);
     Health::new().check("keys", move || {
         let keys = Arc::clone(&keys);
-        async move {
-            if keys.ready().await {
-                Ok(())
-            } else {
-                Err("keys unavailable".to_owned())
-            }
-        }
+        // Says why: "OIDC discovery of https://auth.example.com failed: unexpected issuer
+        // URI …" for a missing trailing slash, an HTTP status, a refused plaintext URL.
+        async move { keys.readiness().await }
     })
 }
 
