@@ -168,7 +168,7 @@ impl fmt::Debug for LoginClient {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 fn token_set<T: OAuth2TokenResponse>(res: &T) -> TokenSet {

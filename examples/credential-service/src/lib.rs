@@ -20,7 +20,9 @@
 //!   calls that pass `method` and `path` (deny by default);
 //! - `REDIS_URL`: share the failed-validation budgets between instances (see [`limit`]);
 //! - `IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, `IAM_KRATOS_PUBLIC_URL`: how users
-//!   authenticate to manage their own tokens (the middleware's settings).
+//!   authenticate to manage their own tokens (the middleware's settings). Each URL must be
+//!   `https` or loopback; `IAM_DANGEROUS_ALLOW_HTTP=1` allows plain http elsewhere (logged as a
+//!   warning at start), for a network you control.
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -120,15 +120,29 @@ fn config() -> Result<Config, ConfigError> {
             .map(|n| Duration::from_secs(n * 86_400))
             .ok_or_else(|| invalid("CREDENTIALS_PAT_MAX_DAYS", "must be 1..=36500"))?,
     };
+    // Plain http to a host that is not loopback (a Kratos or issuer on a private network
+    // name) only with an explicit, logged opt-in, as in the sample app.
+    let transport = if global.flag("IAM_DANGEROUS_ALLOW_HTTP", false)? {
+        iam_client::TransportPolicy::new()
+            .dangerous()
+            .allow_plaintext_http()
+    } else {
+        iam_client::TransportPolicy::new()
+    };
     let users = match global.get("IAM_ISSUER") {
         None => None,
         Some(_) => {
-            let mut chain = iam_client::JwtConfig::from_env("IAM_")
-                .and_then(|c| c.chain())
+            let http = iam_client::HttpClient::new()
+                .map_err(|e| invalid("IAM_ISSUER", e))?
+                .with_policy(transport);
+            let (jwt, _keys) = iam_client::JwtConfig::from_env("IAM_")
+                .and_then(|c| c.authenticator_with(&http))
                 .map_err(|e| named("IAM_ISSUER", e))?;
+            let mut chain = iam_core::authn::AuthChain::new().with(jwt);
             if let Some(k) = global.get("IAM_KRATOS_PUBLIC_URL") {
                 chain = chain.with(
                     iam_client::KratosSessions::builder(k)
+                        .http_client(http.clone())
                         .build()
                         .map_err(|e| invalid("IAM_KRATOS_PUBLIC_URL", e))?,
                 );

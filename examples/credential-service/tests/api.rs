@@ -1523,6 +1523,43 @@ async fn a_short_bootstrap_token_stops_the_service_with_exit_2() {
 }
 
 #[tokio::test]
+async fn a_plaintext_issuer_that_is_not_loopback_stops_the_service_unless_dangerously_allowed() {
+    // A port already taken: with an accepted configuration the service gets as far as its
+    // listener and fails there (not with exit 2), so the test never leaves a server running.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let start = |allow: Option<&str>| {
+        let dir = TempDir::new();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_credential-service"));
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("CREDENTIALS_LISTEN", &listen)
+            .env("CREDENTIALS_PEPPER", "ab".repeat(32))
+            .env("IAM_ISSUER", "http://issuer.example.com/")
+            .env("IAM_AUDIENCE", "credentials")
+            .env("IAM_KRATOS_PUBLIC_URL", "http://kratos.example.com/");
+        if let Some(v) = allow {
+            cmd.env("IAM_DANGEROUS_ALLOW_HTTP", v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = start(None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("IAM_ISSUER") && err.contains("plain http"),
+        "{err}"
+    );
+    // With the opt-in the configuration is accepted; the service then fails on the taken port.
+    let (code, err) = start(Some("1"));
+    assert_ne!(code, Some(2), "{err}");
+    assert!(!err.contains("plain http"), "{err}");
+}
+
+#[tokio::test]
 async fn metrics_can_be_served_only_on_an_internal_listener_and_audit_lines_name_the_actor() {
     let dir = TempDir::new();
     let (port, metrics_port) = (free_port(), free_port());
