@@ -26,8 +26,8 @@
 //! # Caveats
 //! - Queries go through sqlx's `Any` driver: write `?` placeholders and pass the text through
 //!   [`Database::sql`], which numbers them for PostgreSQL.
-//! - A migration script is split on `;` into statements: no `;` inside string literals or
-//!   bodies of procedures.
+//! - A migration script is split on `;` into statements, outside comments, quoted text and
+//!   PostgreSQL dollar quotes (MariaDB procedure bodies with `DELIMITER` are not supported).
 //! - Each applied migration's SHA-256 is recorded; a script edited after it was applied is
 //!   refused at start ([`StoreError::MigrationChanged`]) rather than silently skipped.
 //! - Migrations of one namespace run under a lock (PostgreSQL advisory lock, MariaDB

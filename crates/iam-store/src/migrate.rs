@@ -56,6 +56,90 @@ fn checksum(script: &str) -> String {
         .collect()
 }
 
+/// The statements of a script: split on `;` outside comments (`-- …`, `/* … */`, and `# …`
+/// on MariaDB), quoted text (`'…'`, `"…"`, `` `…` ``; backslash escapes on MariaDB) and
+/// PostgreSQL dollar quotes (`$tag$…$tag$`). A statement made only of comments is dropped
+/// (MariaDB refuses an empty query).
+pub(crate) fn statements(script: &str, backend: Backend) -> Vec<&str> {
+    let mysql = backend == Backend::MySql;
+    let b = script.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    // Whether the current statement holds anything but comments and blanks.
+    let mut has_code = false;
+    while i < b.len() {
+        match b[i] {
+            b'-' if b.get(i + 1) == Some(&b'-') => i = line_end(b, i),
+            b'#' if mysql => i = line_end(b, i),
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i = find(b, i + 2, b"*/").map_or(b.len(), |e| e + 2);
+            }
+            q @ (b'\'' | b'"' | b'`') => {
+                has_code = true;
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\\' && mysql && q != b'`' {
+                        i += 2;
+                    } else if b[i] == q {
+                        i += 1;
+                        // A doubled quote is an escaped quote: stay inside.
+                        if b.get(i) != Some(&q) {
+                            break;
+                        }
+                        i += 1;
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            b'$' if backend == Backend::Postgres => {
+                has_code = true;
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map(|n| i + 1 + n);
+                match tag_end {
+                    Some(e) if b[e] == b'$' => {
+                        let tag = &b[i..=e];
+                        i = find(b, e + 1, tag).map_or(b.len(), |f| f + tag.len());
+                    }
+                    _ => i += 1,
+                }
+            }
+            b';' => {
+                if has_code {
+                    out.push(script[start..i].trim());
+                }
+                has_code = false;
+                i += 1;
+                start = i;
+            }
+            c => {
+                has_code |= !c.is_ascii_whitespace();
+                i += 1;
+            }
+        }
+    }
+    if has_code {
+        out.push(script[start..].trim());
+    }
+    out
+}
+
+fn line_end(b: &[u8], from: usize) -> usize {
+    b[from..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| from + n + 1)
+}
+
+fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|n| from + n)
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -253,7 +337,7 @@ async fn apply(
             sqlx::query("BEGIN").execute(&mut **conn).await?;
         }
         let run = async {
-            for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            for statement in statements(script, backend) {
                 sqlx::query(statement).execute(&mut **conn).await?;
             }
             sqlx::query(&placeholders(
@@ -284,6 +368,55 @@ async fn apply(
 
 #[cfg(test)]
 mod tests {
+    use super::statements;
+    use crate::database::Backend;
+
+    #[test]
+    fn semicolons_in_comments_and_quotes_do_not_split_statements() {
+        let script =
+            "-- one; two\nCREATE TABLE a (x TEXT DEFAULT 'a;b', y TEXT DEFAULT 'it''s; ok');\n\
+                      /* block; comment */ INSERT INTO \"we;ird\" VALUES (1);\n\
+                      -- only a trailing comment; nothing else\n";
+        let want = vec![
+            "-- one; two\nCREATE TABLE a (x TEXT DEFAULT 'a;b', y TEXT DEFAULT 'it''s; ok')",
+            "/* block; comment */ INSERT INTO \"we;ird\" VALUES (1)",
+        ];
+        for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+            assert_eq!(statements(script, backend), want, "{backend:?}");
+        }
+    }
+
+    #[test]
+    fn dialect_specific_comments_quotes_and_escapes() {
+        let pg = "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n\
+                  SELECT 'a\\'; SELECT 1 # 2;";
+        assert_eq!(
+            statements(pg, Backend::Postgres),
+            vec![
+                "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql",
+                "SELECT 'a\\'",
+                "SELECT 1 # 2",
+            ]
+        );
+        let my = "# a; comment\nSELECT 'it\\'s; fine';\nSELECT `a;b`, c$d$e";
+        assert_eq!(
+            statements(my, Backend::MySql),
+            vec!["# a; comment\nSELECT 'it\\'s; fine'", "SELECT `a;b`, c$d$e"]
+        );
+    }
+
+    #[test]
+    fn unterminated_quotes_and_comments_end_at_the_script_end_without_panicking() {
+        for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
+            for s in [
+                "'abc", "/* abc", "$x$ abc", "$", "-", "--", "\"", "a\\", "'\\", "#", "$$",
+            ] {
+                let _ = statements(s, backend);
+            }
+            assert!(statements("  ;; -- x\n ; /* y */", backend).is_empty());
+        }
+    }
+
     #[test]
     fn lock_keys_differ_per_namespace_and_are_positive() {
         let (a, b) = (super::lock_key("a"), super::lock_key("b"));
