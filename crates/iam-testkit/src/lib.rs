@@ -9,6 +9,7 @@
 //!   answers with exactly the shapes the real server does;
 //! - [`data`]: the vendored specifications and test vectors (no `../shared` needed);
 //! - [`scratch`]: a temporary directory and SQLite database, a free loopback port;
+//! - [`peers`]: the Go-built peers (Hydra, Kratos, Oathkeeper, OPA) as child processes;
 //! - [`services`]: the backing services (Redis, PostgreSQL, MariaDB) that `scripts/test`
 //!   starts, for tests marked `#[ignore = "needs …"]`;
 //! - `app` (feature `axum`): an axum router under test, served on a loopback port;
@@ -25,6 +26,7 @@ pub mod app;
 pub mod conformance;
 pub mod data;
 pub mod keys;
+pub mod peers;
 #[cfg(feature = "core")]
 pub mod requests;
 pub mod schema;
