@@ -95,8 +95,9 @@ fn has_prefix(token: &str, prefixes: &[&str]) -> bool {
 pub struct IntrospectionBuilder {
     endpoint: String,
     revocation: Option<String>,
-    client_id: String,
-    secret: String,
+    /// `(client_id, client_secret)`, sent as HTTP Basic; `None` for an endpoint that takes
+    /// no client credentials (Hydra's admin API).
+    client: Option<(String, String)>,
     max_ttl: Duration,
     negative_ttl: Duration,
     capacity: usize,
@@ -110,7 +111,7 @@ impl fmt::Debug for IntrospectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionBuilder")
             .field("endpoint", &self.endpoint)
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.client.as_ref().map(|c| &c.0))
             .field("secret", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -120,6 +121,16 @@ impl IntrospectionBuilder {
     /// The RFC 7009 revocation endpoint.
     pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
         self.revocation = Some(url.into());
+        self
+    }
+    /// Authenticate as `client_id` / `client_secret` (HTTP Basic), on a builder from
+    /// [`Introspection::builder_without_client_auth`] (e.g. to revoke at Hydra's public API).
+    pub fn client_auth(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client = Some((client_id.into(), client_secret.into()));
         self
     }
     /// Longest time an active answer is cached (default 60 s; 0 disables the cache).
@@ -174,10 +185,12 @@ impl IntrospectionBuilder {
         }
         // RFC 6749 section 2.3.1: form-encode, then Basic.
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let basic = format!(
-            "Basic {}",
-            STANDARD.encode(format!("{}:{}", enc(&self.client_id), enc(&self.secret)))
-        );
+        let basic = self.client.as_ref().map(|(id, secret)| {
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+            )
+        });
         Ok(Introspection {
             inner: Arc::new(Inner {
                 endpoint,
@@ -215,7 +228,7 @@ impl DangerousIntrospectionBuilder {
 struct Inner {
     endpoint: reqwest::Url,
     revocation: Option<reqwest::Url>,
-    basic: String,
+    basic: Option<String>,
     http: HttpClient,
     /// The principal of an active token, `None` for an inactive one.
     cache: AnswerCache<Option<Principal>>,
@@ -250,11 +263,17 @@ impl Introspection {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> IntrospectionBuilder {
+        Self::builder_without_client_auth(endpoint).client_auth(client_id, client_secret)
+    }
+
+    /// Introspect at `endpoint` without client credentials: for an endpoint that takes none,
+    /// such as Hydra's admin `/admin/oauth2/introspect` (on a private network). Add
+    /// [`IntrospectionBuilder::client_auth`] when a revocation endpoint needs them.
+    pub fn builder_without_client_auth(endpoint: impl Into<String>) -> IntrospectionBuilder {
         IntrospectionBuilder {
             endpoint: endpoint.into(),
             revocation: None,
-            client_id: client_id.into(),
-            secret: client_secret.into(),
+            client: None,
             max_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             capacity: 10_000,
@@ -333,8 +352,11 @@ impl Introspection {
             .append_pair("token", token)
             .append_pair("token_type_hint", hint)
             .finish();
-        let req = http::Request::post(url.as_str())
-            .header(http::header::AUTHORIZATION, &self.inner.basic)
+        let mut req = http::Request::post(url.as_str());
+        if let Some(basic) = &self.inner.basic {
+            req = req.header(http::header::AUTHORIZATION, basic);
+        }
+        let req = req
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",

@@ -63,6 +63,8 @@ pub enum UrlRole {
     KratosPublic,
     /// Kratos's admin API.
     KratosAdmin,
+    /// Hydra's admin API.
+    HydraAdmin,
     /// The credential service (`/validate`).
     CredentialService,
     /// A request sent through [`HttpClient::call`].
@@ -83,6 +85,7 @@ impl UrlRole {
             UrlRole::EndSessionEndpoint => "end-session endpoint",
             UrlRole::KratosPublic => "Kratos public API",
             UrlRole::KratosAdmin => "Kratos admin API",
+            UrlRole::HydraAdmin => "Hydra admin API",
             UrlRole::CredentialService => "credential service",
             UrlRole::Request => "request",
         }
