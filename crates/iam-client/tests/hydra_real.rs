@@ -341,10 +341,8 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
 
     let (url, pending) = login.begin(&["openid", "offline_access"]);
     let challenge = start_login(&mut browser, &url).await;
-    let to_hydra = admin
-        .accept_login_request(&challenge, &AcceptLogin::new("user-7"))
-        .await
-        .unwrap();
+    let remembered = AcceptLogin::new("user-7").remember_for(std::time::Duration::from_secs(600));
+    let to_hydra = admin.accept_login_request(&challenge, &remembered).await.unwrap();
     let to_consent = browser.visit(&to_hydra.redirect_to).await;
     let consent_challenge = query_param(&to_consent, "consent_challenge").unwrap();
     let step = admin
@@ -376,7 +374,8 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
     // RP-initiated logout: Hydra asks the logout provider, the module accepts.
     let logout_url = login.logout_url(&outcome.id_token, Some("http://127.0.0.1:9/bye"), Some("st")).unwrap();
     let to_logout = browser.visit(&logout_url).await;
-    let logout_challenge = query_param(&to_logout, "logout_challenge").unwrap();
+    let logout_challenge = query_param(&to_logout, "logout_challenge")
+        .unwrap_or_else(|| panic!("not a logout redirect: {to_logout}"));
     let RequestState::Open(req) = admin.get_logout_request(&logout_challenge).await.unwrap() else {
         panic!("open")
     };
@@ -389,4 +388,78 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
         admin.get_logout_request(&logout_challenge).await.unwrap(),
         RequestState::AlreadyHandled(_)
     ));
+}
+
+/// One whole login of `subject` through a first-party client (consent without a page).
+async fn first_party_login(
+    admin: &HydraAdmin,
+    login: &LoginClient,
+    subject: &str,
+) -> Result<iam_client::login::LoginOutcome, LoginError> {
+    let mut browser = Browser::new();
+    let (url, pending) = login.begin(&["openid"]);
+    let challenge = start_login(&mut browser, &url).await;
+    let to_hydra = admin
+        .accept_login_request(&challenge, &AcceptLogin::new(subject))
+        .await
+        .unwrap();
+    let to_consent = browser.visit(&to_hydra.redirect_to).await;
+    let consent_challenge = query_param(&to_consent, "consent_challenge").unwrap();
+    let ConsentStep::Redirect(to_hydra) = admin
+        .decide_consent(&consent_challenge, ConsentDecision::grant_requested)
+        .await
+        .unwrap()
+    else {
+        panic!("first party: no page")
+    };
+    let callback = browser.visit(&to_hydra.redirect_to).await;
+    login
+        .complete(
+            pending,
+            &query_param(&callback, "code").unwrap(),
+            &query_param(&callback, "state").unwrap(),
+        )
+        .await
+}
+
+#[tokio::test]
+#[ignore = "needs hydra: scripts/test"]
+async fn a_rotated_id_token_key_does_not_break_logins_until_a_restart() {
+    let hydra = Hydra::start().await;
+    let admin = admin(&hydra);
+    web_client(&admin, "web-rotating", true).await;
+    let (issuer, login) = login_client(&hydra, "web-rotating").await;
+    let before = first_party_login(&admin, &login, "user-1").await.unwrap();
+    assert_eq!(before.principal.subject(), "user-1");
+    let fetches = issuer.keys().stats().fetches;
+
+    let rotated = admin
+        .rotate_key_set("hydra.openid.id-token", "RS256")
+        .await
+        .unwrap();
+    let new_kid = rotated.kids()[0].to_owned();
+    // RemoteJwks refetches for an unknown kid at most once per cooldown (30 s by default,
+    // counted from the last fetch): a login right after the first may be refused while it
+    // lasts, and works once the scheduled refetch ran, with no restart.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(50);
+    let after = loop {
+        match first_party_login(&admin, &login, "user-2").await {
+            Ok(outcome) => break outcome,
+            Err(LoginError::InvalidIdToken(e)) if std::time::Instant::now() < deadline => {
+                assert_eq!(e, "unknown signing key");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(e) => panic!("the login after the rotation failed: {e:?}"),
+        }
+    };
+    assert_eq!(after.principal.subject(), "user-2");
+    assert_eq!(
+        iam_core::jwt::unverified_kid(after.id_token.secret()).as_deref(),
+        Some(new_kid.as_str()),
+        "Hydra signs with the new key"
+    );
+    assert!(
+        issuer.keys().stats().fetches > fetches,
+        "the unknown kid refetched the key set"
+    );
 }

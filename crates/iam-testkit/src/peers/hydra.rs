@@ -95,14 +95,53 @@ impl HydraBuilder {
             .await;
         // Hydra generates its RSA signing keys on first use, which takes seconds on a busy
         // machine: have it done before a test's first discovery (10 s client timeout).
-        peer.wait_ready(&format!("{public_url}/.well-known/jwks.json"), READY_TIMEOUT)
-            .await;
+        let jwks = format!("127.0.0.1:{public_port}");
+        let mut attempt = 0;
+        while let Err(e) = first_jwks(&jwks).await {
+            // A closed connection while the public server starts: ask again (a timeout is
+            // not retried, that would start another key generation).
+            attempt += 1;
+            if attempt == 5 || e.starts_with("no answer") {
+                panic!("hydra did not serve its JWKS: {e}\n{}", peer.log());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         Hydra {
             peer,
             public_url,
             admin_url,
         }
     }
+}
+
+/// One `GET /.well-known/jwks.json`, waiting as long as key generation takes (one request:
+/// a retry would start another generation).
+async fn first_jwks(authority: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = format!(
+            "GET /.well-known/jwks.json HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut head = [0u8; 12];
+        stream
+            .read_exact(&mut head)
+            .await
+            .map_err(|e| e.to_string())?;
+        match &head[9..12] {
+            b"200" => Ok(()),
+            other => Err(format!("status {}", String::from_utf8_lossy(other))),
+        }
+    };
+    tokio::time::timeout(READY_TIMEOUT, fetch)
+        .await
+        .map_err(|_| format!("no answer within {READY_TIMEOUT:?}"))?
 }
 
 /// A running Hydra; stopped on drop.
