@@ -70,7 +70,7 @@ pub mod transport;
 pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
-pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
+pub use config::{IntrospectionSettings, IssuerKeys, JwtConfig, JwtConfigError};
 #[cfg(feature = "oidc")]
 pub use discovery::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 #[cfg(feature = "introspection")]
