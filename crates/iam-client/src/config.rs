@@ -136,7 +136,11 @@ impl IntrospectionSettings {
         }
     }
     /// Authenticate as `client_id` / `client_secret` (HTTP Basic).
-    pub fn client(mut self, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+    pub fn client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
         self.client_id = Some(client_id.into());
         self.client_secret = Some(iam_core::Secret::new(client_secret.into()));
         self
@@ -302,10 +306,14 @@ impl JwtConfig {
                 config.introspection = Some(IntrospectionSettings::new(url));
             }
             ((_, Some(_)), Some(_), None) => {
-                return Err(JwtConfigError::Invalid(format!("{secret_var} is required with {id_var}")))
+                return Err(JwtConfigError::Invalid(format!(
+                    "{secret_var} is required with {id_var}"
+                )))
             }
             ((_, Some(_)), None, Some(_)) => {
-                return Err(JwtConfigError::Invalid(format!("{id_var} is required with {secret_var}")))
+                return Err(JwtConfigError::Invalid(format!(
+                    "{id_var} is required with {secret_var}"
+                )))
             }
             ((url_var, None), id, secret) => {
                 if id.is_some() || secret.is_some() {
@@ -645,8 +653,11 @@ mod tests {
             pairs.extend_from_slice(extra);
             JwtConfig::from_lookup("IAM_", env(&pairs))
         };
-        let c = with(&[("IAM_INTROSPECTION_URL", "http://127.0.0.1:4445/admin/oauth2/introspect")])
-            .unwrap();
+        let c = with(&[(
+            "IAM_INTROSPECTION_URL",
+            "http://127.0.0.1:4445/admin/oauth2/introspect",
+        )])
+        .unwrap();
         let i = c.introspection.as_ref().unwrap();
         assert!(i.client_id.is_none() && i.client_secret.is_none());
         let c = with(&[
@@ -655,16 +666,29 @@ mod tests {
             ("IAM_INTROSPECTION_CLIENT_SECRET", "hunter2-secret"),
         ])
         .unwrap();
-        assert_eq!(c.introspection.as_ref().unwrap().client_id.as_deref(), Some("rs"));
-        assert!(!format!("{c:?}").contains("hunter2"), "the secret is redacted");
+        assert_eq!(
+            c.introspection.as_ref().unwrap().client_id.as_deref(),
+            Some("rs")
+        );
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "the secret is redacted"
+        );
         let e = with(&[
             ("IAM_INTROSPECTION_URL", "https://i/introspect"),
             ("IAM_INTROSPECTION_CLIENT_ID", "rs"),
         ])
         .unwrap_err();
-        assert_eq!(e.to_string(), "IAM_INTROSPECTION_CLIENT_SECRET is required with IAM_INTROSPECTION_CLIENT_ID");
+        assert_eq!(
+            e.to_string(),
+            "IAM_INTROSPECTION_CLIENT_SECRET is required with IAM_INTROSPECTION_CLIENT_ID"
+        );
         let e = with(&[("IAM_INTROSPECTION_CLIENT_SECRET", "x")]).unwrap_err();
-        assert!(e.to_string().starts_with("IAM_INTROSPECTION_URL is required"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("IAM_INTROSPECTION_URL is required"),
+            "{e}"
+        );
         let plain = with(&[("IAM_INTROSPECTION_URL", "http://hydra.example/introspect")]).unwrap();
         assert!(matches!(plain.chain(), Err(JwtConfigError::Transport(_))));
     }

@@ -434,7 +434,10 @@ impl Introspection {
             }
         }
         let client_id = s("client_id");
-        let subject = s("sub").filter(|x| !x.is_empty()).or(client_id).ok_or(NO_SUBJECT)?;
+        let subject = s("sub")
+            .filter(|x| !x.is_empty())
+            .or(client_id)
+            .ok_or(NO_SUBJECT)?;
         let kind = if client_id == Some(subject) {
             PrincipalKind::Client
         } else {

@@ -22,8 +22,8 @@
 //! ```
 use crate::client_credentials::AccessToken;
 use crate::discovery::TrustedIssuer;
-use crate::transport::HttpClient;
 use crate::jwks::RemoteJwks;
+use crate::transport::HttpClient;
 use iam_core::jwks::KeySource as _;
 use iam_core::jwt::{Algorithm, ValidatedToken, Validator};
 use iam_core::principal::{Principal, PrincipalKind};
@@ -315,7 +315,8 @@ impl LoginClient {
         let verified = self.verify_id_token(&id_token).await?;
         let claims = verified.claims();
         let nonce = claims.get("nonce").and_then(serde_json::Value::as_str);
-        if !nonce.is_some_and(|n| constant_time_eq(n.as_bytes(), pending.nonce.secret().as_bytes())) {
+        if !nonce.is_some_and(|n| constant_time_eq(n.as_bytes(), pending.nonce.secret().as_bytes()))
+        {
             return Err(LoginError::InvalidIdToken("nonce does not match".into()));
         }
         // OIDC Core 3.1.3.7: with several audiences, `azp` must name this client.
@@ -354,7 +355,10 @@ impl LoginClient {
         if let Some(email) = text("email") {
             let mut m = serde_json::Map::new();
             m.insert("email".into(), serde_json::Value::String(email.to_owned()));
-            if let Some(v) = claims.get("email_verified").and_then(serde_json::Value::as_bool) {
+            if let Some(v) = claims
+                .get("email_verified")
+                .and_then(serde_json::Value::as_bool)
+            {
                 m.insert("email_verified".into(), serde_json::Value::Bool(v));
             }
             b = b.claims(m);

@@ -4,8 +4,8 @@
 //! same calls run against the real Hydra in `hydra_real.rs`. Hostile answers: never a panic,
 //! never a success.
 use iam_client::hydra::{
-    AcceptConsent, AcceptLogin, ConsentDecision, ConsentStep, HydraAdmin, HydraError,
-    ListClients, LoginSessions, OAuth2Client, RejectRequest, RequestState,
+    AcceptConsent, AcceptLogin, ConsentDecision, ConsentStep, HydraAdmin, HydraError, ListClients,
+    LoginSessions, OAuth2Client, RejectRequest, RequestState,
 };
 use iam_client::{HttpClient, HttpError};
 use iam_testkit::schema::OpenApi;
@@ -167,7 +167,12 @@ fn assert_requests_match_the_spec(server: &LoopbackServer) {
             OpenApi::hydra().assert_valid(schema, &req.json());
             checked += 1;
         } else {
-            assert!(req.body.is_empty(), "{} {} has a body", req.method, req.path());
+            assert!(
+                req.body.is_empty(),
+                "{} {} has a body",
+                req.method,
+                req.path()
+            );
         }
     }
     assert!(checked > 0);
@@ -176,7 +181,10 @@ fn assert_requests_match_the_spec(server: &LoopbackServer) {
 #[test]
 fn the_schema_check_is_real() {
     let errors = OpenApi::hydra().errors("acceptOAuth2LoginRequest", &json!({"remember": "yes"}));
-    assert!(!errors.is_empty(), "a body without subject and with a string flag is refused");
+    assert!(
+        !errors.is_empty(),
+        "a body without subject and with a string flag is refused"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +218,12 @@ async fn login_consent_and_logout_calls_send_and_read_what_the_spec_says() {
         assert!(sent.get(field).is_some(), "{field} is sent: {sent}");
     }
     admin
-        .reject_login_request("open", &RejectRequest::access_denied("no").hint("h").status_code(403))
+        .reject_login_request(
+            "open",
+            &RejectRequest::access_denied("no")
+                .hint("h")
+                .status_code(403),
+        )
         .await
         .unwrap();
 
@@ -270,7 +283,11 @@ async fn an_already_handled_challenge_is_a_redirect_not_an_error() {
         admin.get_consent_request("used").await.unwrap(),
         RequestState::AlreadyHandled(_)
     ));
-    match admin.decide_consent("used", |_| panic!("no policy for a handled consent")).await.unwrap() {
+    match admin
+        .decide_consent("used", |_| panic!("no policy for a handled consent"))
+        .await
+        .unwrap()
+    {
         ConsentStep::Redirect(r) => assert_eq!(r.redirect_to, REDIRECT),
         ConsentStep::AskUser(_) => panic!("handled"),
     }
@@ -297,7 +314,10 @@ async fn the_consent_helper_asks_the_user_only_when_it_must() {
     }
     // The user approved part of the scopes: the grant is cut to them.
     let approved = vec!["openid".to_owned(), "orders:read".to_owned()];
-    admin.finish_consent("ask", Some(&approved), policy).await.unwrap();
+    admin
+        .finish_consent("ask", Some(&approved), policy)
+        .await
+        .unwrap();
     let sent = server.requests().last().unwrap().json();
     assert_eq!(sent["grant_scope"], json!(["openid", "orders:read"]));
     // The user refused, or the policy denies: rejected with access_denied.
@@ -323,7 +343,10 @@ async fn clients_and_key_sets_send_and_read_what_the_spec_says() {
         .unwrap();
     assert!(created.client_secret.is_some());
     assert!(!format!("{created:?}").contains("generated-secret-value"));
-    let page = admin.list_clients(&ListClients::page_size(2)).await.unwrap();
+    let page = admin
+        .list_clients(&ListClients::page_size(2))
+        .await
+        .unwrap();
     assert_eq!(page.clients.len(), 2);
     assert_eq!(page.next_page_token.as_deref(), Some("p2"));
     let last = admin
@@ -342,7 +365,9 @@ async fn clients_and_key_sets_send_and_read_what_the_spec_says() {
     let set = admin.create_key("s", "ES256", "k2", "sig").await.unwrap();
     assert!(set.keys[0].is_private());
     assert!(!format!("{set:?}").contains("private-scalar"));
-    assert!(!serde_json::to_string(&set.public()).unwrap().contains("private-scalar"));
+    assert!(!serde_json::to_string(&set.public())
+        .unwrap()
+        .contains("private-scalar"));
     admin.rotate_key_set("s", "ES256").await.unwrap();
     assert_eq!(admin.get_key_set("s").await.unwrap().kids(), ["k2"]);
     assert_requests_match_the_spec(&server);
@@ -351,11 +376,16 @@ async fn clients_and_key_sets_send_and_read_what_the_spec_says() {
 #[tokio::test]
 async fn hostile_arguments_are_escaped_or_refused_without_a_call() {
     let (server, admin) = hydra().await;
-    for empty in [admin.get_login_request("").await.unwrap_err(), admin.get_client("").await.unwrap_err()] {
+    for empty in [
+        admin.get_login_request("").await.unwrap_err(),
+        admin.get_client("").await.unwrap_err(),
+    ] {
         assert!(matches!(empty, HydraError::InvalidArgument(_)), "{empty}");
     }
     assert!(matches!(
-        admin.accept_login_request("open", &AcceptLogin::new("")).await,
+        admin
+            .accept_login_request("open", &AcceptLogin::new(""))
+            .await,
         Err(HydraError::InvalidArgument(_))
     ));
     assert_eq!(server.count(), 0, "nothing was sent");
@@ -363,8 +393,14 @@ async fn hostile_arguments_are_escaped_or_refused_without_a_call() {
     let _ = admin.get_login_request("x&login_challenge=used").await;
     let _ = admin.get_client("../keys/hydra.openid.id-token").await;
     let reqs = server.requests();
-    assert_eq!(reqs[0].query(), Some("login_challenge=x%26login_challenge%3Dused"));
-    assert_eq!(reqs[1].path(), "/admin/clients/..%2Fkeys%2Fhydra.openid.id-token");
+    assert_eq!(
+        reqs[0].query(),
+        Some("login_challenge=x%26login_challenge%3Dused")
+    );
+    assert_eq!(
+        reqs[1].path(),
+        "/admin/clients/..%2Fkeys%2Fhydra.openid.id-token"
+    );
 }
 
 #[tokio::test]
@@ -372,8 +408,14 @@ async fn hostile_answers_are_errors_never_a_success_or_a_panic() {
     let cases: Vec<(&str, Reply)> = vec![
         ("not JSON", Reply::text(200, "<html>")),
         ("wrong shape", Reply::json(200, &json!({"challenge": 7}))),
-        ("410 without redirect_to", Reply::json(410, &json!({"error": "gone"}))),
-        ("HTML error page", Reply::text(502, "<html>bad gateway</html>")),
+        (
+            "410 without redirect_to",
+            Reply::json(410, &json!({"error": "gone"})),
+        ),
+        (
+            "HTML error page",
+            Reply::text(502, "<html>bad gateway</html>"),
+        ),
         ("too large", Reply::text(200, "x".repeat(2 * 1024 * 1024))),
     ];
     for (name, reply) in cases {
@@ -391,7 +433,11 @@ async fn hostile_answers_are_errors_never_a_success_or_a_panic() {
     }
     // Nobody listening: unavailable, not a pass.
     let port = iam_testkit::scratch::free_port();
-    let admin = HydraAdmin::new(&format!("http://127.0.0.1:{port}"), HttpClient::new().unwrap()).unwrap();
+    let admin = HydraAdmin::new(
+        &format!("http://127.0.0.1:{port}"),
+        HttpClient::new().unwrap(),
+    )
+    .unwrap();
     assert!(matches!(
         admin.get_client("x").await.unwrap_err(),
         HydraError::Unavailable(_)

@@ -136,7 +136,10 @@ async fn clients_are_created_read_listed_page_by_page_updated_and_deleted() {
         .await
         .unwrap();
     assert_eq!(created.client_id.as_deref(), Some("svc-a"));
-    assert!(created.client_secret.is_some(), "Hydra returns a generated secret once");
+    assert!(
+        created.client_secret.is_some(),
+        "Hydra returns a generated secret once"
+    );
     for id in ["svc-b", "svc-c"] {
         admin
             .create_client(&OAuth2Client::service(id, "orders:read").secret("0123456789abcdef"))
@@ -144,17 +147,29 @@ async fn clients_are_created_read_listed_page_by_page_updated_and_deleted() {
             .unwrap();
     }
     let read = admin.get_client("svc-b").await.unwrap();
-    assert!(read.client_secret.is_none(), "reads never return the secret");
+    assert!(
+        read.client_secret.is_none(),
+        "reads never return the secret"
+    );
     assert_eq!(read.grant_types, ["client_credentials"]);
-    raw_checked(&format!("{}/admin/clients/svc-b", hydra.admin_url()), "oAuth2Client").await;
+    raw_checked(
+        &format!("{}/admin/clients/svc-b", hydra.admin_url()),
+        "oAuth2Client",
+    )
+    .await;
 
     // Page by page through the Link header.
     let mut seen = Vec::new();
-    let mut page = admin.list_clients(&ListClients::page_size(2)).await.unwrap();
+    let mut page = admin
+        .list_clients(&ListClients::page_size(2))
+        .await
+        .unwrap();
     assert_eq!(page.clients.len(), 2);
     loop {
         seen.extend(page.clients.iter().filter_map(|c| c.client_id.clone()));
-        let Some(next) = page.next_page_token.clone() else { break };
+        let Some(next) = page.next_page_token.clone() else {
+            break;
+        };
         page = admin
             .list_clients(&ListClients::page_size(2).after(next))
             .await
@@ -162,7 +177,11 @@ async fn clients_are_created_read_listed_page_by_page_updated_and_deleted() {
     }
     seen.sort();
     assert_eq!(seen, ["svc-a", "svc-b", "svc-c"]);
-    raw_checked(&format!("{}/admin/clients?page_size=2", hydra.admin_url()), "oAuth2Client[]").await;
+    raw_checked(
+        &format!("{}/admin/clients?page_size=2", hydra.admin_url()),
+        "oAuth2Client[]",
+    )
+    .await;
 
     let mut changed = read.clone();
     changed.scope = Some("orders:read orders:write".into());
@@ -170,7 +189,12 @@ async fn clients_are_created_read_listed_page_by_page_updated_and_deleted() {
     let updated = admin.update_client(&changed).await.unwrap();
     assert_eq!(updated.scope.as_deref(), Some("orders:read orders:write"));
     assert_eq!(
-        admin.get_client("svc-b").await.unwrap().client_name.as_deref(),
+        admin
+            .get_client("svc-b")
+            .await
+            .unwrap()
+            .client_name
+            .as_deref(),
         Some("Orders service")
     );
 
@@ -205,11 +229,20 @@ async fn key_sets_are_read_created_and_rotated() {
     assert_ne!(new_kid, "first");
     let set = admin.get_key_set("app.signing").await.unwrap();
     let kids = set.kids();
-    assert!(kids.contains(&"first") && kids.contains(&new_kid.as_str()), "{kids:?}");
-    raw_checked(&format!("{}/admin/keys/app.signing", hydra.admin_url()), "jsonWebKeySet").await;
+    assert!(
+        kids.contains(&"first") && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    raw_checked(
+        &format!("{}/admin/keys/app.signing", hydra.admin_url()),
+        "jsonWebKeySet",
+    )
+    .await;
 
     // Hydra makes its own key sets on first use (the public JWKS asks for them).
-    reqwest::get(format!("{}.well-known/jwks.json", hydra.issuer())).await.unwrap();
+    reqwest::get(format!("{}.well-known/jwks.json", hydra.issuer()))
+        .await
+        .unwrap();
     let access = admin.get_key_set("hydra.jwt.access-token").await.unwrap();
     assert!(!access.keys.is_empty());
     let missing = admin.get_key_set("no.such.set").await.unwrap_err();
@@ -219,7 +252,8 @@ async fn key_sets_are_read_created_and_rotated() {
 /// Start an authorization request and return the login challenge Hydra redirected to.
 async fn start_login(browser: &mut Browser, url: &str) -> String {
     let to_login = browser.visit(url).await;
-    query_param(&to_login, "login_challenge").unwrap_or_else(|| panic!("not a login redirect: {to_login}"))
+    query_param(&to_login, "login_challenge")
+        .unwrap_or_else(|| panic!("not a login redirect: {to_login}"))
 }
 
 #[tokio::test]
@@ -234,7 +268,10 @@ async fn the_code_flow_runs_with_login_and_consent_answered_through_the_module()
     let (url, pending) = login.begin(&["openid", "offline_access"]);
     let challenge = start_login(&mut browser, &url).await;
     raw_checked(
-        &format!("{}/admin/oauth2/auth/requests/login?login_challenge={challenge}", hydra.admin_url()),
+        &format!(
+            "{}/admin/oauth2/auth/requests/login?login_challenge={challenge}",
+            hydra.admin_url()
+        ),
         "oAuth2LoginRequest",
     )
     .await;
@@ -242,16 +279,23 @@ async fn the_code_flow_runs_with_login_and_consent_answered_through_the_module()
         panic!("a fresh challenge is open")
     };
     assert!(!request.skip);
-    assert_eq!(request.client.as_ref().unwrap().client_id.as_deref(), Some("web-third"));
-    assert!(request.requested_scope.contains(&"offline_access".to_owned()));
+    assert_eq!(
+        request.client.as_ref().unwrap().client_id.as_deref(),
+        Some("web-third")
+    );
+    assert!(request
+        .requested_scope
+        .contains(&"offline_access".to_owned()));
     let accept = AcceptLogin::new("user-42")
         .remember_for(std::time::Duration::from_secs(3600))
         .acr("aal2")
         .amr(["pwd", "otp"])
         .context(serde_json::json!({"tenant": "acme"}))
         .identity_provider_session_id("kratos-session-1");
-    let to_hydra = admin.accept_login_request(&challenge, &accept).await.unwrap();
-
+    let to_hydra = admin
+        .accept_login_request(&challenge, &accept)
+        .await
+        .unwrap();
 
     let to_consent = browser.visit(&to_hydra.redirect_to).await;
     let consent_challenge = query_param(&to_consent, "consent_challenge").unwrap();
@@ -270,7 +314,11 @@ async fn the_code_flow_runs_with_login_and_consent_answered_through_the_module()
             .access_token_claim("roles", serde_json::json!(["admin"]))
             .id_token_claim("tenant", "acme")
     };
-    let request = match admin.decide_consent(&consent_challenge, policy).await.unwrap() {
+    let request = match admin
+        .decide_consent(&consent_challenge, policy)
+        .await
+        .unwrap()
+    {
         ConsentStep::AskUser(r) => r,
         ConsentStep::Redirect(r) => panic!("decided without the user: {r:?}"),
     };
@@ -288,7 +336,11 @@ async fn the_code_flow_runs_with_login_and_consent_answered_through_the_module()
     // Hydra v2.3 keeps a flow's state in its challenge, so a used challenge still reads as
     // open; the replay is refused where the browser presents the verifier a second time.
     let replay = browser.visit(&to_hydra.redirect_to).await;
-    assert_eq!(query_param(&replay, "error").as_deref(), Some("access_denied"), "{replay}");
+    assert_eq!(
+        query_param(&replay, "error").as_deref(),
+        Some("access_denied"),
+        "{replay}"
+    );
     let code = query_param(&callback, "code").unwrap();
     let state = query_param(&callback, "state").unwrap();
 
@@ -326,8 +378,14 @@ async fn the_code_flow_runs_with_login_and_consent_answered_through_the_module()
         .revoke_login_sessions(LoginSessions::Subject("user-42"))
         .await
         .unwrap();
-    admin.revoke_consent_sessions("user-42", Some("web-third")).await.unwrap();
-    admin.revoke_consent_sessions("user-42", None).await.unwrap();
+    admin
+        .revoke_consent_sessions("user-42", Some("web-third"))
+        .await
+        .unwrap();
+    admin
+        .revoke_consent_sessions("user-42", None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -342,7 +400,10 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
     let (url, pending) = login.begin(&["openid", "offline_access"]);
     let challenge = start_login(&mut browser, &url).await;
     let remembered = AcceptLogin::new("user-7").remember_for(std::time::Duration::from_secs(600));
-    let to_hydra = admin.accept_login_request(&challenge, &remembered).await.unwrap();
+    let to_hydra = admin
+        .accept_login_request(&challenge, &remembered)
+        .await
+        .unwrap();
     let to_consent = browser.visit(&to_hydra.redirect_to).await;
     let consent_challenge = query_param(&to_consent, "consent_challenge").unwrap();
     let step = admin
@@ -352,10 +413,16 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
         })
         .await
         .unwrap();
-    let ConsentStep::Redirect(to_hydra) = step else { panic!("first party: no page") };
+    let ConsentStep::Redirect(to_hydra) = step else {
+        panic!("first party: no page")
+    };
     let callback = browser.visit(&to_hydra.redirect_to).await;
     let outcome = login
-        .complete(pending, &query_param(&callback, "code").unwrap(), &query_param(&callback, "state").unwrap())
+        .complete(
+            pending,
+            &query_param(&callback, "code").unwrap(),
+            &query_param(&callback, "state").unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(outcome.principal.subject(), "user-7");
@@ -369,10 +436,20 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
         .await
         .unwrap();
     let callback = other.visit(&to_hydra.redirect_to).await;
-    assert_eq!(query_param(&callback, "error").as_deref(), Some("access_denied"), "{callback}");
+    assert_eq!(
+        query_param(&callback, "error").as_deref(),
+        Some("access_denied"),
+        "{callback}"
+    );
 
     // RP-initiated logout: Hydra asks the logout provider, the module accepts.
-    let logout_url = login.logout_url(&outcome.id_token, Some("http://127.0.0.1:9/bye"), Some("st")).unwrap();
+    let logout_url = login
+        .logout_url(
+            &outcome.id_token,
+            Some("http://127.0.0.1:9/bye"),
+            Some("st"),
+        )
+        .unwrap();
     let to_logout = browser.visit(&logout_url).await;
     let logout_challenge = query_param(&to_logout, "logout_challenge")
         .unwrap_or_else(|| panic!("not a logout redirect: {to_logout}"));
@@ -381,7 +458,10 @@ async fn a_first_party_client_gets_consent_without_a_page_and_a_rejected_login_i
     };
     assert_eq!(req.subject, "user-7");
     assert!(req.rp_initiated);
-    let done = admin.accept_logout_request(&logout_challenge).await.unwrap();
+    let done = admin
+        .accept_logout_request(&logout_challenge)
+        .await
+        .unwrap();
     let back = browser.visit(&done.redirect_to).await;
     assert!(back.starts_with("http://127.0.0.1:9/bye"), "{back}");
     assert!(matches!(

@@ -642,7 +642,11 @@ async fn tokenize_returns_kratos_jwt() {
     let e = s.tokenize("ory_st_tok", "unknown").await.unwrap_err();
     assert_eq!(e.status(), 400);
     assert!(e.description().contains("tokenize template"), "{e:?}");
-    assert!(e.description().contains("Unable to find tokenizer template"), "{e:?}");
+    assert!(
+        e.description()
+            .contains("Unable to find tokenizer template"),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]

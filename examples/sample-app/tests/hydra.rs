@@ -110,7 +110,10 @@ async fn client_credentials_jwts_are_accepted_and_a_key_rotation_needs_no_restar
         assert_eq!(me["kind"], "client");
         assert_eq!(me["subject"], "orders-svc");
         assert_eq!(me["client_id"], "orders-svc");
-        assert!(body.contains("orders:read") && !body.contains("orders:write"), "{body}");
+        assert!(
+            body.contains("orders:read") && !body.contains("orders:write"),
+            "{body}"
+        );
         // A token of the same issuer for another audience is refused.
         let other = token(&hydra, Some("billing-api")).await;
         assert_eq!(me_status(app, &other).await, 401);
@@ -124,7 +127,10 @@ async fn client_credentials_jwts_are_accepted_and_a_key_rotation_needs_no_restar
         .unwrap();
     let new_kid = rotated.kids()[0].to_owned();
     let second = token(&hydra, Some(AUD)).await;
-    assert_eq!(iam_core::jwt::unverified_kid(&second).as_deref(), Some(new_kid.as_str()));
+    assert_eq!(
+        iam_core::jwt::unverified_kid(&second).as_deref(),
+        Some(new_kid.as_str())
+    );
     assert_ne!(header, new_kid);
     // The apps refetch the key set for the unknown kid (at most once per 30 s cooldown
     // after their last fetch), without a restart.
@@ -139,7 +145,11 @@ async fn client_credentials_jwts_are_accepted_and_a_key_rotation_needs_no_restar
                 other => panic!("the rotated key was not picked up: {other}"),
             }
         }
-        assert_eq!(me_status(app, &first).await, 200, "tokens of the old key stay valid");
+        assert_eq!(
+            me_status(app, &first).await,
+            200,
+            "tokens of the old key stay valid"
+        );
     }
 }
 
@@ -178,7 +188,10 @@ async fn opaque_hydra_tokens_are_accepted_through_introspection() {
             .await
             .unwrap();
         assert_eq!(res.status().as_u16(), 401);
-        let www = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let www = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(www.contains("not meant for this audience"), "{www}");
         assert_eq!(me_status(&app, "ory_at_not-a-token").await, 401);
     }

@@ -29,22 +29,42 @@ pub struct OAuth2Client {
     )]
     pub client_secret: Option<Secret>,
     /// `authorization_code`, `refresh_token`, `client_credentials`, ...
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub grant_types: Vec<String>,
     /// `code`, `id_token`, `token`, ...
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub response_types: Vec<String>,
     /// Allowed redirect URIs.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub redirect_uris: Vec<String>,
     /// Allowed post-logout redirect URIs.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub post_logout_redirect_uris: Vec<String>,
     /// Space-separated scopes the client may ask for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Audiences the client may ask for.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub audience: Vec<String>,
     /// `client_secret_basic` (Hydra's default), `client_secret_post`, `none`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,9 +281,13 @@ impl HydraAdmin {
             .as_deref()
             .ok_or(HydraError::InvalidArgument("the client has no id"))?;
         let id = escape(non_empty(id, "empty client id")?);
-        self.send(http::Method::PUT, &format!("{CLIENTS}/{id}"), Some(client_body(client)?))
-            .await?
-            .json(&[200])
+        self.send(
+            http::Method::PUT,
+            &format!("{CLIENTS}/{id}"),
+            Some(client_body(client)?),
+        )
+        .await?
+        .json(&[200])
     }
 
     /// Delete a client (its tokens stop working).
@@ -282,11 +306,25 @@ mod tests {
     #[test]
     fn the_next_page_token_comes_from_the_next_link_only() {
         let link = r#"</admin/clients?page_size=2&page_token=eyJvZmZzZXQiOiIyIn0>; rel="next", </admin/clients?page_size=2&page_token=>; rel="first""#;
-        assert_eq!(next_page_token(link).as_deref(), Some("eyJvZmZzZXQiOiIyIn0"));
-        let absolute = r#"<http://127.0.0.1:4445/admin/clients?page_token=abc%3D&page_size=1>; rel=next"#;
+        assert_eq!(
+            next_page_token(link).as_deref(),
+            Some("eyJvZmZzZXQiOiIyIn0")
+        );
+        let absolute =
+            r#"<http://127.0.0.1:4445/admin/clients?page_token=abc%3D&page_size=1>; rel=next"#;
         assert_eq!(next_page_token(absolute).as_deref(), Some("abc="));
-        assert_eq!(next_page_token(r#"</admin/clients?page_token=x>; rel="first""#), None);
-        for hostile in ["", "garbage", "<>; rel=next", "<no-query>; rel=next", ";;;,,,", "<?page_token=>; rel=next"] {
+        assert_eq!(
+            next_page_token(r#"</admin/clients?page_token=x>; rel="first""#),
+            None
+        );
+        for hostile in [
+            "",
+            "garbage",
+            "<>; rel=next",
+            "<no-query>; rel=next",
+            ";;;,,,",
+            "<?page_token=>; rel=next",
+        ] {
             assert_eq!(next_page_token(hostile), None, "{hostile}");
         }
     }

@@ -60,7 +60,7 @@ pub enum ConsentStep {
     Redirect(Redirect),
     /// The user must be asked: show a page for this request, then call
     /// [`HydraAdmin::finish_consent`].
-    AskUser(ConsentRequest),
+    AskUser(Box<ConsentRequest>),
 }
 
 impl HydraAdmin {
@@ -82,7 +82,7 @@ impl HydraAdmin {
             RequestState::Open(request) => request,
         };
         if !(request.skip || request.client_skips_consent()) {
-            return Ok(ConsentStep::AskUser(request));
+            return Ok(ConsentStep::AskUser(Box::new(request)));
         }
         let decision = policy(&request);
         self.apply(consent_challenge, decision)

@@ -39,11 +39,7 @@ impl HydraApiError {
     /// Read an error answer of any shape Hydra uses; never fails.
     pub(crate) fn from_answer(status: u16, body: &[u8]) -> Self {
         let doc: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let text = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(cut)
-        };
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(cut);
         let (error, description, hint) = match doc.get("error") {
             // errorOAuth2
             Some(Value::String(_)) => (

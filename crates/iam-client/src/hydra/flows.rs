@@ -504,7 +504,9 @@ impl HydraAdmin {
     /// Tokens already issued stay valid (revoke consent sessions for that).
     pub async fn revoke_login_sessions(&self, which: LoginSessions<'_>) -> Result<(), HydraError> {
         let query = match which {
-            LoginSessions::Subject(s) => format!("subject={}", escape(non_empty(s, "empty subject")?)),
+            LoginSessions::Subject(s) => {
+                format!("subject={}", escape(non_empty(s, "empty subject")?))
+            }
             LoginSessions::Session(sid) => format!("sid={}", escape(non_empty(sid, "empty sid")?)),
         };
         self.send(
@@ -525,7 +527,10 @@ impl HydraAdmin {
     ) -> Result<(), HydraError> {
         let mut query = format!("subject={}", escape(non_empty(subject, "empty subject")?));
         match client_id {
-            Some(c) => query.push_str(&format!("&client={}", escape(non_empty(c, "empty client id")?))),
+            Some(c) => query.push_str(&format!(
+                "&client={}",
+                escape(non_empty(c, "empty client id")?)
+            )),
             None => query.push_str("&all=true"),
         }
         self.send(

@@ -39,7 +39,9 @@ impl JsonWebKey {
     }
     /// True when the key holds private material.
     pub fn is_private(&self) -> bool {
-        PRIVATE_MEMBERS.iter().any(|m| self.members.contains_key(*m))
+        PRIVATE_MEMBERS
+            .iter()
+            .any(|m| self.members.contains_key(*m))
     }
     /// The key without its private members.
     pub fn public(&self) -> Self {
@@ -99,7 +101,10 @@ fn fresh_kid() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("rotated-{nanos}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "rotated-{nanos}-{}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl HydraAdmin {

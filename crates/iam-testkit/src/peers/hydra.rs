@@ -74,7 +74,10 @@ impl HydraBuilder {
         let admin_url = format!("http://127.0.0.1:{admin_port}");
         let mut env: Vec<(&str, String)> = vec![
             ("DSN", "memory".into()),
-            ("SECRETS_SYSTEM", "iam-rs-test-system-secret-0123456789".into()),
+            (
+                "SECRETS_SYSTEM",
+                "iam-rs-test-system-secret-0123456789".into(),
+            ),
             ("URLS_SELF_ISSUER", format!("{public_url}/")),
             ("URLS_LOGIN", self.login),
             ("URLS_CONSENT", self.consent),
