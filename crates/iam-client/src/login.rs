@@ -467,3 +467,24 @@ impl SessionTokens {
         Ok(guard.access_token.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_hash_the_signature_algorithm_names() {
+        // Reference values computed with Python's hashlib and base64.
+        let token = "ory_at_example-access-token";
+        assert_eq!(at_hash(Algorithm::RS256, token), "WoSpunG7LYoju2tqE96NNw");
+        assert_eq!(at_hash(Algorithm::ES256, token), "WoSpunG7LYoju2tqE96NNw");
+        assert_eq!(
+            at_hash(Algorithm::ES384, token),
+            "D2Few4GsH8PiAkC7VYcDsp6qlOAq-ByF"
+        );
+        assert_eq!(
+            at_hash(Algorithm::EdDSA, token),
+            "cGHdZpBVQOtpqenYsV8RmA4svhRM4fcZn0Dzy41KCbE"
+        );
+    }
+}
