@@ -543,3 +543,55 @@ async fn a_rotated_id_token_key_does_not_break_logins_until_a_restart() {
         "the unknown kid refetched the key set"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs hydra: scripts/test"]
+async fn opaque_tokens_are_introspected_on_the_admin_api_and_revoked_at_the_public_one() {
+    let hydra = Hydra::builder().opaque_access_tokens().start().await;
+    let admin = admin(&hydra);
+    let mut client =
+        OAuth2Client::service("svc-opaque", "orders:read").secret("svc-opaque-secret-0123");
+    client.audience = vec!["orders-api".into()];
+    admin.create_client(&client).await.unwrap();
+    let cc = iam_client::ClientCredentials::builder(
+        format!("{}/oauth2/token", hydra.public_url()),
+        "svc-opaque",
+        "svc-opaque-secret-0123",
+    )
+    .scope("orders:read")
+    .param("audience", "orders-api")
+    .build(HttpClient::new().unwrap())
+    .unwrap();
+    let token = cc.access_token().await.unwrap().secret().to_owned();
+    assert!(token.starts_with("ory_at_"));
+
+    let introspection = admin
+        .introspection()
+        .issuer(hydra.issuer())
+        .audience("orders-api")
+        .client_auth("svc-opaque", "svc-opaque-secret-0123")
+        .revocation_endpoint(format!("{}/oauth2/revoke", hydra.public_url()))
+        .build(HttpClient::new().unwrap())
+        .unwrap();
+    let principal = introspection
+        .introspect(&token)
+        .await
+        .unwrap()
+        .expect("active");
+    assert_eq!(principal.client_id(), Some("svc-opaque"));
+    assert!(principal.scopes().grants("orders:read"));
+
+    // Another audience is refused by the same introspection.
+    let other = admin
+        .introspection()
+        .audience("billing-api")
+        .build(HttpClient::new().unwrap())
+        .unwrap();
+    assert!(other.introspect(&token).await.unwrap().is_none());
+
+    introspection.revoke(&token, "access_token").await.unwrap();
+    assert!(
+        introspection.introspect(&token).await.unwrap().is_none(),
+        "revoked at Hydra, and the cached answer forgotten"
+    );
+}
