@@ -2,7 +2,7 @@
 //! token checked (signature, `iss`, `aud`, `nonce`, `at_hash` where present), and refresh
 //! with rotation where `invalid_grant` means "log in again", never a retry loop. Built on
 //! the `openidconnect` crate for the protocol; the ID token is verified by iam-core's
-//! validator against the issuer's [`RemoteJwks`](crate::RemoteJwks), so a provider that
+//! validator against the issuer's [`RemoteJwks`], so a provider that
 //! rotates its signing key does not break logins until a restart (an unknown `kid` refetches
 //! the key set, as for access tokens).
 //!
