@@ -288,6 +288,13 @@ impl HttpClient {
         self
     }
 
+    /// Total time allowed for one exchange (default 10 s): longer for a slow admin call,
+    /// such as Hydra generating an RSA key set.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// The transport policy.
     pub fn policy(&self) -> &TransportPolicy {
         &self.policy

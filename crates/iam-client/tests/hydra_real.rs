@@ -75,8 +75,12 @@ fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The admin client: a long timeout, since Hydra generates 4096-bit RSA keys on rotation.
 fn admin(hydra: &Hydra) -> HydraAdmin {
-    HydraAdmin::new(hydra.admin_url(), HttpClient::new().unwrap()).unwrap()
+    let http = HttpClient::new()
+        .unwrap()
+        .with_timeout(std::time::Duration::from_secs(90));
+    HydraAdmin::new(hydra.admin_url(), http).unwrap()
 }
 
 /// Hydra v2.3.0 writes `null` for unset optional members (a client's lifespans,

@@ -120,7 +120,11 @@ async fn client_credentials_jwts_are_accepted_and_a_key_rotation_needs_no_restar
     }
 
     // Rotate the access-token key set through the admin API: Hydra signs with the new key.
-    let admin = HydraAdmin::new(hydra.admin_url(), HttpClient::new().unwrap()).unwrap();
+    // A long timeout: Hydra generates a 4096-bit RSA key.
+    let http = HttpClient::new()
+        .unwrap()
+        .with_timeout(Duration::from_secs(90));
+    let admin = HydraAdmin::new(hydra.admin_url(), http).unwrap();
     let rotated = admin
         .rotate_key_set("hydra.jwt.access-token", "RS256")
         .await

@@ -144,7 +144,9 @@ impl HydraAdmin {
     /// Rotate `set`: generate a new signing key with `alg` under a fresh `kid`. Hydra signs
     /// with the newest key from then on and keeps publishing the older ones, so tokens
     /// signed before stay valid until they expire. Answers the new key (private half
-    /// included).
+    /// included). Hydra generates RSA keys with 4096 bits, which takes seconds on a busy
+    /// machine: give the admin client a longer timeout
+    /// ([`HttpClient::with_timeout`](crate::HttpClient::with_timeout)) than the 10 s default.
     pub async fn rotate_key_set(&self, set: &str, alg: &str) -> Result<JsonWebKeySet, HydraError> {
         self.create_key(set, alg, &fresh_kid(), "sig").await
     }
