@@ -97,9 +97,58 @@ pub struct JwtConfig {
     /// Accepted signing algorithms (default: every supported one a key fits).
     #[serde(default, deserialize_with = "algorithms")]
     pub algorithms: Option<Vec<Algorithm>>,
-    /// `typ` strictness (default: `JWT`, `at+jwt` or absent).
+    /// `typ` strictness (default: `JWT`, `at+jwt` or absent). Keep the default for Ory
+    /// Hydra: Hydra v2 writes `typ: JWT` in its access tokens, so strict `at+jwt` refuses
+    /// every one of them.
     #[serde(default, deserialize_with = "token_type")]
     pub token_type: TokenType,
+    /// Also accept opaque access tokens of this issuer through RFC 7662 introspection (for
+    /// Hydra with `strategies.access_token: opaque`, whose introspection endpoint is on its
+    /// admin API and not in its discovery document). The answer must name this issuer and
+    /// one of the audiences.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionSettings>,
+}
+
+/// Where and how opaque tokens are introspected; see [`JwtConfig::introspection`].
+/// `Debug` never shows the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IntrospectionSettings {
+    /// The introspection endpoint (Hydra: `http://hydra-admin:4445/admin/oauth2/introspect`).
+    pub url: String,
+    /// Client id for HTTP Basic (not needed by Hydra's admin endpoint).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Client secret for HTTP Basic, with `client_id`.
+    #[serde(default, deserialize_with = "secret")]
+    pub client_secret: Option<iam_core::Secret>,
+}
+
+impl IntrospectionSettings {
+    /// Introspect at `url` without client credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            client_id: None,
+            client_secret: None,
+        }
+    }
+    /// Authenticate as `client_id` / `client_secret` (HTTP Basic).
+    pub fn client(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.client_secret = Some(iam_core::Secret::new(client_secret.into()));
+        self
+    }
+}
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<iam_core::Secret>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(iam_core::Secret::new))
 }
 
 fn default_leeway() -> u64 {
@@ -156,7 +205,14 @@ impl JwtConfig {
             leeway_seconds: default_leeway(),
             algorithms: None,
             token_type: TokenType::Jwt,
+            introspection: None,
         }
+    }
+
+    /// Also accept opaque tokens through introspection (see [`JwtConfig::introspection`]).
+    pub fn introspection(mut self, settings: IntrospectionSettings) -> Self {
+        self.introspection = Some(settings);
+        self
     }
 
     /// Accept this audience (call again for more).
@@ -191,8 +247,10 @@ impl JwtConfig {
 
     /// Read `{prefix}ISSUER` (required), `{prefix}AUDIENCE` (required; comma-separated for
     /// several), `{prefix}JWKS_URL`, `{prefix}LEEWAY_SECONDS`, `{prefix}ALGORITHMS`
-    /// (comma-separated JOSE names) and `{prefix}TOKEN_TYPE` (`jwt` or `at+jwt`). Empty
-    /// variables count as unset. The error names the variable.
+    /// (comma-separated JOSE names), `{prefix}TOKEN_TYPE` (`jwt` or `at+jwt`), and
+    /// `{prefix}INTROSPECTION_URL` with the optional pair `{prefix}INTROSPECTION_CLIENT_ID` +
+    /// `{prefix}INTROSPECTION_CLIENT_SECRET`. Empty variables count as unset. The error names
+    /// the variable.
     pub fn from_env(prefix: &str) -> Result<Self, JwtConfigError> {
         Self::from_lookup(prefix, |name| std::env::var(name).ok())
     }
@@ -237,6 +295,33 @@ impl JwtConfig {
         if let (full, Some(v)) = var("TOKEN_TYPE") {
             config.token_type = parse_token_type(v.trim())
                 .map_err(|e| JwtConfigError::Invalid(format!("{full}: {e}")))?;
+        }
+        let (id_var, id) = var("INTROSPECTION_CLIENT_ID");
+        let (secret_var, secret) = var("INTROSPECTION_CLIENT_SECRET");
+        match (var("INTROSPECTION_URL"), id, secret) {
+            ((_, Some(url)), Some(id), Some(secret)) => {
+                config.introspection = Some(IntrospectionSettings::new(url).client(id, secret));
+            }
+            ((_, Some(url)), None, None) => {
+                config.introspection = Some(IntrospectionSettings::new(url));
+            }
+            ((_, Some(_)), Some(_), None) => {
+                return Err(JwtConfigError::Invalid(format!(
+                    "{secret_var} is required with {id_var}"
+                )))
+            }
+            ((_, Some(_)), None, Some(_)) => {
+                return Err(JwtConfigError::Invalid(format!(
+                    "{id_var} is required with {secret_var}"
+                )))
+            }
+            ((url_var, None), id, secret) => {
+                if id.is_some() || secret.is_some() {
+                    return Err(JwtConfigError::Invalid(format!(
+                        "{url_var} is required with the introspection client credentials"
+                    )));
+                }
+            }
         }
         Ok(config)
     }
@@ -315,11 +400,51 @@ impl JwtConfig {
         Ok((JwtAuthenticator::new(validator, Arc::clone(&keys)), keys))
     }
 
-    /// A chain with this issuer's JWT authenticator as its first member; add more
-    /// authenticators with [`AuthChain::with`].
+    /// The introspection authenticator of [`JwtConfig::introspection`] (`None` when unset):
+    /// it checks the answer's `iss` against the issuer and its `aud` against the first
+    /// audience. Its URL follows `http`'s transport policy.
+    #[cfg(feature = "introspection")]
+    pub fn introspection_with(
+        &self,
+        http: &HttpClient,
+    ) -> Result<Option<crate::Introspection>, JwtConfigError> {
+        let Some(settings) = &self.introspection else {
+            return Ok(None);
+        };
+        let mut b = match (&settings.client_id, &settings.client_secret) {
+            (Some(id), Some(secret)) => {
+                crate::Introspection::builder(&settings.url, id, secret.secret())
+            }
+            _ => crate::Introspection::builder_without_client_auth(&settings.url),
+        };
+        b = b.issuer(self.issuer.clone());
+        if let Some(audience) = self.audience.first() {
+            b = b.audience(audience.clone());
+        }
+        b.build(http.clone()).map(Some).map_err(|e| match e {
+            crate::IntrospectionError::Insecure(t) => JwtConfigError::Transport(t),
+            other => JwtConfigError::Invalid(format!("introspection: {other}")),
+        })
+    }
+
+    /// A chain with this issuer's JWT authenticator as its first member (and introspection
+    /// for opaque tokens when configured); add more authenticators with [`AuthChain::with`].
     pub fn chain(&self) -> Result<AuthChain, JwtConfigError> {
-        let (authenticator, _) = self.authenticator()?;
-        Ok(AuthChain::new().with(authenticator))
+        let http = HttpClient::new()?;
+        let (authenticator, _) = self.authenticator_with(&http)?;
+        #[allow(unused_mut)]
+        let mut chain = AuthChain::new().with(authenticator);
+        #[cfg(feature = "introspection")]
+        if let Some(introspection) = self.introspection_with(&http)? {
+            chain = chain.with(introspection);
+        }
+        #[cfg(not(feature = "introspection"))]
+        if self.introspection.is_some() {
+            return Err(JwtConfigError::Invalid(
+                "introspection needs iam-client's `introspection` feature".into(),
+            ));
+        }
+        Ok(chain)
     }
 }
 
@@ -518,6 +643,54 @@ mod tests {
         assert_eq!(c.algorithms, Some(vec![Algorithm::ES256, Algorithm::EdDSA]));
         assert_eq!(c.token_type, TokenType::AccessToken);
         c.validator().unwrap();
+    }
+
+    #[test]
+    fn env_reads_the_introspection_setting_and_refuses_half_credentials() {
+        let base = [("IAM_ISSUER", "https://i/"), ("IAM_AUDIENCE", "a")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            JwtConfig::from_lookup("IAM_", env(&pairs))
+        };
+        let c = with(&[(
+            "IAM_INTROSPECTION_URL",
+            "http://127.0.0.1:4445/admin/oauth2/introspect",
+        )])
+        .unwrap();
+        let i = c.introspection.as_ref().unwrap();
+        assert!(i.client_id.is_none() && i.client_secret.is_none());
+        let c = with(&[
+            ("IAM_INTROSPECTION_URL", "https://i/introspect"),
+            ("IAM_INTROSPECTION_CLIENT_ID", "rs"),
+            ("IAM_INTROSPECTION_CLIENT_SECRET", "hunter2-secret"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.introspection.as_ref().unwrap().client_id.as_deref(),
+            Some("rs")
+        );
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "the secret is redacted"
+        );
+        let e = with(&[
+            ("IAM_INTROSPECTION_URL", "https://i/introspect"),
+            ("IAM_INTROSPECTION_CLIENT_ID", "rs"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "IAM_INTROSPECTION_CLIENT_SECRET is required with IAM_INTROSPECTION_CLIENT_ID"
+        );
+        let e = with(&[("IAM_INTROSPECTION_CLIENT_SECRET", "x")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("IAM_INTROSPECTION_URL is required"),
+            "{e}"
+        );
+        let plain = with(&[("IAM_INTROSPECTION_URL", "http://hydra.example/introspect")]).unwrap();
+        assert!(matches!(plain.chain(), Err(JwtConfigError::Transport(_))));
     }
 
     #[test]

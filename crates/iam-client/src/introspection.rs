@@ -95,8 +95,9 @@ fn has_prefix(token: &str, prefixes: &[&str]) -> bool {
 pub struct IntrospectionBuilder {
     endpoint: String,
     revocation: Option<String>,
-    client_id: String,
-    secret: String,
+    /// `(client_id, client_secret)`, sent as HTTP Basic; `None` for an endpoint that takes
+    /// no client credentials (Hydra's admin API).
+    client: Option<(String, String)>,
     max_ttl: Duration,
     negative_ttl: Duration,
     capacity: usize,
@@ -110,7 +111,7 @@ impl fmt::Debug for IntrospectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionBuilder")
             .field("endpoint", &self.endpoint)
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.client.as_ref().map(|c| &c.0))
             .field("secret", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -120,6 +121,16 @@ impl IntrospectionBuilder {
     /// The RFC 7009 revocation endpoint.
     pub fn revocation_endpoint(mut self, url: impl Into<String>) -> Self {
         self.revocation = Some(url.into());
+        self
+    }
+    /// Authenticate as `client_id` / `client_secret` (HTTP Basic), on a builder from
+    /// [`Introspection::builder_without_client_auth`] (e.g. to revoke at Hydra's public API).
+    pub fn client_auth(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.client = Some((client_id.into(), client_secret.into()));
         self
     }
     /// Longest time an active answer is cached (default 60 s; 0 disables the cache).
@@ -174,10 +185,12 @@ impl IntrospectionBuilder {
         }
         // RFC 6749 section 2.3.1: form-encode, then Basic.
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let basic = format!(
-            "Basic {}",
-            STANDARD.encode(format!("{}:{}", enc(&self.client_id), enc(&self.secret)))
-        );
+        let basic = self.client.as_ref().map(|(id, secret)| {
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+            )
+        });
         Ok(Introspection {
             inner: Arc::new(Inner {
                 endpoint,
@@ -215,10 +228,10 @@ impl DangerousIntrospectionBuilder {
 struct Inner {
     endpoint: reqwest::Url,
     revocation: Option<reqwest::Url>,
-    basic: String,
+    basic: Option<String>,
     http: HttpClient,
-    /// The principal of an active token, `None` for an inactive one.
-    cache: AnswerCache<Option<Principal>>,
+    /// The principal of an accepted token, or why it was refused.
+    cache: AnswerCache<Checked>,
     issuer: Option<String>,
     audience: Option<String>,
     clock: Arc<dyn Clock>,
@@ -239,8 +252,19 @@ impl fmt::Debug for Introspection {
     }
 }
 
+/// An introspection answer: the principal, or why the token is refused (the description of
+/// the 401, so an audience mismatch does not read as "not active").
+type Checked = Result<Principal, &'static str>;
+
+const NOT_ACTIVE: &str = "token is not active";
+const NOT_ACCESS_TOKEN: &str = "token is not an access token";
+const EXPIRED: &str = "token has expired";
+const OTHER_ISSUER: &str = "token was issued by another issuer";
+const OTHER_AUDIENCE: &str = "token is not meant for this audience";
+const NO_SUBJECT: &str = "token names no subject";
+
 fn key(token: &str) -> Key {
-    AnswerCache::<Option<Principal>>::key(token.as_bytes())
+    AnswerCache::<Checked>::key(token.as_bytes())
 }
 
 impl Introspection {
@@ -250,11 +274,17 @@ impl Introspection {
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
     ) -> IntrospectionBuilder {
+        Self::builder_without_client_auth(endpoint).client_auth(client_id, client_secret)
+    }
+
+    /// Introspect at `endpoint` without client credentials: for an endpoint that takes none,
+    /// such as Hydra's admin `/admin/oauth2/introspect` (on a private network). Add
+    /// [`IntrospectionBuilder::client_auth`] when a revocation endpoint needs them.
+    pub fn builder_without_client_auth(endpoint: impl Into<String>) -> IntrospectionBuilder {
         IntrospectionBuilder {
             endpoint: endpoint.into(),
             revocation: None,
-            client_id: client_id.into(),
-            secret: client_secret.into(),
+            client: None,
             max_ttl: Duration::from_secs(60),
             negative_ttl: Duration::from_secs(5),
             capacity: 10_000,
@@ -273,13 +303,21 @@ impl Introspection {
     /// The principal of an active access token, `None` for an inactive one, or one that is
     /// not an access token of this server (see the module docs: those are never sent).
     pub async fn introspect(&self, token: &str) -> Result<Option<Principal>, IntrospectionError> {
-        if has_prefix(token, &OTHER_KINDS) || has_prefix(token, &NOT_ACCESS_TOKENS) {
-            return Ok(None);
+        Ok(self.check(token).await?.ok())
+    }
+
+    /// [`introspect`](Self::introspect), with the reason of a refusal.
+    async fn check(&self, token: &str) -> Result<Checked, IntrospectionError> {
+        if has_prefix(token, &OTHER_KINDS) {
+            return Ok(Err(NOT_ACTIVE));
+        }
+        if has_prefix(token, &NOT_ACCESS_TOKENS) {
+            return Ok(Err(NOT_ACCESS_TOKEN));
         }
         let k = key(token);
         let now = Instant::now();
-        if let Some(principal) = self.inner.cache.get(&k, now) {
-            return Ok(principal);
+        if let Some(checked) = self.inner.cache.get(&k, now) {
+            return Ok(checked);
         }
         let body = self
             .post(&self.inner.endpoint, token, "access_token")
@@ -290,14 +328,14 @@ impl Introspection {
         let principal = self.principal_of(&doc);
         let cache = &self.inner.cache;
         let until = match &principal {
-            Some(p) => {
+            Ok(p) => {
                 let now_unix = self.inner.clock.now_unix();
                 let left = p
                     .expires_at()
                     .map(|exp| Duration::from_secs(u64::try_from(exp - now_unix).unwrap_or(0)));
                 cache.positive_until(now, left)
             }
-            None => cache.negative_until(now),
+            Err(_) => cache.negative_until(now),
         };
         cache.insert(k, principal.clone(), until);
         Ok(principal)
@@ -333,8 +371,11 @@ impl Introspection {
             .append_pair("token", token)
             .append_pair("token_type_hint", hint)
             .finish();
-        let req = http::Request::post(url.as_str())
-            .header(http::header::AUTHORIZATION, &self.inner.basic)
+        let mut req = http::Request::post(url.as_str());
+        if let Some(basic) = &self.inner.basic {
+            req = req.header(http::header::AUTHORIZATION, basic);
+        }
+        let req = req
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -357,29 +398,29 @@ impl Introspection {
         Ok(res.into_body())
     }
 
-    fn principal_of(&self, doc: &Value) -> Option<Principal> {
+    fn principal_of(&self, doc: &Value) -> Checked {
         if doc.get("active") != Some(&Value::Bool(true)) {
-            return None;
+            return Err(NOT_ACTIVE);
         }
         // Hydra: `token_use` is `access_token` or `refresh_token`, and both are "active".
         match doc.get("token_use") {
             None => {}
             Some(Value::String(u)) if u == "access_token" => {}
-            Some(_) => return None,
+            Some(_) => return Err(NOT_ACCESS_TOKEN),
         }
         match doc.get("token_type") {
             None => {}
             Some(Value::String(t)) if !t.to_ascii_lowercase().contains("refresh") => {}
-            Some(_) => return None,
+            Some(_) => return Err(NOT_ACCESS_TOKEN),
         }
         let s = |name: &str| doc.get(name).and_then(Value::as_str);
         let exp = doc.get("exp").and_then(Value::as_i64);
         if exp.is_some_and(|exp| exp <= self.inner.clock.now_unix()) {
-            return None;
+            return Err(EXPIRED);
         }
         if let Some(want) = &self.inner.issuer {
             if s("iss") != Some(want.as_str()) {
-                return None;
+                return Err(OTHER_ISSUER);
             }
         }
         if let Some(want) = &self.inner.audience {
@@ -389,11 +430,14 @@ impl Introspection {
                 _ => false,
             };
             if !ok {
-                return None;
+                return Err(OTHER_AUDIENCE);
             }
         }
         let client_id = s("client_id");
-        let subject = s("sub").or(client_id)?;
+        let subject = s("sub")
+            .filter(|x| !x.is_empty())
+            .or(client_id)
+            .ok_or(NO_SUBJECT)?;
         let kind = if client_id == Some(subject) {
             PrincipalKind::Client
         } else {
@@ -420,7 +464,7 @@ impl Introspection {
         if let Some(map) = doc.as_object() {
             b = b.claims(map.clone());
         }
-        Some(b.build())
+        Ok(b.build())
     }
 }
 
@@ -437,9 +481,9 @@ impl Authenticator for Introspection {
             if has_prefix(token, &OTHER_KINDS) {
                 return Ok(None);
             }
-            match self.introspect(token).await {
-                Ok(Some(p)) => Ok(Some(p)),
-                Ok(None) => Err(AuthError::invalid_credential("token is not active")),
+            match self.check(token).await {
+                Ok(Ok(p)) => Ok(Some(p)),
+                Ok(Err(reason)) => Err(AuthError::invalid_credential(reason)),
                 Err(_) => Err(AuthError::unavailable("token introspection is unavailable")),
             }
         })

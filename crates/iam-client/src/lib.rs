@@ -27,6 +27,8 @@
 //! - [`KratosSessions`]: Kratos session cookies and tokens through `whoami`, cached in
 //!   process and optionally in Redis ([`RedisSessionStore`]), failing closed; revocation
 //!   (broadcast to every instance sharing the Redis) and session-to-JWT exchange.
+//! - [`hydra::HydraAdmin`]: Ory Hydra's admin API for a login provider: login, consent and
+//!   logout requests, sessions, OAuth2 clients, key sets, and a consent-decision helper.
 //!
 //! ## Features
 //! All on by default; turn them off with `default-features = false` to compile less.
@@ -38,9 +40,9 @@
 //! | `kratos` | [`kratos`]: Kratos sessions with the in-process cache |
 //! | `redis` | [`kratos::RedisSessionStore`], the shared session store (implies `kratos`) |
 //! | `introspection` | [`introspection`]: RFC 7662 introspection, RFC 7009 revocation |
+//! | `hydra` | [`hydra`]: Ory Hydra's admin API for a login provider (implies `introspection`) |
 //! | `aws-lc` (default), `rust-crypto` | iam-core's crypto backend, passed through |
 //!
-//! What will live here (see `DESIGN.md` and the open issues): the Hydra admin API.
 #![forbid(unsafe_code)]
 
 mod answer_cache;
@@ -50,6 +52,8 @@ pub mod client_credentials;
 pub mod config;
 #[cfg(feature = "oidc")]
 pub mod discovery;
+#[cfg(feature = "hydra")]
+pub mod hydra;
 #[cfg(feature = "introspection")]
 pub mod introspection;
 pub mod jwks;
@@ -66,7 +70,7 @@ pub mod transport;
 pub use client_credentials::{
     AccessToken, Bearer, BearerLayer, ClientCredentials, ClientCredentialsError,
 };
-pub use config::{IssuerKeys, JwtConfig, JwtConfigError};
+pub use config::{IntrospectionSettings, IssuerKeys, JwtConfig, JwtConfigError};
 #[cfg(feature = "oidc")]
 pub use discovery::{DiscoveryError, ExtraMetadata, IssuerMetadata, IssuerRegistry, TrustedIssuer};
 #[cfg(feature = "introspection")]

@@ -1,7 +1,10 @@
 //! Logging users in: authorization code + PKCE (S256 only) with `state` and `nonce`, the ID
 //! token checked (signature, `iss`, `aud`, `nonce`, `at_hash` where present), and refresh
 //! with rotation where `invalid_grant` means "log in again", never a retry loop. Built on
-//! the `openidconnect` crate.
+//! the `openidconnect` crate for the protocol; the ID token is verified by iam-core's
+//! validator against the issuer's [`RemoteJwks`], so a provider that
+//! rotates its signing key does not break logins until a restart (an unknown `kid` refetches
+//! the key set, as for access tokens).
 //!
 //! ```no_run
 //! use iam_client::login::{LoginClient, SessionTokens};
@@ -19,13 +22,16 @@
 //! ```
 use crate::client_credentials::AccessToken;
 use crate::discovery::TrustedIssuer;
+use crate::jwks::RemoteJwks;
 use crate::transport::HttpClient;
+use iam_core::jwks::KeySource as _;
+use iam_core::jwt::{Algorithm, ValidatedToken, Validator};
 use iam_core::principal::{Principal, PrincipalKind};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, Scope, TokenResponse,
 };
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -157,6 +163,9 @@ pub struct LoginClient {
     client: WebClient,
     http: HttpClient,
     end_session: Option<String>,
+    /// ID tokens: issuer, audience = the client id, `nonce` required.
+    id_tokens: Validator,
+    keys: RemoteJwks,
 }
 
 impl fmt::Debug for LoginClient {
@@ -169,6 +178,19 @@ impl fmt::Debug for LoginClient {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
+/// `at_hash` (OIDC Core 3.1.3.6): the left half of the access token's hash with the ID
+/// token's hash (SHA-512 for EdDSA), base64url without padding.
+fn at_hash(alg: Algorithm, access_token: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest: Vec<u8> = match alg.as_str() {
+        a if a.ends_with("384") => sha2::Sha384::digest(access_token).to_vec(),
+        a if a.ends_with("512") || a == "EdDSA" => sha2::Sha512::digest(access_token).to_vec(),
+        _ => sha2::Sha256::digest(access_token).to_vec(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
 fn token_set<T: OAuth2TokenResponse>(res: &T) -> TokenSet {
@@ -226,10 +248,17 @@ impl LoginClient {
             Some(ClientSecret::new(client_secret.to_owned())),
         )
         .set_redirect_uri(redirect);
+        let id_tokens = Validator::builder(issuer.issuer())
+            .audience(client_id)
+            .require_claim("nonce")
+            .build()
+            .map_err(|_| LoginError::Config("invalid issuer or client id for ID tokens"))?;
         Ok(Self {
             client,
             http,
             end_session: issuer.end_session_endpoint().map(str::to_owned),
+            id_tokens,
+            keys: issuer.keys().clone(),
         })
     }
 
@@ -281,45 +310,55 @@ impl LoginClient {
             .map_err(|e| token_error(e, false))?;
         let id_token = res
             .id_token()
-            .ok_or_else(|| LoginError::InvalidIdToken("no ID token in the response".into()))?;
-        let verifier = self.client.id_token_verifier();
-        let claims = id_token
-            .claims(&verifier, &pending.nonce)
-            .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
-        if let Some(expected) = claims.access_token_hash() {
-            let alg = id_token
-                .signing_alg()
-                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
-            let key = id_token
-                .signing_key(&verifier)
-                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
-            let actual = AccessTokenHash::from_token(res.access_token(), alg, key)
-                .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
-            if actual != *expected {
+            .ok_or_else(|| LoginError::InvalidIdToken("no ID token in the response".into()))?
+            .to_string();
+        let verified = self.verify_id_token(&id_token).await?;
+        let claims = verified.claims();
+        let nonce = claims.get("nonce").and_then(serde_json::Value::as_str);
+        if !nonce.is_some_and(|n| constant_time_eq(n.as_bytes(), pending.nonce.secret().as_bytes()))
+        {
+            return Err(LoginError::InvalidIdToken("nonce does not match".into()));
+        }
+        // OIDC Core 3.1.3.7: with several audiences, `azp` must name this client.
+        if claims.audience().len() > 1 {
+            let azp = claims.get("azp").and_then(serde_json::Value::as_str);
+            if azp != Some(self.client.client_id().as_str()) {
+                return Err(LoginError::InvalidIdToken(
+                    "several audiences and azp is not this client".into(),
+                ));
+            }
+        }
+        if let Some(expected) = claims.get("at_hash") {
+            let actual = at_hash(verified.header().alg(), res.access_token().secret());
+            if expected.as_str() != Some(actual.as_str()) {
                 return Err(LoginError::InvalidIdToken(
                     "at_hash does not match the access token".into(),
                 ));
             }
         }
-        let mut b = Principal::builder(claims.subject().as_str(), PrincipalKind::UserSession)
-            .issuer(claims.issuer().as_str())
-            .expires_at(claims.expiration().timestamp());
-        if let Some(t) = claims.auth_time() {
-            b = b.auth_time(t.timestamp());
+        let text = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
+        let subject = claims
+            .subject()
+            .ok_or_else(|| LoginError::InvalidIdToken("no sub".into()))?;
+        let mut b = Principal::builder(subject, PrincipalKind::UserSession)
+            .issuer(self.id_tokens.issuer())
+            .expires_at(claims.expires_at());
+        if let Some(t) = claims.get("auth_time").and_then(serde_json::Value::as_i64) {
+            b = b.auth_time(t);
         }
-        if let Some(acr) = claims.auth_context_ref() {
-            b = b.acr(acr.as_str());
+        if let Some(acr) = text("acr") {
+            b = b.acr(acr);
         }
-        if let Some(amr) = claims.auth_method_refs() {
-            b = b.amr(amr.iter().map(|m| m.as_str().to_owned()));
+        if let Some(amr) = claims.get("amr").and_then(serde_json::Value::as_array) {
+            b = b.amr(amr.iter().filter_map(|m| m.as_str().map(str::to_owned)));
         }
-        if let Some(email) = claims.email() {
+        if let Some(email) = text("email") {
             let mut m = serde_json::Map::new();
-            m.insert(
-                "email".into(),
-                serde_json::Value::String(email.as_str().to_owned()),
-            );
-            if let Some(v) = claims.email_verified() {
+            m.insert("email".into(), serde_json::Value::String(email.to_owned()));
+            if let Some(v) = claims
+                .get("email_verified")
+                .and_then(serde_json::Value::as_bool)
+            {
                 m.insert("email_verified".into(), serde_json::Value::Bool(v));
             }
             b = b.claims(m);
@@ -327,10 +366,34 @@ impl LoginClient {
         Ok(LoginOutcome {
             principal: b.build(),
             tokens: token_set(&res),
-            id_token: IdToken(std::sync::Arc::from(id_token.to_string())),
+            id_token: IdToken(std::sync::Arc::from(id_token)),
         })
     }
 
+    /// Verify an ID token's signature and claims (issuer, audience, expiry, `nonce` present)
+    /// against the issuer's current keys, refetching them once for an unknown `kid`.
+    async fn verify_id_token(&self, token: &str) -> Result<ValidatedToken, LoginError> {
+        let invalid = |e: iam_core::jwt::JwtError| LoginError::InvalidIdToken(e.to_string());
+        let set = match self.keys.cached_keys() {
+            Some(set) => set,
+            None => self
+                .keys
+                .keys()
+                .await
+                .map_err(|e| LoginError::Unavailable(format!("signing keys: {e}")))?,
+        };
+        match self.id_tokens.validate(token, &set) {
+            Err(e) if e.is_unknown_key() => {
+                let kid = iam_core::jwt::unverified_kid(token).ok_or_else(|| invalid(e.clone()))?;
+                match self.keys.keys_after_unknown_kid(&kid).await {
+                    Ok(Some(newer)) => self.id_tokens.validate(token, &newer).map_err(invalid),
+                    Ok(None) => Err(invalid(e)),
+                    Err(k) => Err(LoginError::Unavailable(format!("signing keys: {k}"))),
+                }
+            }
+            other => other.map_err(invalid),
+        }
+    }
     /// The RP-initiated logout URL (OIDC RP-Initiated Logout 1.0) to send the browser to:
     /// `id_token_hint`, `client_id`, and optionally `post_logout_redirect_uri` and `state`.
     /// `None` when the provider advertises no `end_session_endpoint`.
@@ -402,5 +465,26 @@ impl SessionTokens {
         let new = client.refresh(&rt).await?;
         *guard = new;
         Ok(guard.access_token.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_hash_the_signature_algorithm_names() {
+        // Reference values computed with Python's hashlib and base64.
+        let token = "ory_at_example-access-token";
+        assert_eq!(at_hash(Algorithm::RS256, token), "WoSpunG7LYoju2tqE96NNw");
+        assert_eq!(at_hash(Algorithm::ES256, token), "WoSpunG7LYoju2tqE96NNw");
+        assert_eq!(
+            at_hash(Algorithm::ES384, token),
+            "D2Few4GsH8PiAkC7VYcDsp6qlOAq-ByF"
+        );
+        assert_eq!(
+            at_hash(Algorithm::EdDSA, token),
+            "cGHdZpBVQOtpqenYsV8RmA4svhRM4fcZn0Dzy41KCbE"
+        );
     }
 }

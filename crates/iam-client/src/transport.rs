@@ -63,6 +63,8 @@ pub enum UrlRole {
     KratosPublic,
     /// Kratos's admin API.
     KratosAdmin,
+    /// Hydra's admin API.
+    HydraAdmin,
     /// The credential service (`/validate`).
     CredentialService,
     /// A request sent through [`HttpClient::call`].
@@ -83,6 +85,7 @@ impl UrlRole {
             UrlRole::EndSessionEndpoint => "end-session endpoint",
             UrlRole::KratosPublic => "Kratos public API",
             UrlRole::KratosAdmin => "Kratos admin API",
+            UrlRole::HydraAdmin => "Hydra admin API",
             UrlRole::CredentialService => "credential service",
             UrlRole::Request => "request",
         }
@@ -282,6 +285,13 @@ impl HttpClient {
     /// checks its URLs with it, and so does each [`call`](Self::call).
     pub fn with_policy(mut self, policy: TransportPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Total time allowed for one exchange (default 10 s): longer for a slow admin call,
+    /// such as Hydra generating an RSA key set.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
         self
     }
 

@@ -114,12 +114,12 @@ async fn a_token_for_another_audience_or_of_another_use_is_not_an_access_token_h
         ),
         (
             "another resource server",
-            r#"{"active":true,"sub":"u","aud":["billing-api"]}"#,
+            r#"{"active":true,"sub":"u","aud":["billing-api"],"iss":"https://auth.example/"}"#,
             401,
         ),
         (
             "a Hydra refresh token (active too)",
-            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"refresh_token"}"#,
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"refresh_token","iss":"https://auth.example/"}"#,
             401,
         ),
         (
@@ -220,4 +220,44 @@ async fn credentials_of_other_kinds_are_never_sent_to_the_introspection_endpoint
     // An access token still goes there.
     assert_eq!(status_of(intro, "ory_at_0123456789abcdef").await, 200);
     assert_eq!(server.count(), 1);
+}
+
+/// Each refusal says why: an audience or issuer mismatch is not "not active".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_names_its_reason() {
+    use iam_core::authn::{Authenticator, RequestView};
+    let cases = [
+        (r#"{"active":false}"#, "token is not active"),
+        (
+            r#"{"active":true,"sub":"u","aud":["billing-api"],"iss":"https://auth.example/"}"#,
+            "token is not meant for this audience",
+        ),
+        (
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"iss":"https://other.example/"}"#,
+            "token was issued by another issuer",
+        ),
+        (
+            r#"{"active":true,"sub":"u","aud":["orders-api"],"token_use":"refresh_token","iss":"https://auth.example/"}"#,
+            "token is not an access token",
+        ),
+        (
+            r#"{"active":true,"aud":["orders-api"],"iss":"https://auth.example/"}"#,
+            "token names no subject",
+        ),
+    ];
+    for (body, reason) in cases {
+        let server = serve(200, body.to_owned()).await;
+        let intro = Introspection::builder(server.url("/"), "rs", "secret")
+            .audience("orders-api")
+            .issuer("https://auth.example/")
+            .build(HttpClient::new().unwrap())
+            .unwrap();
+        let req = iam_testkit::requests::bearer("opaque-token-123");
+        let err = intro
+            .authenticate(&RequestView::from_request(&req))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 401, "{body}");
+        assert_eq!(err.description(), reason, "{body}");
+    }
 }

@@ -105,6 +105,7 @@ fn session_body(s: &FakeSession, tokenized: Option<String>) -> Value {
 
 fn error_body(code: u16, id: &str, reason: &str) -> Value {
     let status = match code {
+        400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         _ => "Internal Server Error",
@@ -144,6 +145,10 @@ impl Kratos {
                     .map(str::to_owned)
                     .or(token.clone());
                 match credential.and_then(|c| s.sessions.get(&c).cloned()) {
+                    _ if path.contains("tokenize_as=unknown") => (
+                        400,
+                        error_body(400, "", "Unable to find tokenizer template \"unknown\"."),
+                    ),
                     Some(f) if f.active && f.expires_in > 0 && f.aal2_required => (
                         403,
                         error_body(403, "session_aal2_required", "aal2 required"),
@@ -632,6 +637,15 @@ async fn tokenize_returns_kratos_jwt() {
     assert_eq!(
         s.tokenize("ory_st_nope", "api").await.unwrap_err().status(),
         401
+    );
+    // An unknown template is a configuration error, not "session is not valid".
+    let e = s.tokenize("ory_st_tok", "unknown").await.unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(e.description().contains("tokenize template"), "{e:?}");
+    assert!(
+        e.description()
+            .contains("Unable to find tokenizer template"),
+        "{e:?}"
     );
 }
 

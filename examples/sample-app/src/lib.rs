@@ -6,10 +6,17 @@
 //! - `IAM_LISTEN`: socket address (default `127.0.0.1:3000`);
 //! - `IAM_METRICS_LISTEN`: serve Prometheus `/metrics` on this (internal) address; it is
 //!   never served on `IAM_LISTEN`;
-//! - `IAM_ISSUER`: issuer URL (required); keys found by OIDC discovery unless `IAM_JWKS_URL`;
-//! - `IAM_AUDIENCE`: required audience;
+//! - `IAM_ISSUER`: issuer URL; keys found by OIDC discovery unless `IAM_JWKS_URL`. Required
+//!   unless `IAM_KRATOS_PUBLIC_URL` is set: without it only Kratos sessions are accepted;
+//! - `IAM_AUDIENCE`: required audience (with `IAM_ISSUER`);
 //! - optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS` (comma-separated, e.g. `RS256,ES256`),
-//!   `IAM_TOKEN_TYPE` (`jwt` or `at+jwt`): see [`iam_client::JwtConfig::from_env`];
+//!   `IAM_TOKEN_TYPE` (`jwt` or `at+jwt`; keep `jwt` for Ory Hydra, whose access tokens say
+//!   `typ: JWT`): see [`iam_client::JwtConfig::from_env`];
+//! - `IAM_INTROSPECTION_URL` (+ optional `IAM_INTROSPECTION_CLIENT_ID` and
+//!   `IAM_INTROSPECTION_CLIENT_SECRET`): also accept opaque access tokens of `IAM_ISSUER`
+//!   through RFC 7662 introspection, the answer's `aud` naming `IAM_AUDIENCE` (Hydra with
+//!   `strategies.access_token: opaque`: its admin `/admin/oauth2/introspect`, which takes no
+//!   client credentials and is not in its discovery document);
 //! - `IAM_KRATOS_PUBLIC_URL`: also accept Kratos sessions (the `ory_kratos_session` cookie,
 //!   `X-Session-Token`, or a `Bearer ory_st_...`), checked with `whoami` and cached;
 //! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN` (a service token): also accept PATs,
@@ -38,8 +45,10 @@ pub struct Config {
     /// `IAM_METRICS_LISTEN`: where `/metrics` is served (nowhere when unset).
     pub metrics_listen: Option<SocketAddr>,
     /// Which tokens to accept (`IAM_ISSUER`, `IAM_AUDIENCE`, `IAM_JWKS_URL`, and the
-    /// optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS`, `IAM_TOKEN_TYPE`).
-    pub jwt: JwtConfig,
+    /// optional `IAM_LEEWAY_SECONDS`, `IAM_ALGORITHMS`, `IAM_TOKEN_TYPE`,
+    /// `IAM_INTROSPECTION_URL`); `None` without `IAM_ISSUER` when Kratos sessions are the
+    /// only credential.
+    pub jwt: Option<JwtConfig>,
     /// `IAM_KRATOS_PUBLIC_URL`: accept Kratos session cookies and tokens too.
     pub kratos_public_url: Option<String>,
     /// `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`: accept PATs, API keys and service
@@ -73,7 +82,12 @@ impl Config {
         let env = Env::new("IAM_");
         let listen = env.socket_addr("LISTEN", "127.0.0.1:3000")?;
         let metrics_listen = env.socket_addr_opt("METRICS_LISTEN")?;
-        let jwt = JwtConfig::from_env("IAM_").map_err(|e| jwt_config_error(&e))?;
+        let kratos_public_url = env.get("KRATOS_PUBLIC_URL");
+        let jwt = match (env.get("ISSUER"), &kratos_public_url) {
+            // Kratos sessions only: no issuer, no JWTs.
+            (None, Some(_)) => None,
+            _ => Some(JwtConfig::from_env("IAM_").map_err(|e| jwt_config_error(&e))?),
+        };
         let credentials = match (env.get("CREDENTIALS_URL"), env.get("CREDENTIALS_TOKEN")) {
             (Some(u), Some(t)) => Some((u, t)),
             (None, None) => None,
@@ -104,7 +118,7 @@ impl Config {
             listen,
             metrics_listen,
             jwt,
-            kratos_public_url: env.get("KRATOS_PUBLIC_URL"),
+            kratos_public_url,
             credentials,
             transport,
         })
@@ -115,14 +129,15 @@ impl Config {
     /// in the background until the issuer answers.
     /// Every URL is checked against [`Config::transport`] here, so a plaintext one stops the
     /// app at start with a message naming its variable.
-    pub fn chain(&self) -> Result<(AuthChain, Arc<IssuerKeys>), ConfigError> {
+    pub fn chain(&self) -> Result<(AuthChain, Option<Arc<IssuerKeys>>), ConfigError> {
         let http = HttpClient::new()
             .map_err(|e| ConfigError::invalid("IAM_ISSUER", e.to_string()))?
             .with_policy(self.transport.clone());
-        let (jwt, keys) = self.jwt.authenticator_with(&http).map_err(|e| match e {
+        let transport = |e: JwtConfigError| match e {
             JwtConfigError::Transport(t) => {
                 let var = match t.role() {
                     UrlRole::Issuer => "IAM_ISSUER",
+                    UrlRole::IntrospectionEndpoint => "IAM_INTROSPECTION_URL",
                     _ => "IAM_JWKS_URL",
                 };
                 ConfigError::invalid(
@@ -131,8 +146,17 @@ impl Config {
                 )
             }
             other => jwt_config_error(&other),
-        })?;
-        let mut chain = AuthChain::new().with(jwt);
+        };
+        let mut chain = AuthChain::new();
+        let mut keys = None;
+        if let Some(config) = &self.jwt {
+            let (jwt, issuer_keys) = config.authenticator_with(&http).map_err(transport)?;
+            chain = chain.with(jwt);
+            keys = Some(issuer_keys);
+            if let Some(introspection) = config.introspection_with(&http).map_err(transport)? {
+                chain = chain.with(introspection);
+            }
+        }
         if let Some(url) = &self.kratos_public_url {
             let sessions = iam_client::KratosSessions::builder(url.clone())
                 .http_client(http.clone())
@@ -161,6 +185,7 @@ pub struct Me<'a> {
     permissions: &'a iam_core::scope::ScopeSet,
     scopes: &'a iam_core::scope::ScopeSet,
     session_id: Option<&'a str>,
+    client_id: Option<&'a str>,
 }
 
 /// The `/me` answer as JSON bytes.
@@ -182,6 +207,7 @@ pub fn me_json(p: &Principal) -> Me<'_> {
         permissions: p.permissions(),
         scopes: p.scopes(),
         session_id: p.session_id(),
+        client_id: p.client_id(),
     }
 }
 
@@ -206,7 +232,11 @@ pub fn register_metrics() {
 }
 
 /// The readiness checks of both binaries: the issuer's keys can be obtained.
-pub fn health(keys: &Arc<IssuerKeys>) -> Health {
+pub fn health(keys: Option<&Arc<IssuerKeys>>) -> Health {
+    let Some(keys) = keys else {
+        // Kratos sessions only: nothing to fetch before the first request.
+        return Health::new();
+    };
     let keys = Arc::clone(keys);
     Health::new().check("keys", move || {
         let keys = Arc::clone(&keys);

@@ -300,6 +300,23 @@ async fn sessions(bin: &str) {
     assert_eq!(get(&app, "/me", Some(&keys.token(json!({})))).await.0, 200);
 }
 
+/// With `IAM_KRATOS_PUBLIC_URL` and no `IAM_ISSUER`, the app takes Kratos sessions only:
+/// it starts, is ready, and refuses bearer JWTs (no issuer is trusted).
+async fn kratos_sessions_only(bin: &str) {
+    let keys = Keys::new();
+    let whoami = serve_whoami().await;
+    let (app, _) = start(bin, &[("IAM_KRATOS_PUBLIC_URL", whoami.url(""))]);
+    assert_eq!(get(&app, "/health/ready", None).await.0, 200);
+    let res = reqwest::Client::new()
+        .get(format!("{}/me", app.base))
+        .header("cookie", "ory_kratos_session=good")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(get(&app, "/me", Some(&keys.token(json!({})))).await.0, 401);
+}
+
 /// With `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN`, `/me` accepts PATs.
 async fn pats(bin: &str) {
     let keys = Keys::new();
@@ -381,6 +398,7 @@ async fn axum_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    kratos_sessions_only(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     metrics_listener(env!("CARGO_BIN_EXE_sample-app-axum")).await;
 }
@@ -390,6 +408,7 @@ async fn actix_binary_meets_the_contract() {
     contract(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     issuer_down(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     sessions(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    kratos_sessions_only(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     metrics_listener(env!("CARGO_BIN_EXE_sample-app-actix")).await;
 }

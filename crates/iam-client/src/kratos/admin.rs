@@ -54,8 +54,10 @@ impl KratosSessions {
 
     /// Exchange a session for a JWT signed by Kratos (`whoami?tokenize_as=template`, Kratos
     /// v1.2+). `session` is the cookie value, or a session token (`ory_st_...`). Validate the
-    /// JWT elsewhere with [`crate::JwtConfig`]: issuer = the Kratos public URL, `jwks_url` =
-    /// the template's; its `sid` becomes the principal's session id.
+    /// JWT elsewhere with [`session_jwt_authenticator`]: issuer = the Kratos public URL, keys =
+    /// the public half of the template's key; its `sid` becomes the principal's session id.
+    /// Kratos's 400 for an unknown template is a 400 `invalid_request` naming the template
+    /// problem (a configuration error), not "session is not valid".
     pub async fn tokenize(&self, session: &str, template: &str) -> Result<String, AuthError> {
         let cred = if session.starts_with(SESSION_TOKEN_PREFIX) {
             Credential::Token(session)
@@ -73,8 +75,9 @@ impl KratosSessions {
 
 /// Validate Kratos session JWTs (from [`KratosSessions::tokenize`]) locally, with no call to
 /// Kratos: issuer = `kratos_public_url` (byte for byte, as Kratos writes it in `iss`), keys
-/// from the tokenize template's `jwks_url`, `sid` required (it becomes the principal's session
-/// id). Kratos's session JWTs carry no audience unless the template's claims mapper adds one:
+/// from `jwks_url`, `sid` required (it becomes the principal's session id). `jwks_url` serves
+/// the *public* half of the tokenize template's key: the template's `jwks_url` in Kratos's
+/// configuration holds the private signing key, which is never served to validators. Kratos's session JWTs carry no audience unless the template's claims mapper adds one:
 /// pass `audience` when yours does; with `None` any audience is accepted, which is only right
 /// when every template of that Kratos is meant for the services that trust this key.
 pub fn session_jwt_authenticator(

@@ -501,6 +501,22 @@ impl KratosSessions {
                 None,
                 Err(AuthError::invalid_credential("session is not valid")),
             ),
+            // Kratos answers 400 for a tokenize template it does not know (or cannot use):
+            // a configuration error of the caller, not a bad session.
+            400 if tokenize_as.is_some() => {
+                let reason = serde_json::from_slice::<WireError>(&body)
+                    .ok()
+                    .and_then(|e| e.error.reason)
+                    .map(|r| r.chars().take(200).collect::<String>())
+                    .unwrap_or_else(|| "no reason given".into());
+                tracing::warn!(reason = %reason, "Kratos refused the tokenize template");
+                (
+                    None,
+                    Err(AuthError::invalid_request(format!(
+                        "Kratos refused the tokenize template (unknown or unusable template?): {reason}"
+                    ))),
+                )
+            }
             403 => {
                 let id = serde_json::from_slice::<WireError>(&body)
                     .ok()

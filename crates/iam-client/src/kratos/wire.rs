@@ -61,6 +61,8 @@ pub(super) struct WireError {
 pub(super) struct WireErrorBody {
     #[serde(default)]
     pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) reason: Option<String>,
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {

@@ -29,8 +29,10 @@ async fn main() -> std::io::Result<()> {
     iam_service::telemetry::init();
     let config = exit_on_error(Config::from_env());
     let (chain, keys) = exit_on_error(config.chain());
-    keys.warm_up();
-    tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-actix listening");
+    if let Some(keys) = &keys {
+        keys.warm_up();
+    }
+    tracing::info!(listen = %config.listen, issuer = %config.jwt.as_ref().map_or("-", |j| j.issuer.as_str()), "sample-app-actix listening");
     // Signals are iam-service's (SIGINT and SIGTERM, both graceful), not actix's.
     let mut handles = Vec::new();
     if let Some(addr) = config.metrics_listen {
@@ -57,7 +59,7 @@ async fn main() -> std::io::Result<()> {
         handles.push(server.handle());
         actix_web::rt::spawn(server);
     }
-    let health = web::Data::new(sample_app::health(&keys));
+    let health = web::Data::new(sample_app::health(keys.as_ref()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(health.clone())

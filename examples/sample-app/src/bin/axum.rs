@@ -31,7 +31,9 @@ async fn main() {
     iam_service::telemetry::init();
     let config = exit_on_error(Config::from_env());
     let (chain, keys) = exit_on_error(config.chain());
-    keys.warm_up();
+    if let Some(keys) = &keys {
+        keys.warm_up();
+    }
     let protected = Router::new()
         .route(
             "/me",
@@ -49,7 +51,7 @@ async fn main() {
         )
         .layer(IamLayer::required(chain));
     let mut service = Service::new(protected)
-        .health(sample_app::health(&keys))
+        .health(sample_app::health(keys.as_ref()))
         .metrics_listen(config.metrics_listen);
     // `/metrics` only on IAM_METRICS_LISTEN, never on IAM_LISTEN.
     if config.metrics_listen.is_some() {
@@ -76,7 +78,7 @@ async fn main() {
         }
         _ => None,
     };
-    tracing::info!(listen = %config.listen, issuer = %config.jwt.issuer, "sample-app-axum listening");
+    tracing::info!(listen = %config.listen, issuer = %config.jwt.as_ref().map_or("-", |j| j.issuer.as_str()), "sample-app-axum listening");
     // Until SIGINT or SIGTERM; in-flight requests finish first.
     if let Err(e) =
         iam_service::serve_listeners(listener, app, internal, iam_service::shutdown::signal()).await
