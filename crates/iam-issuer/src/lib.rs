@@ -43,6 +43,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Each module's documentation gives its rules, defaults and caveats: [`ring`] (the schedule,
+//! several instances on one store), [`policy`] (the publication rule), [`kek`] (the sealed
+//! form), [`store`] (the store's contract), [`issuer`] (the tokens and documents).
+//!
 //! # Caveats
 //! - Native targets only (aws-lc-rs), and a Tokio runtime for [`KeyRing`] (key generation runs
 //!   on the blocking pool; [`KeyRing::spawn_rotation`] is a Tokio task).
@@ -54,11 +58,11 @@
 
 mod algorithm;
 mod error;
-mod issuer;
-mod kek;
-mod policy;
-mod ring;
-mod store;
+pub mod issuer;
+pub mod kek;
+pub mod policy;
+pub mod ring;
+pub mod store;
 
 pub use algorithm::KeyAlgorithm;
 pub use error::{IssuerError, IssuerErrorKind};
