@@ -294,3 +294,55 @@ async fn postgres_store_contract_restart_tampering_and_concurrent_ticks() {
 async fn mariadb_store_contract_restart_tampering_and_concurrent_ticks() {
     all_scenarios(&services::mysql_url()).await;
 }
+
+#[tokio::test]
+async fn sqlite_unreadable_rows_are_a_clear_store_error_not_a_panic() {
+    let (_dir, url) = iam_testkit::scratch::temp_sqlite();
+    let kek = KeyEncryptionKey::generate();
+    let clock = Arc::new(FixedClock::new(NOW));
+    let cases = [
+        ("state = 'bogus'", "unreadable stored key: state"),
+        (
+            "sealed_private_key = '%%%'",
+            "unreadable stored key: sealed_private_key",
+        ),
+        (
+            "public_jwk = 'not json'",
+            "unreadable stored key: public_jwk",
+        ),
+        ("algorithm = 'HS256'", "unreadable stored key: algorithm"),
+    ];
+    for (change, message) in cases {
+        let store = fresh(&url).await;
+        KeyRing::open(
+            Arc::new(store.clone()),
+            kek.clone(),
+            KeyAlgorithm::Es256,
+            policy(),
+            clock.clone(),
+        )
+        .await
+        .unwrap();
+        iam_store::sqlx::query(&format!(
+            "UPDATE iam_issuer_keys SET {change} WHERE state = 'current'"
+        ))
+        .execute(store.database().pool())
+        .await
+        .unwrap();
+        let err = KeyRing::open(
+            Arc::new(store),
+            kek.clone(),
+            KeyAlgorithm::Es256,
+            policy(),
+            clock.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), &IssuerErrorKind::Store, "{change}");
+        assert_eq!(
+            err.to_string(),
+            format!("the key store failed: {message}"),
+            "{change}"
+        );
+    }
+}
