@@ -220,6 +220,9 @@ impl KeyRing {
     /// Run [`tick`](Self::tick) every `every` (at least one second) on the Tokio runtime until
     /// the returned handle is dropped. Failures are logged (`tracing`, warn) and retried at the
     /// next interval; meanwhile the ring keeps signing with the key it has.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (like `tokio::spawn`).
     pub fn spawn_rotation(&self, every: Duration) -> RotationTask {
         let ring = self.clone();
         let every = every.max(Duration::from_secs(1));
