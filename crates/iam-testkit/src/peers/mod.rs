@@ -8,6 +8,8 @@
 //!
 //! One file per peer holds its start configuration (`hydra.rs`, `kratos.rs`, …), each
 //! returning a [`Peer`].
+pub mod opa;
+
 use crate::scratch::TempDir;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
