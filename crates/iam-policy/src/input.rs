@@ -152,6 +152,11 @@ impl Resource {
     }
 }
 
+/// The client address a trusted layer (socket peer, trusted proxy) put in the request
+/// extensions; route guards copy it to `context.ip`. Never taken from a header here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// The request around the decision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

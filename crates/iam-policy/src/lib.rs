@@ -59,7 +59,7 @@ mod rego;
 pub use decision::{BoxFuture, Decision, FailureMode, PolicyDecisionPoint, PolicyError};
 pub use guard::{forbidden, unavailable, PolicyGuard};
 pub use input::{
-    InputDigest, InputLimits, InputRejection, PolicyInput, RequestContext, Resource, Subject,
+    ClientAddr,     InputDigest, InputLimits, InputRejection, PolicyInput, RequestContext, Resource, Subject,
     INPUT_SCHEMA,
 };
 pub use log::DecisionLog;
