@@ -143,7 +143,8 @@ impl FailureMode {
 /// decide it returns an error or a deny, never an allow.
 pub trait PolicyDecisionPoint: Send + Sync {
     /// Decide on one input.
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>>;
+    fn decide<'a>(&'a self, input: &'a PolicyInput)
+        -> BoxFuture<'a, Result<Decision, PolicyError>>;
 
     /// A label of the policy in force (a bundle digest, a revision), for the decision log.
     fn policy_version(&self) -> Option<String> {
@@ -152,7 +153,10 @@ pub trait PolicyDecisionPoint: Send + Sync {
 }
 
 impl<P: PolicyDecisionPoint + ?Sized> PolicyDecisionPoint for Arc<P> {
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+    fn decide<'a>(
+        &'a self,
+        input: &'a PolicyInput,
+    ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
         (**self).decide(input)
     }
     fn policy_version(&self) -> Option<String> {
@@ -167,9 +171,13 @@ mod tests {
 
     #[test]
     fn a_result_reads_as_a_decision_and_malformed_ones_are_errors() {
-        let d = Decision::from_result(&json!({"allow": false, "reasons": ["b", "a", "a"]})).unwrap();
+        let d =
+            Decision::from_result(&json!({"allow": false, "reasons": ["b", "a", "a"]})).unwrap();
         assert_eq!(d, Decision::deny(["a", "b"]));
-        assert_eq!(Decision::from_result(&json!(true)).unwrap(), Decision::allow());
+        assert_eq!(
+            Decision::from_result(&json!(true)).unwrap(),
+            Decision::allow()
+        );
         for garbage in [
             json!(null),
             json!("allow"),
@@ -180,7 +188,10 @@ mod tests {
             json!({"allow": true, "obligations": []}),
         ] {
             assert!(
-                matches!(Decision::from_result(&garbage), Err(PolicyError::InvalidAnswer(_))),
+                matches!(
+                    Decision::from_result(&garbage),
+                    Err(PolicyError::InvalidAnswer(_))
+                ),
                 "{garbage}"
             );
         }

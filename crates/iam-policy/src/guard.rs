@@ -165,31 +165,54 @@ mod tests {
 
     struct Down;
     impl PolicyDecisionPoint for Down {
-        fn decide<'a>(&'a self, _: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
-            Box::pin(std::future::ready(Err(PolicyError::Unavailable("no route to host".into()))))
+        fn decide<'a>(
+            &'a self,
+            _: &'a PolicyInput,
+        ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+            Box::pin(std::future::ready(Err(PolicyError::Unavailable(
+                "no route to host".into(),
+            ))))
         }
     }
 
-    fn run(guard: &PolicyGuard, method: &str, principal: Option<&Principal>) -> Result<(), http::Response<String>> {
-        let req = http::Request::builder().method(method).uri("/documents/d1").body(()).unwrap();
+    fn run(
+        guard: &PolicyGuard,
+        method: &str,
+        principal: Option<&Principal>,
+    ) -> Result<(), Box<http::Response<String>>> {
+        let req = http::Request::builder()
+            .method(method)
+            .uri("/documents/d1")
+            .body(())
+            .unwrap();
         let input = guard
-            .input(principal, &RequestView::from_request(&req), Some([10, 0, 0, 7].into()))
-            .map_err(|e| PolicyGuard::refusal(&e))?;
-        futures_executor::block_on(guard.check(input))
+            .input(
+                principal,
+                &RequestView::from_request(&req),
+                Some([10, 0, 0, 7].into()),
+            )
+            .map_err(|e| Box::new(PolicyGuard::refusal(&e)))?;
+        futures_executor::block_on(guard.check(input)).map_err(Box::new)
     }
 
     #[test]
     fn the_method_names_the_verb_and_the_closure_can_override_it() {
-        let guard = PolicyGuard::new(crate::Rbac::new(), |_: &RequestView<'_>| Resource::new("documents"));
+        let guard = PolicyGuard::new(crate::Rbac::new(), |_: &RequestView<'_>| {
+            Resource::new("documents")
+        });
         let req = http::Request::delete("/documents/d1").body(()).unwrap();
         let p = Principal::builder("u1", PrincipalKind::UserSession).build();
-        let input = guard.input(Some(&p), &RequestView::from_request(&req), None).unwrap();
+        let input = guard
+            .input(Some(&p), &RequestView::from_request(&req), None)
+            .unwrap();
         assert_eq!(input.action, "documents:delete");
         assert_eq!(input.context.path, "/documents/d1");
         let custom = PolicyGuard::new(crate::Rbac::new(), |_: &RequestView<'_>| {
             Resource::new("documents").action("documents:share")
         });
-        let input = custom.input(Some(&p), &RequestView::from_request(&req), None).unwrap();
+        let input = custom
+            .input(Some(&p), &RequestView::from_request(&req), None)
+            .unwrap();
         assert_eq!(input.action, "documents:share");
         assert_eq!(verb(&http::Method::from_bytes(b"PURGE").unwrap()), "purge");
     }
@@ -197,8 +220,10 @@ mod tests {
     #[test]
     fn no_principal_is_401_a_deny_403_with_reasons_and_a_down_pdp_503() {
         let p = Principal::builder("u1", PrincipalKind::UserSession).build();
-        let rbac = PolicyGuard::new(crate::Rbac::new(), |_: &RequestView<'_>| Resource::new("documents"))
-            .clock(|| 1_767_225_600);
+        let rbac = PolicyGuard::new(crate::Rbac::new(), |_: &RequestView<'_>| {
+            Resource::new("documents")
+        })
+        .clock(|| 1_767_225_600);
         assert_eq!(run(&rbac, "GET", None).unwrap_err().status(), 401);
         let denied = run(&rbac, "GET", Some(&p)).unwrap_err();
         assert_eq!(denied.status(), 403);
@@ -207,6 +232,9 @@ mod tests {
         let down = PolicyGuard::new(Down, |_: &RequestView<'_>| Resource::new("documents"));
         let res = run(&down, "GET", Some(&p)).unwrap_err();
         assert_eq!(res.status(), 503);
-        assert!(!res.body().contains("no route to host"), "the cause stays in the log");
+        assert!(
+            !res.body().contains("no route to host"),
+            "the cause stays in the log"
+        );
     }
 }

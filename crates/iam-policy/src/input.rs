@@ -368,9 +368,7 @@ mod tests {
         PolicyInput::new(
             &p,
             "documents:edit",
-            Resource::new("documents")
-                .id("d1")
-                .attribute("owner", "u1"),
+            Resource::new("documents").id("d1").attribute("owner", "u1"),
         )
         .context(RequestContext::new("PUT", "/documents/d1", 100).ip("10.0.0.7"))
     }

@@ -59,8 +59,8 @@ mod rego;
 pub use decision::{BoxFuture, Decision, FailureMode, PolicyDecisionPoint, PolicyError};
 pub use guard::{forbidden, unavailable, PolicyGuard};
 pub use input::{
-    ClientAddr,     InputDigest, InputLimits, InputRejection, PolicyInput, RequestContext, Resource, Subject,
-    INPUT_SCHEMA,
+    ClientAddr, InputDigest, InputLimits, InputRejection, PolicyInput, RequestContext, Resource,
+    Subject, INPUT_SCHEMA,
 };
 pub use log::DecisionLog;
 #[cfg(feature = "opa")]
@@ -92,3 +92,8 @@ pub enum PolicyLoadError {
     #[error("invalid OPA client settings: {0}")]
     Opa(String),
 }
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -118,7 +118,10 @@ impl<P: PolicyDecisionPoint> DecisionLog<P> {
 }
 
 impl<P: PolicyDecisionPoint> PolicyDecisionPoint for DecisionLog<P> {
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+    fn decide<'a>(
+        &'a self,
+        input: &'a PolicyInput,
+    ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
         Box::pin(async move {
             let started = Instant::now();
             let result = self.inner.decide(input).await;
@@ -140,7 +143,8 @@ mod tests {
     #[test]
     fn an_error_is_logged_as_a_deny_with_its_cause_and_an_oversized_input_without_its_body() {
         let log = DecisionLog::new(crate::Rbac::new());
-        let subject: Subject = serde_json::from_value(json!({"id": "u1", "kind": "client"})).unwrap();
+        let subject: Subject =
+            serde_json::from_value(json!({"id": "u1", "kind": "client"})).unwrap();
         let mut input = PolicyInput::from_subject(subject, "a:b", Resource::new("a"));
         let line = log.record(&input, &Err(PolicyError::Unavailable("down".into())), 7);
         assert_eq!(line["allow"], false);

@@ -67,13 +67,17 @@ impl OpaClient {
             .parse()
             .map_err(|_| PolicyLoadError::Opa("the OPA URL does not parse".into()))?;
         if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
-            return Err(PolicyLoadError::Opa("the OPA URL must be http(s)://host[:port]".into()));
+            return Err(PolicyLoadError::Opa(
+                "the OPA URL must be http(s)://host[:port]".into(),
+            ));
         }
         let path = path.trim_matches('/');
         if path.is_empty()
-            || !path
-                .split('/')
-                .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            || !path.split('/').all(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            })
         {
             return Err(PolicyLoadError::Opa(
                 "the decision path must be package segments such as iam/authz/decision".into(),
@@ -148,10 +152,13 @@ impl OpaClient {
         let answer = tokio::time::timeout(self.timeout, self.call(body)).await;
         let result = match answer {
             Ok(result) => result,
-            Err(_) => Err(PolicyError::Unavailable("OPA did not answer in time".into())),
+            Err(_) => Err(PolicyError::Unavailable(
+                "OPA did not answer in time".into(),
+            )),
         };
         if let (Ok(decision), false) = (&result, self.ttl.is_zero()) {
-            self.cache.insert(digest, (decision.clone(), Instant::now()));
+            self.cache
+                .insert(digest, (decision.clone(), Instant::now()));
         }
         self.failure.apply(result)
     }
@@ -179,7 +186,9 @@ impl OpaClient {
             .map_err(|_| PolicyError::Unavailable("OPA's answer was cut off".into()))?
         {
             if bytes.len() + chunk.len() > MAX_ANSWER {
-                return Err(PolicyError::InvalidAnswer("OPA's answer is too large".into()));
+                return Err(PolicyError::InvalidAnswer(
+                    "OPA's answer is too large".into(),
+                ));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -200,7 +209,10 @@ impl OpaClient {
 }
 
 impl PolicyDecisionPoint for OpaClient {
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+    fn decide<'a>(
+        &'a self,
+        input: &'a PolicyInput,
+    ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
         Box::pin(self.evaluate(input))
     }
     fn policy_version(&self) -> Option<String> {

@@ -171,7 +171,11 @@ impl Rbac {
         Self::from_json(&text)
     }
     /// Grant `role` these permissions (added to any it has).
-    pub fn role<I: IntoIterator<Item = S>, S: Into<String>>(mut self, role: &str, permissions: I) -> Self {
+    pub fn role<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        role: &str,
+        permissions: I,
+    ) -> Self {
         self.roles
             .entry(role.to_owned())
             .or_default()
@@ -206,7 +210,8 @@ impl Rbac {
                 _ => true,
             })
         };
-        let has_active_role = |role: &str| subject.roles.iter().any(|r| r == role) && role_active(role);
+        let has_active_role =
+            |role: &str| subject.roles.iter().any(|r| r == role) && role_active(role);
         let granted = subject.roles.iter().any(|role| {
             role_active(role)
                 && self
@@ -233,7 +238,9 @@ impl Rbac {
                     actions,
                     attribute,
                     unless_roles,
-                } if matches(actions, action) && !unless_roles.iter().any(|r| has_active_role(r)) => {
+                } if matches(actions, action)
+                    && !unless_roles.iter().any(|r| has_active_role(r)) =>
+                {
                     match input.resource.attributes.get(attribute) {
                         Some(Value::String(owner)) if *owner == subject.id => {}
                         Some(Value::String(_)) => reasons.push("not_owner".into()),
@@ -258,7 +265,9 @@ impl Rbac {
                     attribute,
                     equals,
                     reason,
-                } if matches(actions, action) && input.resource.attributes.get(attribute) == Some(equals) => {
+                } if matches(actions, action)
+                    && input.resource.attributes.get(attribute) == Some(equals) =>
+                {
                     reasons.push(reason.clone());
                 }
                 Rule::DenyRole {
@@ -297,7 +306,10 @@ fn window_open(window: Option<&Value>, time: i64) -> bool {
 }
 
 impl PolicyDecisionPoint for Rbac {
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+    fn decide<'a>(
+        &'a self,
+        input: &'a PolicyInput,
+    ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
         let decision = self.evaluate(input);
         Box::pin(std::future::ready(Ok(decision)))
     }
@@ -313,17 +325,27 @@ mod tests {
     use serde_json::json;
 
     fn subject(roles: &[&str]) -> Subject {
-        serde_json::from_value(json!({"id": "u1", "kind": "user_session", "tenant": "acme", "roles": roles}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"id": "u1", "kind": "user_session", "tenant": "acme", "roles": roles}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn wildcard_permissions_grant_and_an_unknown_role_grants_nothing() {
         let rbac = Rbac::new().role("admin", ["documents:*"]);
         let doc = Resource::new("documents");
-        let allow = rbac.evaluate(&PolicyInput::from_subject(subject(&["admin"]), "documents:delete", doc.clone()));
+        let allow = rbac.evaluate(&PolicyInput::from_subject(
+            subject(&["admin"]),
+            "documents:delete",
+            doc.clone(),
+        ));
         assert!(allow.allow);
-        let deny = rbac.evaluate(&PolicyInput::from_subject(subject(&["ghost"]), "documents:read", doc));
+        let deny = rbac.evaluate(&PolicyInput::from_subject(
+            subject(&["ghost"]),
+            "documents:read",
+            doc,
+        ));
         assert_eq!(deny, Decision::deny(["no_permission"]));
     }
 
@@ -335,15 +357,27 @@ mod tests {
             r#"{"roles": {"a": "documents:read"}}"#,
             r#"{"roles": {}, "extra": 1}"#,
         ] {
-            assert!(matches!(Rbac::from_json(bad), Err(PolicyLoadError::Rbac(_))), "{bad}");
+            assert!(
+                matches!(Rbac::from_json(bad), Err(PolicyLoadError::Rbac(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn a_time_window_needs_integer_bounds_and_excludes_its_end() {
-        assert!(window_open(Some(&json!({"not_before": 10, "not_after": 20})), 10));
-        assert!(!window_open(Some(&json!({"not_before": 10, "not_after": 20})), 20));
-        assert!(!window_open(Some(&json!({"not_before": "10", "not_after": 20})), 15));
+        assert!(window_open(
+            Some(&json!({"not_before": 10, "not_after": 20})),
+            10
+        ));
+        assert!(!window_open(
+            Some(&json!({"not_before": 10, "not_after": 20})),
+            20
+        ));
+        assert!(!window_open(
+            Some(&json!({"not_before": "10", "not_after": 20})),
+            15
+        ));
         assert!(!window_open(Some(&json!([10, 20])), 15));
         assert!(!window_open(None, 15));
     }

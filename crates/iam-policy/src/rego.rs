@@ -114,7 +114,9 @@ fn merge_at(root: &mut Value, path: &[String], value: Value) -> Result<(), Polic
         let Value::Object(map) = at else {
             return Err(PolicyLoadError::Rego(format!("data conflict at {key}")));
         };
-        at = map.entry(key.clone()).or_insert_with(|| Value::Object(Default::default()));
+        at = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
     }
     match (at, value) {
         (Value::Object(into), Value::Object(from)) => {
@@ -158,8 +160,15 @@ fn read_dir(dir: &Path) -> Result<DirContents, PolicyLoadError> {
     let mut hashed = Vec::new();
     let mut revision = None;
     for path in files {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         if name.ends_with(".rego") {
             let text = std::fs::read_to_string(&path).map_err(io(&path))?;
             hashed.extend_from_slice(rel.as_bytes());
@@ -172,7 +181,10 @@ fn read_dir(dir: &Path) -> Result<DirContents, PolicyLoadError> {
             hashed.extend_from_slice(rel.as_bytes());
             hashed.extend_from_slice(text.as_bytes());
             if name == ".manifest" {
-                revision = value.get("revision").and_then(Value::as_str).map(str::to_owned);
+                revision = value
+                    .get("revision")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 continue;
             }
             let at: Vec<String> = path
@@ -189,8 +201,12 @@ fn read_dir(dir: &Path) -> Result<DirContents, PolicyLoadError> {
             dir.display()
         )));
     }
-    let version = revision
-        .unwrap_or_else(|| format!("sha256:{}", &InputDigest::of_json(&hashed).to_string()[..16]));
+    let version = revision.unwrap_or_else(|| {
+        format!(
+            "sha256:{}",
+            &InputDigest::of_json(&hashed).to_string()[..16]
+        )
+    });
     Ok(DirContents {
         modules,
         data,
@@ -210,27 +226,41 @@ impl Rego {
     }
 
     /// A bundle from modules in memory (`(file name, text)`) and a data document.
-    pub fn from_modules<I, N, T>(modules: I, data: Value, entrypoint: &str) -> Result<Self, PolicyLoadError>
+    pub fn from_modules<I, N, T>(
+        modules: I,
+        data: Value,
+        entrypoint: &str,
+    ) -> Result<Self, PolicyLoadError>
     where
         I: IntoIterator<Item = (N, T)>,
         N: Into<String>,
         T: Into<String>,
     {
-        let modules: Vec<(String, String)> =
-            modules.into_iter().map(|(n, t)| (n.into(), t.into())).collect();
+        let modules: Vec<(String, String)> = modules
+            .into_iter()
+            .map(|(n, t)| (n.into(), t.into()))
+            .collect();
         let mut hashed = Vec::new();
         for (n, t) in &modules {
             hashed.extend_from_slice(n.as_bytes());
             hashed.extend_from_slice(t.as_bytes());
         }
         hashed.extend_from_slice(data.to_string().as_bytes());
-        let version = format!("sha256:{}", &InputDigest::of_json(&hashed).to_string()[..16]);
+        let version = format!(
+            "sha256:{}",
+            &InputDigest::of_json(&hashed).to_string()[..16]
+        );
         let time_limit = Duration::from_millis(100);
         let bundle = compile(&modules, data, entrypoint, time_limit, version)?;
         Ok(Self::with_bundle(bundle, None, entrypoint, time_limit))
     }
 
-    fn with_bundle(bundle: Bundle, dir: Option<PathBuf>, entrypoint: &str, time_limit: Duration) -> Self {
+    fn with_bundle(
+        bundle: Bundle,
+        dir: Option<PathBuf>,
+        entrypoint: &str,
+        time_limit: Duration,
+    ) -> Self {
         Self {
             current: RwLock::new(Arc::new(bundle)),
             dir,
@@ -256,10 +286,18 @@ impl Rego {
     /// not parse, a missing entrypoint) the bundle in force stays.
     pub fn reload(&self) -> Result<(), PolicyLoadError> {
         let Some(dir) = &self.dir else {
-            return Err(PolicyLoadError::Rego("this bundle was not loaded from a directory".into()));
+            return Err(PolicyLoadError::Rego(
+                "this bundle was not loaded from a directory".into(),
+            ));
         };
         let c = read_dir(dir)?;
-        let bundle = compile(&c.modules, c.data, &self.entrypoint, self.time_limit, c.version)?;
+        let bundle = compile(
+            &c.modules,
+            c.data,
+            &self.entrypoint,
+            self.time_limit,
+            c.version,
+        )?;
         let fresh = Arc::new(bundle);
         match self.current.write() {
             Ok(mut current) => *current = fresh,
@@ -305,7 +343,9 @@ impl Rego {
             }
         }
         if result == regorus::Value::Undefined {
-            return Err(PolicyError::InvalidAnswer("the entrypoint is undefined for this input".into()));
+            return Err(PolicyError::InvalidAnswer(
+                "the entrypoint is undefined for this input".into(),
+            ));
         }
         let json = serde_json::to_value(&result)
             .map_err(|e| PolicyError::InvalidAnswer(e.to_string().into()))?;
@@ -314,7 +354,10 @@ impl Rego {
 }
 
 impl PolicyDecisionPoint for Rego {
-    fn decide<'a>(&'a self, input: &'a PolicyInput) -> BoxFuture<'a, Result<Decision, PolicyError>> {
+    fn decide<'a>(
+        &'a self,
+        input: &'a PolicyInput,
+    ) -> BoxFuture<'a, Result<Decision, PolicyError>> {
         let decision = self.evaluate(input);
         Box::pin(std::future::ready(decision))
     }
@@ -331,7 +374,11 @@ mod tests {
 
     fn input(id: &str) -> PolicyInput {
         let s: Subject = serde_json::from_value(json!({"id": id, "kind": "user_session"})).unwrap();
-        PolicyInput::from_subject(s, "notes:read", Resource::new("notes").attribute("owner", "alice"))
+        PolicyInput::from_subject(
+            s,
+            "notes:read",
+            Resource::new("notes").attribute("owner", "alice"),
+        )
     }
 
     const OWNER: &str = "package authz\ndefault allow := false\nallow if input.subject.id == input.resource.attributes.owner\n";
@@ -345,14 +392,21 @@ mod tests {
         assert!(rego.evaluate(&input("alice")).unwrap().allow);
         assert!(!rego.evaluate(&input("bob")).unwrap().allow);
 
-        std::fs::write(dir.path().join("authz.rego"), "package authz\nallow := true\n").unwrap();
+        std::fs::write(
+            dir.path().join("authz.rego"),
+            "package authz\nallow := true\n",
+        )
+        .unwrap();
         rego.reload().unwrap();
         assert_ne!(rego.version(), v1);
         assert!(rego.evaluate(&input("bob")).unwrap().allow);
 
         std::fs::write(dir.path().join("authz.rego"), "package authz\nallow if {\n").unwrap();
         assert!(matches!(rego.reload(), Err(PolicyLoadError::Rego(_))));
-        assert!(rego.evaluate(&input("bob")).unwrap().allow, "the old bundle stays");
+        assert!(
+            rego.evaluate(&input("bob")).unwrap().allow,
+            "the old bundle stays"
+        );
     }
 
     #[test]
@@ -376,23 +430,50 @@ mod tests {
         let e = Rego::from_modules([("a.rego", OWNER)], json!({}), "data.authz.nope");
         assert!(matches!(e, Err(PolicyLoadError::Rego(_))));
         let dir = iam_testkit::scratch::TempDir::new();
-        assert!(matches!(Rego::from_dir(dir.path(), "data.x"), Err(PolicyLoadError::Rego(_))));
+        assert!(matches!(
+            Rego::from_dir(dir.path(), "data.x"),
+            Err(PolicyLoadError::Rego(_))
+        ));
     }
 
     #[test]
     fn an_undefined_or_malformed_result_fails_closed() {
         let rego = Rego::from_modules(
-            [("a.rego", "package authz\nallow if input.subject.id == \"alice\"\nodd := \"yes\"\n")],
+            [(
+                "a.rego",
+                "package authz\nallow if input.subject.id == \"alice\"\nodd := \"yes\"\n",
+            )],
             json!({}),
             "data.authz.allow",
         )
         .unwrap();
-        assert!(matches!(rego.evaluate(&input("bob")), Err(PolicyError::InvalidAnswer(_))));
-        let denying = Rego::from_modules([("a.rego", "package authz\nallow if input.subject.id == \"alice\"\n")], json!({}), "data.authz.allow")
-            .unwrap()
-            .on_failure(FailureMode::Deny);
-        assert_eq!(denying.evaluate(&input("bob")).unwrap(), Decision::deny(["pdp_unavailable"]));
-        let odd = Rego::from_modules([("a.rego", "package authz\nodd := \"yes\"\n")], json!({}), "data.authz.odd").unwrap();
-        assert!(matches!(odd.evaluate(&input("bob")), Err(PolicyError::InvalidAnswer(_))));
+        assert!(matches!(
+            rego.evaluate(&input("bob")),
+            Err(PolicyError::InvalidAnswer(_))
+        ));
+        let denying = Rego::from_modules(
+            [(
+                "a.rego",
+                "package authz\nallow if input.subject.id == \"alice\"\n",
+            )],
+            json!({}),
+            "data.authz.allow",
+        )
+        .unwrap()
+        .on_failure(FailureMode::Deny);
+        assert_eq!(
+            denying.evaluate(&input("bob")).unwrap(),
+            Decision::deny(["pdp_unavailable"])
+        );
+        let odd = Rego::from_modules(
+            [("a.rego", "package authz\nodd := \"yes\"\n")],
+            json!({}),
+            "data.authz.odd",
+        )
+        .unwrap();
+        assert!(matches!(
+            odd.evaluate(&input("bob")),
+            Err(PolicyError::InvalidAnswer(_))
+        ));
     }
 }

@@ -9,8 +9,15 @@ use serde_json::json;
 use std::time::Duration;
 
 fn input(id: &str) -> PolicyInput {
-    let s: Subject = serde_json::from_value(json!({"id": id, "kind": "user_session", "tenant": "acme", "roles": ["viewer"]})).unwrap();
-    PolicyInput::from_subject(s, "documents:read", Resource::new("documents").tenant("acme"))
+    let s: Subject = serde_json::from_value(
+        json!({"id": id, "kind": "user_session", "tenant": "acme", "roles": ["viewer"]}),
+    )
+    .unwrap();
+    PolicyInput::from_subject(
+        s,
+        "documents:read",
+        Resource::new("documents").tenant("acme"),
+    )
 }
 
 fn client(url: &str) -> OpaClient {
@@ -22,7 +29,11 @@ async fn opa_down_is_an_unavailable_error_or_with_deny_mode_a_deny_never_an_allo
     let url = format!("http://127.0.0.1:{}", iam_testkit::scratch::free_port());
     let err = client(&url).evaluate(&input("u1")).await.unwrap_err();
     assert!(matches!(err, PolicyError::Unavailable(_)), "{err}");
-    let denied = client(&url).on_failure(FailureMode::Deny).evaluate(&input("u1")).await.unwrap();
+    let denied = client(&url)
+        .on_failure(FailureMode::Deny)
+        .evaluate(&input("u1"))
+        .await
+        .unwrap();
     assert_eq!(denied, Decision::deny(["pdp_unavailable"]));
 }
 
@@ -46,11 +57,20 @@ async fn every_kind_of_garbage_answer_fails_closed_and_is_not_cached() {
         Reply::json(200, &json!({"result": "allow"})),
         Reply::json(200, &json!({"result": {"allow": "true"}})),
         Reply::json(200, &json!({"result": {"reasons": []}})),
-        Reply::json(200, &json!({"result": {"allow": true, "reasons": [{"x": 1}]}})),
+        Reply::json(
+            200,
+            &json!({"result": {"allow": true, "reasons": [{"x": 1}]}}),
+        ),
         Reply::json(500, &json!({"code": "internal_error"})),
         Reply::json(404, &json!({"result": {"allow": true}})),
         Reply::status(302).header("location", "http://127.0.0.1:1/allow"),
-        Reply::text(200, format!("{{\"result\":{{\"allow\":true,\"pad\":\"{}\"}}}}", "x".repeat(200_000))),
+        Reply::text(
+            200,
+            format!(
+                "{{\"result\":{{\"allow\":true,\"pad\":\"{}\"}}}}",
+                "x".repeat(200_000)
+            ),
+        ),
     ];
     for reply in garbage {
         let shown = String::from_utf8_lossy(&reply.body[..reply.body.len().min(60)]).into_owned();
@@ -58,9 +78,16 @@ async fn every_kind_of_garbage_answer_fails_closed_and_is_not_cached() {
         let server = LoopbackServer::start(move |_| reply.clone()).await;
         let opa = client(&server.url(""));
         let err = opa.evaluate(&input("u1")).await.unwrap_err();
-        assert!(matches!(err, PolicyError::InvalidAnswer(_)), "{status} {shown}: {err}");
+        assert!(
+            matches!(err, PolicyError::InvalidAnswer(_)),
+            "{status} {shown}: {err}"
+        );
         assert_eq!(opa.cached(), 0, "an error is never cached");
-        let denied = client(&server.url("")).on_failure(FailureMode::Deny).evaluate(&input("u1")).await.unwrap();
+        let denied = client(&server.url(""))
+            .on_failure(FailureMode::Deny)
+            .evaluate(&input("u1"))
+            .await
+            .unwrap();
         assert!(!denied.allow, "{status} {shown}");
     }
 }
@@ -68,8 +95,14 @@ async fn every_kind_of_garbage_answer_fails_closed_and_is_not_cached() {
 #[tokio::test]
 async fn the_client_posts_the_input_to_the_data_api_and_caches_by_input() {
     let server = LoopbackServer::start(|req| {
-        let id = req.json()["input"]["subject"]["id"].as_str().unwrap_or_default().to_owned();
-        Reply::json(200, &json!({"result": {"allow": id == "alice", "reasons": [id]}}))
+        let id = req.json()["input"]["subject"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Reply::json(
+            200,
+            &json!({"result": {"allow": id == "alice", "reasons": [id]}}),
+        )
     })
     .await;
     let opa = client(&server.url(""));
@@ -79,7 +112,10 @@ async fn the_client_posts_the_input_to_the_data_api_and_caches_by_input() {
     assert_eq!(bob, Decision::deny(["bob"]));
     assert_eq!(server.count(), 2, "the repeated input came from the cache");
     let req = &server.requests()[0];
-    assert_eq!((req.method.as_str(), req.path()), ("POST", "/v1/data/iam/authz/decision"));
+    assert_eq!(
+        (req.method.as_str(), req.path()),
+        ("POST", "/v1/data/iam/authz/decision")
+    );
     assert_eq!(req.header("content-type"), Some("application/json"));
     assert_eq!(req.json()["input"], input("alice").to_json());
     let uncached = client(&server.url("")).cache(10, Duration::ZERO);
@@ -92,15 +128,24 @@ async fn the_client_posts_the_input_to_the_data_api_and_caches_by_input() {
 #[ignore = "needs opa: scripts/test"]
 async fn a_cached_decision_survives_opa_going_down_but_a_new_input_then_fails_closed() {
     let files = table::bundle_files();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let opa = iam_testkit::peers::opa::start(&files).await;
     let client = client(&opa.url).timeout(Duration::from_secs(2));
     let rows = table::rows();
     let allowed = rows.iter().find(|r| r.expected.allow).unwrap();
     let denied = rows.iter().find(|r| !r.expected.allow).unwrap();
-    assert_eq!(client.evaluate(&allowed.input).await.unwrap(), allowed.expected);
+    assert_eq!(
+        client.evaluate(&allowed.input).await.unwrap(),
+        allowed.expected
+    );
     drop(opa);
-    assert_eq!(client.evaluate(&allowed.input).await.unwrap(), allowed.expected);
+    assert_eq!(
+        client.evaluate(&allowed.input).await.unwrap(),
+        allowed.expected
+    );
     let err = client.evaluate(&denied.input).await.unwrap_err();
     assert!(matches!(err, PolicyError::Unavailable(_)), "{err}");
 }
@@ -109,7 +154,13 @@ async fn a_cached_decision_survives_opa_going_down_but_a_new_input_then_fails_cl
 fn small_input() -> impl Strategy<Value = PolicyInput> {
     (
         prop::sample::select(vec!["alice", "bob", "carol"]),
-        prop::sample::select(vec![vec![], vec!["viewer"], vec!["editor"], vec!["admin"], vec!["support"]]),
+        prop::sample::select(vec![
+            vec![],
+            vec!["viewer"],
+            vec!["editor"],
+            vec!["admin"],
+            vec!["support"],
+        ]),
         prop::sample::select(vec!["documents:read", "documents:edit", "documents:delete"]),
         prop::sample::select(vec![None, Some("acme"), Some("globex")]),
         prop::sample::select(vec![None, Some("alice"), Some("bob")]),
@@ -161,11 +212,20 @@ proptest! {
 #[test]
 #[ignore = "needs opa: scripts/test"]
 fn against_the_real_opa_a_cached_answer_is_always_the_answer_for_that_input() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let files = table::bundle_files();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let opa = rt.block_on(iam_testkit::peers::opa::start(&files));
-    let cached = client(&opa.url).timeout(Duration::from_secs(5)).cache(16, Duration::from_secs(600));
+    let cached = client(&opa.url)
+        .timeout(Duration::from_secs(5))
+        .cache(16, Duration::from_secs(600));
     let rego = table::rego();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
     runner

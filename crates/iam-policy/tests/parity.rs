@@ -23,10 +23,14 @@ fn the_table_has_at_least_forty_rows_with_distinct_names() {
 
 #[test]
 fn the_rbac_rules_and_the_bundle_grant_the_same_roles() {
-    let rbac: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(table::fixtures().join("rbac.json")).unwrap()).unwrap();
-    let data: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(table::fixtures().join("bundle/data.json")).unwrap()).unwrap();
+    let rbac: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(table::fixtures().join("rbac.json")).unwrap(),
+    )
+    .unwrap();
+    let data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(table::fixtures().join("bundle/data.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(rbac["roles"], data["roles"]);
 }
 
@@ -44,7 +48,10 @@ async fn rbac_and_in_process_rego_agree_with_the_table_on_every_row() {
 #[ignore = "needs opa: scripts/test"]
 async fn the_real_opa_server_agrees_with_the_table_and_both_engines_on_every_row() {
     let files = table::bundle_files();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let opa = iam_testkit::peers::opa::start(&files).await;
     let client = OpaClient::new(&opa.url, "iam/authz/decision")
         .unwrap()
@@ -55,7 +62,17 @@ async fn the_real_opa_server_agrees_with_the_table_and_both_engines_on_every_row
     for row in rows() {
         let reference = client.decide(&row.input).await.unwrap();
         check("OPA", &row, &reference);
-        assert_eq!(rego.decide(&row.input).await.unwrap(), reference, "Rego vs OPA on `{}`", row.name);
-        assert_eq!(rbac.decide(&row.input).await.unwrap(), reference, "Rbac vs OPA on `{}`", row.name);
+        assert_eq!(
+            rego.decide(&row.input).await.unwrap(),
+            reference,
+            "Rego vs OPA on `{}`",
+            row.name
+        );
+        assert_eq!(
+            rbac.decide(&row.input).await.unwrap(),
+            reference,
+            "Rbac vs OPA on `{}`",
+            row.name
+        );
     }
 }

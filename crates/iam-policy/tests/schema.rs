@@ -14,7 +14,10 @@ fn validator() -> jsonschema::Validator {
 #[test]
 fn every_table_input_and_a_principal_built_one_match_the_schema() {
     let v = validator();
-    for row in table::rows().iter().filter(|r| r.input.check(&Default::default()).is_ok()) {
+    for row in table::rows()
+        .iter()
+        .filter(|r| r.input.check(&Default::default()).is_ok())
+    {
         let doc = row.input.to_json();
         let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "row `{}`: {errors:?}", row.name);

@@ -123,7 +123,10 @@ fn deep(mut input: PolicyInput, claim: bool, depth: usize) -> PolicyInput {
     if claim {
         input.subject.claims.insert("x".into(), nested(depth));
     } else {
-        input.resource.attributes.insert("tree".into(), nested(depth));
+        input
+            .resource
+            .attributes
+            .insert("tree".into(), nested(depth));
     }
     input
 }
@@ -145,83 +148,488 @@ pub fn rows() -> Vec<Row> {
     let audrey = acme("audrey", &["auditor"], "aal1");
     let sam = with_claims(acme("sam", &["support"], "aal1"), window(T - 100, T + 100));
     let deleter = |aal: Option<&str>| {
-        with(subject("del", Some("acme"), &[], aal), "permissions", json!(["documents:delete"]))
+        with(
+            subject("del", Some("acme"), &[], aal),
+            "permissions",
+            json!(["documents:delete"]),
+        )
     };
     let report = json!({"type": "reports", "id": "r1", "tenant": "acme", "attributes": {}});
     let held = attr(owned_by("alice"), "legal_hold", json!(true));
 
     let rows = vec![
         // RBAC with wildcards.
-        ("a viewer reads a document", input(dave.clone(), "documents:read", owned_by("alice")), allow()),
-        ("a viewer cannot edit", input(dave.clone(), "documents:edit", owned_by("alice")), deny(&["no_permission", "not_owner"])),
-        ("a viewer cannot delete", input(dave.clone(), "documents:delete", owned_by("dave")), deny(&["assurance_too_low", "no_permission"])),
-        ("an editor creates", input(alice.clone(), "documents:create", doc(None)), allow()),
-        ("an editor cannot delete", input(bob.clone(), "documents:delete", owned_by("bob")), deny(&["no_permission"])),
-        ("admin's documents:* grants delete", input(carol.clone(), "documents:delete", owned_by("alice")), allow()),
-        ("admin's reports:* grants a report export", input(carol.clone(), "reports:export", report.clone()), allow()),
-        ("an auditor reads a report", input(audrey.clone(), "reports:read", report.clone()), allow()),
-        ("an auditor cannot write a report", input(audrey.clone(), "reports:write", report.clone()), deny(&["no_permission"])),
-        ("a subject permission grants", input(with(subject("p", Some("acme"), &[], None), "permissions", json!(["documents:read"])), "documents:read", doc(None)), allow()),
-        ("a scope wildcard grants create", input(with(subject("c", Some("acme"), &[], None), "scopes", json!(["documents:*"])), "documents:create", doc(None)), allow()),
-        ("a wildcard does not cross its segment", input(with(subject("p", Some("acme"), &[], None), "permissions", json!(["documents:*"])), "documentsx:read", doc(None)), deny(&["no_permission"])),
-        ("a lone * grants nothing", input(with(subject("p", Some("acme"), &[], None), "permissions", json!(["*"])), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("a * that is not a segment grants nothing", input(with(subject("p", Some("acme"), &[], None), "permissions", json!(["documents:re*"])), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("documents:read does not grant documents:*", input(dave.clone(), "documents:*", doc(None)), deny(&["no_permission"])),
-        ("a dotted wildcard grants", input(with(subject("p", Some("acme"), &[], None), "scopes", json!(["documents.*"])), "documents.read", doc(None)), allow()),
-        ("an unknown role grants nothing", input(acme("x", &["superuser"], "aal2"), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("roles match exactly", input(acme("x", &["Admin", "admin "], "aal2"), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("no roles, no permissions", input(subject("n", Some("acme"), &[], None), "documents:read", doc(None)), deny(&["no_permission"])),
+        (
+            "a viewer reads a document",
+            input(dave.clone(), "documents:read", owned_by("alice")),
+            allow(),
+        ),
+        (
+            "a viewer cannot edit",
+            input(dave.clone(), "documents:edit", owned_by("alice")),
+            deny(&["no_permission", "not_owner"]),
+        ),
+        (
+            "a viewer cannot delete",
+            input(dave.clone(), "documents:delete", owned_by("dave")),
+            deny(&["assurance_too_low", "no_permission"]),
+        ),
+        (
+            "an editor creates",
+            input(alice.clone(), "documents:create", doc(None)),
+            allow(),
+        ),
+        (
+            "an editor cannot delete",
+            input(bob.clone(), "documents:delete", owned_by("bob")),
+            deny(&["no_permission"]),
+        ),
+        (
+            "admin's documents:* grants delete",
+            input(carol.clone(), "documents:delete", owned_by("alice")),
+            allow(),
+        ),
+        (
+            "admin's reports:* grants a report export",
+            input(carol.clone(), "reports:export", report.clone()),
+            allow(),
+        ),
+        (
+            "an auditor reads a report",
+            input(audrey.clone(), "reports:read", report.clone()),
+            allow(),
+        ),
+        (
+            "an auditor cannot write a report",
+            input(audrey.clone(), "reports:write", report.clone()),
+            deny(&["no_permission"]),
+        ),
+        (
+            "a subject permission grants",
+            input(
+                with(
+                    subject("p", Some("acme"), &[], None),
+                    "permissions",
+                    json!(["documents:read"]),
+                ),
+                "documents:read",
+                doc(None),
+            ),
+            allow(),
+        ),
+        (
+            "a scope wildcard grants create",
+            input(
+                with(
+                    subject("c", Some("acme"), &[], None),
+                    "scopes",
+                    json!(["documents:*"]),
+                ),
+                "documents:create",
+                doc(None),
+            ),
+            allow(),
+        ),
+        (
+            "a wildcard does not cross its segment",
+            input(
+                with(
+                    subject("p", Some("acme"), &[], None),
+                    "permissions",
+                    json!(["documents:*"]),
+                ),
+                "documentsx:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "a lone * grants nothing",
+            input(
+                with(
+                    subject("p", Some("acme"), &[], None),
+                    "permissions",
+                    json!(["*"]),
+                ),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "a * that is not a segment grants nothing",
+            input(
+                with(
+                    subject("p", Some("acme"), &[], None),
+                    "permissions",
+                    json!(["documents:re*"]),
+                ),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "documents:read does not grant documents:*",
+            input(dave.clone(), "documents:*", doc(None)),
+            deny(&["no_permission"]),
+        ),
+        (
+            "a dotted wildcard grants",
+            input(
+                with(
+                    subject("p", Some("acme"), &[], None),
+                    "scopes",
+                    json!(["documents.*"]),
+                ),
+                "documents.read",
+                doc(None),
+            ),
+            allow(),
+        ),
+        (
+            "an unknown role grants nothing",
+            input(
+                acme("x", &["superuser"], "aal2"),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "roles match exactly",
+            input(
+                acme("x", &["Admin", "admin "], "aal2"),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "no roles, no permissions",
+            input(
+                subject("n", Some("acme"), &[], None),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
         // Tenant isolation.
-        ("another tenant's editor cannot read", input(eve.clone(), "documents:read", owned_by("eve")), deny(&["tenant_mismatch"])),
-        ("another tenant's admin cannot delete", input(mallory.clone(), "documents:delete", owned_by("mallory")), deny(&["tenant_mismatch"])),
-        ("a subject without a tenant is refused", input(subject("t", None, &["viewer"], None), "documents:read", doc(None)), deny(&["tenant_missing"])),
-        ("a resource without a tenant is refused", input(dave.clone(), "documents:read", json!({"type": "documents", "attributes": {}})), deny(&["tenant_missing"])),
-        ("two missing tenants do not match", input(subject("t", None, &["viewer"], None), "documents:read", json!({"type": "documents", "attributes": {}})), deny(&["tenant_missing"])),
-        ("tenants compare case-sensitively", input(subject("t", Some("ACME"), &["viewer"], None), "documents:read", doc(None)), deny(&["tenant_mismatch"])),
-        ("a look-alike tenant is another tenant", input(subject("t", Some("\u{ff41}cme"), &["viewer"], None), "documents:read", doc(None)), deny(&["tenant_mismatch"])),
+        (
+            "another tenant's editor cannot read",
+            input(eve.clone(), "documents:read", owned_by("eve")),
+            deny(&["tenant_mismatch"]),
+        ),
+        (
+            "another tenant's admin cannot delete",
+            input(mallory.clone(), "documents:delete", owned_by("mallory")),
+            deny(&["tenant_mismatch"]),
+        ),
+        (
+            "a subject without a tenant is refused",
+            input(
+                subject("t", None, &["viewer"], None),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["tenant_missing"]),
+        ),
+        (
+            "a resource without a tenant is refused",
+            input(
+                dave.clone(),
+                "documents:read",
+                json!({"type": "documents", "attributes": {}}),
+            ),
+            deny(&["tenant_missing"]),
+        ),
+        (
+            "two missing tenants do not match",
+            input(
+                subject("t", None, &["viewer"], None),
+                "documents:read",
+                json!({"type": "documents", "attributes": {}}),
+            ),
+            deny(&["tenant_missing"]),
+        ),
+        (
+            "tenants compare case-sensitively",
+            input(
+                subject("t", Some("ACME"), &["viewer"], None),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["tenant_mismatch"]),
+        ),
+        (
+            "a look-alike tenant is another tenant",
+            input(
+                subject("t", Some("\u{ff41}cme"), &["viewer"], None),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["tenant_mismatch"]),
+        ),
         // Owner-only edit.
-        ("the owner edits", input(alice.clone(), "documents:edit", owned_by("alice")), allow()),
-        ("another editor cannot edit", input(bob.clone(), "documents:edit", owned_by("alice")), deny(&["not_owner"])),
-        ("admin edits any document", input(carol.clone(), "documents:edit", owned_by("alice")), allow()),
-        ("no owner attribute: nobody but admin edits", input(alice.clone(), "documents:edit", doc(None)), deny(&["owner_missing"])),
-        ("a numeric owner is no owner", input(alice.clone(), "documents:edit", doc(Some(json!(1)))), deny(&["owner_missing"])),
-        ("a null owner is no owner", input(alice.clone(), "documents:edit", doc(Some(Value::Null))), deny(&["owner_missing"])),
-        ("an owner list is no owner", input(alice.clone(), "documents:edit", doc(Some(json!(["alice"])))), deny(&["owner_missing"])),
-        ("owning a document does not grant deleting it", input(alice.clone(), "documents:delete", owned_by("alice")), deny(&["assurance_too_low", "no_permission"])),
+        (
+            "the owner edits",
+            input(alice.clone(), "documents:edit", owned_by("alice")),
+            allow(),
+        ),
+        (
+            "another editor cannot edit",
+            input(bob.clone(), "documents:edit", owned_by("alice")),
+            deny(&["not_owner"]),
+        ),
+        (
+            "admin edits any document",
+            input(carol.clone(), "documents:edit", owned_by("alice")),
+            allow(),
+        ),
+        (
+            "no owner attribute: nobody but admin edits",
+            input(alice.clone(), "documents:edit", doc(None)),
+            deny(&["owner_missing"]),
+        ),
+        (
+            "a numeric owner is no owner",
+            input(alice.clone(), "documents:edit", doc(Some(json!(1)))),
+            deny(&["owner_missing"]),
+        ),
+        (
+            "a null owner is no owner",
+            input(alice.clone(), "documents:edit", doc(Some(Value::Null))),
+            deny(&["owner_missing"]),
+        ),
+        (
+            "an owner list is no owner",
+            input(alice.clone(), "documents:edit", doc(Some(json!(["alice"])))),
+            deny(&["owner_missing"]),
+        ),
+        (
+            "owning a document does not grant deleting it",
+            input(alice.clone(), "documents:delete", owned_by("alice")),
+            deny(&["assurance_too_low", "no_permission"]),
+        ),
         // Support role, time-boxed.
-        ("support reads inside the window, audited", input(sam.clone(), "documents:read", owned_by("alice")), audited()),
-        ("support cannot read before the window", input(with_claims(acme("sam", &["support"], "aal1"), window(T + 1, T + 100)), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("support cannot read at the window's end", input(with_claims(acme("sam", &["support"], "aal1"), window(T - 100, T)), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("support reads at the window's start", input(with_claims(acme("sam", &["support"], "aal1"), window(T, T + 1)), "documents:read", doc(None)), audited()),
-        ("support without a window reads nothing", input(acme("sam", &["support"], "aal1"), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("a window written as strings is closed", input(with_claims(acme("sam", &["support"], "aal1"), json!({"support_window": {"not_before": "0", "not_after": "9999999999"}})), "documents:read", doc(None)), deny(&["no_permission"])),
-        ("support cannot edit inside the window", input(sam.clone(), "documents:edit", owned_by("alice")), deny(&["no_permission", "not_owner"])),
-        ("a viewer who is also support reads outside the window, not audited", input(acme("v", &["viewer", "support"], "aal1"), "documents:read", doc(None)), allow()),
+        (
+            "support reads inside the window, audited",
+            input(sam.clone(), "documents:read", owned_by("alice")),
+            audited(),
+        ),
+        (
+            "support cannot read before the window",
+            input(
+                with_claims(acme("sam", &["support"], "aal1"), window(T + 1, T + 100)),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "support cannot read at the window's end",
+            input(
+                with_claims(acme("sam", &["support"], "aal1"), window(T - 100, T)),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "support reads at the window's start",
+            input(
+                with_claims(acme("sam", &["support"], "aal1"), window(T, T + 1)),
+                "documents:read",
+                doc(None),
+            ),
+            audited(),
+        ),
+        (
+            "support without a window reads nothing",
+            input(
+                acme("sam", &["support"], "aal1"),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "a window written as strings is closed",
+            input(
+                with_claims(
+                    acme("sam", &["support"], "aal1"),
+                    json!({"support_window": {"not_before": "0", "not_after": "9999999999"}}),
+                ),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["no_permission"]),
+        ),
+        (
+            "support cannot edit inside the window",
+            input(sam.clone(), "documents:edit", owned_by("alice")),
+            deny(&["no_permission", "not_owner"]),
+        ),
+        (
+            "a viewer who is also support reads outside the window, not audited",
+            input(
+                acme("v", &["viewer", "support"], "aal1"),
+                "documents:read",
+                doc(None),
+            ),
+            allow(),
+        ),
         // Delete needs aal2.
-        ("delete with aal2", input(deleter(Some("aal2")), "documents:delete", doc(None)), allow()),
-        ("delete with aal3", input(deleter(Some("aal3")), "documents:delete", doc(None)), allow()),
-        ("delete with aal1", input(deleter(Some("aal1")), "documents:delete", doc(None)), deny(&["assurance_too_low"])),
-        ("delete with no assurance level", input(deleter(None), "documents:delete", doc(None)), deny(&["assurance_too_low"])),
-        ("admin deletes only with aal2", input(carol_aal1.clone(), "documents:delete", doc(None)), deny(&["assurance_too_low"])),
+        (
+            "delete with aal2",
+            input(deleter(Some("aal2")), "documents:delete", doc(None)),
+            allow(),
+        ),
+        (
+            "delete with aal3",
+            input(deleter(Some("aal3")), "documents:delete", doc(None)),
+            allow(),
+        ),
+        (
+            "delete with aal1",
+            input(deleter(Some("aal1")), "documents:delete", doc(None)),
+            deny(&["assurance_too_low"]),
+        ),
+        (
+            "delete with no assurance level",
+            input(deleter(None), "documents:delete", doc(None)),
+            deny(&["assurance_too_low"]),
+        ),
+        (
+            "admin deletes only with aal2",
+            input(carol_aal1.clone(), "documents:delete", doc(None)),
+            deny(&["assurance_too_low"]),
+        ),
         // Deny overrides allow.
-        ("a legal hold stops admin's edit", input(carol.clone(), "documents:edit", held.clone()), deny(&["legal_hold"])),
-        ("a legal hold stops the owner's edit", input(alice.clone(), "documents:edit", held.clone()), deny(&["legal_hold"])),
-        ("a legal hold stops delete", input(carol.clone(), "documents:delete", held.clone()), deny(&["legal_hold"])),
-        ("a legal hold does not stop reading", input(dave.clone(), "documents:read", held.clone()), allow()),
-        ("a legal hold written as a string is no hold", input(carol.clone(), "documents:edit", attr(owned_by("alice"), "legal_hold", json!("true"))), allow()),
-        ("a suspended admin reads nothing", input(acme("s", &["admin", "suspended"], "aal2"), "documents:read", doc(None)), deny(&["subject_suspended"])),
-        ("every deny reason at once", input(subject("s", Some("globex"), &["suspended"], None), "documents:delete", held.clone()), deny(&["assurance_too_low", "legal_hold", "no_permission", "subject_suspended", "tenant_mismatch"])),
+        (
+            "a legal hold stops admin's edit",
+            input(carol.clone(), "documents:edit", held.clone()),
+            deny(&["legal_hold"]),
+        ),
+        (
+            "a legal hold stops the owner's edit",
+            input(alice.clone(), "documents:edit", held.clone()),
+            deny(&["legal_hold"]),
+        ),
+        (
+            "a legal hold stops delete",
+            input(carol.clone(), "documents:delete", held.clone()),
+            deny(&["legal_hold"]),
+        ),
+        (
+            "a legal hold does not stop reading",
+            input(dave.clone(), "documents:read", held.clone()),
+            allow(),
+        ),
+        (
+            "a legal hold written as a string is no hold",
+            input(
+                carol.clone(),
+                "documents:edit",
+                attr(owned_by("alice"), "legal_hold", json!("true")),
+            ),
+            allow(),
+        ),
+        (
+            "a suspended admin reads nothing",
+            input(
+                acme("s", &["admin", "suspended"], "aal2"),
+                "documents:read",
+                doc(None),
+            ),
+            deny(&["subject_suspended"]),
+        ),
+        (
+            "every deny reason at once",
+            input(
+                subject("s", Some("globex"), &["suspended"], None),
+                "documents:delete",
+                held.clone(),
+            ),
+            deny(&[
+                "assurance_too_low",
+                "legal_hold",
+                "no_permission",
+                "subject_suspended",
+                "tenant_mismatch",
+            ]),
+        ),
         // Hostile input.
-        ("a 1 MB attribute changes nothing", input(dave.clone(), "documents:read", attr(doc(None), "blob", json!("x".repeat(1024 * 1024)))), allow()),
-        ("a 3 MB attribute is refused before evaluation", input(carol.clone(), "documents:read", attr(doc(None), "blob", json!("x".repeat(3 * 1024 * 1024)))), deny(&["input_too_large"])),
-        ("an attribute nested 20 deep is evaluated", input(alice.clone(), "documents:edit", attr(owned_by("alice"), "tree", nested(20))), allow()),
-        ("an attribute nested 1000 deep is refused", deep(input(carol.clone(), "documents:read", doc(None)), false, 1000), deny(&["input_too_deep"])),
-        ("a claim nested 1000 deep is refused", deep(input(carol.clone(), "documents:read", doc(None)), true, 1000), deny(&["input_too_deep"])),
-        ("an action that looks like Rego is just a string", input(dave.clone(), "documents:read\" || true", doc(None)), deny(&["no_permission"])),
-        ("an empty action is granted by nothing", input(carol.clone(), "", doc(None)), deny(&["no_permission"])),
-        ("an owner spoofed in the claims is not the owner", input(with_claims(bob.clone(), json!({"owner": "alice", "sub": "alice"})), "documents:edit", owned_by("alice")), deny(&["not_owner"])),
+        (
+            "a 1 MB attribute changes nothing",
+            input(
+                dave.clone(),
+                "documents:read",
+                attr(doc(None), "blob", json!("x".repeat(1024 * 1024))),
+            ),
+            allow(),
+        ),
+        (
+            "a 3 MB attribute is refused before evaluation",
+            input(
+                carol.clone(),
+                "documents:read",
+                attr(doc(None), "blob", json!("x".repeat(3 * 1024 * 1024))),
+            ),
+            deny(&["input_too_large"]),
+        ),
+        (
+            "an attribute nested 20 deep is evaluated",
+            input(
+                alice.clone(),
+                "documents:edit",
+                attr(owned_by("alice"), "tree", nested(20)),
+            ),
+            allow(),
+        ),
+        (
+            "an attribute nested 1000 deep is refused",
+            deep(
+                input(carol.clone(), "documents:read", doc(None)),
+                false,
+                1000,
+            ),
+            deny(&["input_too_deep"]),
+        ),
+        (
+            "a claim nested 1000 deep is refused",
+            deep(
+                input(carol.clone(), "documents:read", doc(None)),
+                true,
+                1000,
+            ),
+            deny(&["input_too_deep"]),
+        ),
+        (
+            "an action that looks like Rego is just a string",
+            input(dave.clone(), "documents:read\" || true", doc(None)),
+            deny(&["no_permission"]),
+        ),
+        (
+            "an empty action is granted by nothing",
+            input(carol.clone(), "", doc(None)),
+            deny(&["no_permission"]),
+        ),
+        (
+            "an owner spoofed in the claims is not the owner",
+            input(
+                with_claims(bob.clone(), json!({"owner": "alice", "sub": "alice"})),
+                "documents:edit",
+                owned_by("alice"),
+            ),
+            deny(&["not_owner"]),
+        ),
     ];
     rows.into_iter()
-        .map(|(name, input, expected)| Row { name, input, expected })
+        .map(|(name, input, expected)| Row {
+            name,
+            input,
+            expected,
+        })
         .collect()
 }
