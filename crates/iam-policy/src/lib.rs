@@ -46,15 +46,15 @@
 //!   authors made them agree. The crate's parity suite shows how (one table, three engines).
 #![forbid(unsafe_code)]
 
-mod decision;
-mod guard;
-mod input;
-mod log;
+pub mod decision;
+pub mod guard;
+pub mod input;
+pub mod log;
 #[cfg(feature = "opa")]
-mod opa;
-mod rbac;
+pub mod opa;
+pub mod rbac;
 #[cfg(feature = "rego")]
-mod rego;
+pub mod rego;
 
 pub use decision::{BoxFuture, Decision, FailureMode, PolicyDecisionPoint, PolicyError};
 pub use guard::{forbidden, unavailable, PolicyGuard};

@@ -29,7 +29,7 @@
 //! - The record holds resource attributes and unredacted claims as they are: name every
 //!   claim that could carry personal data or a secret, or wrap a decision point whose inputs
 //!   carry none.
-//! - An input refused by the [`InputLimits`](crate::InputLimits) is logged without its body
+//! - An input refused by the [`InputLimits`] is logged without its body
 //!   (`"input": null`), only its digest.
 use crate::decision::{BoxFuture, Decision, PolicyDecisionPoint, PolicyError};
 use crate::input::{InputLimits, PolicyInput};
