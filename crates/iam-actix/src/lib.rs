@@ -30,7 +30,9 @@
 //! The middleware strips spoofed identity headers, authenticates, stores the [`Principal`] in
 //! the request extensions, and answers failures exactly like `iam-axum`: both are adapters of
 //! iam-core's `authn::Gate` (and `authn::Guard` for [`RequireMiddleware`]), and both run one
-//! scenario table. `Option<Auth>` extracts `None` for anonymous requests in optional mode.
+//! scenario table. [`RequireMiddleware::policy`] (also named [`Require`]) asks a policy
+//! decision point of iam-policy instead: 403 with the policy's reasons, 503 when it cannot
+//! decide, like iam-axum's `RequireLayer::policy`. `Option<Auth>` extracts `None` for anonymous requests in optional mode.
 #![forbid(unsafe_code)]
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -42,6 +44,7 @@ use iam_core::authn::{
 };
 use iam_core::AuthError;
 pub use iam_core::Principal;
+use iam_policy::{ClientAddr, PolicyDecisionPoint, PolicyGuard, Resource};
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -287,11 +290,21 @@ impl FromRequest for Auth {
 
 /// Per-resource guard: 403 `insufficient_scope` naming the scope or permission it needs,
 /// 401 when there is no principal. Wrap a resource or scope with it. An adapter of
-/// iam-core's [`Guard`], like iam-axum's `RequireLayer`.
+/// iam-core's [`Guard`], like iam-axum's `RequireLayer`, or with [`RequireMiddleware::policy`]
+/// of iam-policy's [`PolicyGuard`].
 #[derive(Debug, Clone)]
 pub struct RequireMiddleware {
-    guard: Guard,
+    check: Check,
 }
+
+#[derive(Debug, Clone)]
+enum Check {
+    Guard(Guard),
+    Policy(PolicyGuard),
+}
+
+/// The name iam-axum gives the same guard.
+pub type Require = RequireMiddleware;
 
 impl RequireMiddleware {
     /// Require an OAuth2 scope.
@@ -307,14 +320,51 @@ impl RequireMiddleware {
     pub fn assurance(level: iam_core::principal::AssuranceLevel) -> Self {
         Self::from_guard(Guard::new(Requirement::assurance(level)))
     }
+    /// Ask a policy decision point ([`iam_policy::Rbac`], `Rego`, `OpaClient`) whether the
+    /// principal may act on the resource `resource` names for the request: 403 with the
+    /// policy's reasons when it denies, 503 when it cannot decide, 401 without a principal.
+    /// The action is `TYPE:VERB` from the method unless the closure sets one
+    /// (`Resource::action`); `context.ip` is a `ClientAddr` request extension, else the
+    /// socket peer.
+    ///
+    /// ```
+    /// use actix_web::{web, App};
+    /// use iam_actix::Require;
+    /// use iam_policy::{Rbac, Resource};
+    /// let rbac = Rbac::new().role("editor", ["documents:edit"]);
+    /// let app = App::new().service(
+    ///     web::resource("/documents/{id}")
+    ///         .wrap(Require::policy(rbac, |req| {
+    ///             Resource::new("documents").id(req.uri().path().rsplit('/').next().unwrap_or_default())
+    ///         }))
+    ///         .put(|| async { "saved" }),
+    /// );
+    /// # let _ = app;
+    /// ```
+    pub fn policy(
+        pdp: impl PolicyDecisionPoint + 'static,
+        resource: impl Fn(&RequestView<'_>) -> Resource + Send + Sync + 'static,
+    ) -> Self {
+        Self::from_policy_guard(PolicyGuard::new(pdp, resource))
+    }
     /// The middleware of an existing guard.
     pub fn from_guard(guard: Guard) -> Self {
-        Self { guard }
+        Self {
+            check: Check::Guard(guard),
+        }
+    }
+    /// The middleware of an existing policy guard (a shared decision point, a clock).
+    pub fn from_policy_guard(guard: PolicyGuard) -> Self {
+        Self {
+            check: Check::Policy(guard),
+        }
     }
     /// Send browser navigations to the login UI (or its step-up URL for an assurance
-    /// level) instead of answering 401 / 403.
+    /// level) instead of answering 401 / 403. A policy guard always answers.
     pub fn redirect_browsers(mut self, redirect: BrowserRedirect) -> Self {
-        self.guard = self.guard.redirect_browsers(redirect);
+        if let Check::Guard(guard) = self.check {
+            self.check = Check::Guard(guard.redirect_browsers(redirect));
+        }
         self
     }
 }
@@ -332,8 +382,8 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequireService {
-            service,
-            guard: self.guard.clone(),
+            service: Rc::new(service),
+            check: self.check.clone(),
         }))
     }
 }
@@ -341,8 +391,8 @@ where
 /// The service made by [`RequireMiddleware`].
 #[derive(Debug)]
 pub struct RequireService<S> {
-    service: S,
-    guard: Guard,
+    service: Rc<S>,
+    check: Check,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireService<S>
@@ -357,19 +407,52 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let verdict = self.guard.check(req.extensions().get::<Principal>());
-        match verdict {
-            Ok(()) => {
-                let fut = self.service.call(req);
-                Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+        let policy = match &self.check {
+            Check::Guard(guard) => {
+                let verdict = guard.check(req.extensions().get::<Principal>());
+                return match verdict {
+                    Ok(()) => {
+                        let fut = self.service.call(req);
+                        Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+                    }
+                    Err(e) => {
+                        let parts = view_parts(&req);
+                        let res = guard.refusal(&e, &RequestView::from_parts(&parts));
+                        Box::pin(ready(Ok(req
+                            .into_response(convert(res))
+                            .map_into_right_body())))
+                    }
+                };
             }
+            Check::Policy(policy) => policy,
+        };
+        let parts = view_parts(&req);
+        let ip = req
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|a| a.0)
+            .or_else(|| req.peer_addr().map(|a| a.ip()));
+        let input = policy.input(
+            req.extensions().get::<Principal>(),
+            &RequestView::from_parts(&parts),
+            ip,
+        );
+        let check = match input {
+            Ok(input) => policy.check(input),
             Err(e) => {
-                let parts = view_parts(&req);
-                let res = self.guard.refusal(&e, &RequestView::from_parts(&parts));
-                Box::pin(ready(Ok(req
-                    .into_response(convert(res))
-                    .map_into_right_body())))
+                let res = convert(PolicyGuard::refusal(&e));
+                return Box::pin(ready(Ok(req.into_response(res).map_into_right_body())));
             }
-        }
+        };
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            match check.await {
+                Ok(()) => service
+                    .call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body),
+                Err(res) => Ok(req.into_response(convert(res)).map_into_right_body()),
+            }
+        })
     }
 }

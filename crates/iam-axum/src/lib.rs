@@ -44,7 +44,10 @@
 //!   refused).
 //! - Extractors: [`Auth`] (401 when there is no principal) and `Option<Auth>`.
 //! - [`RequireLayer`] / [`RequireService`]: per-route scope / permission / assurance guard
-//!   (iam-core's `authn::Guard`), 403 `insufficient_scope` naming the scope.
+//!   (iam-core's `authn::Guard`), 403 `insufficient_scope` naming the scope; or
+//!   [`RequireLayer::policy`]: a policy decision point (iam-policy's `Rbac`, `Rego`,
+//!   `OpaClient`) asked about the route's resource, 403 with the policy's reasons, 503 when it
+//!   cannot decide.
 //!
 //! Extractors depend on `axum-core` only, not `axum`.
 #![forbid(unsafe_code)]
