@@ -298,7 +298,7 @@ impl<T: Send + Sync + 'static> RuleRepository<T> {
                 tokio::time::sleep(interval).await;
                 let Some(repo) = weak.upgrade() else { return };
                 if repo.changed() {
-                    let _ = tokio::task::block_in_place(|| repo.reload());
+                    let _ = tokio::task::spawn_blocking(move || repo.reload()).await;
                 }
             }
         })
