@@ -308,16 +308,19 @@ impl Decisions {
         Self { engine, style }
     }
 
-    /// Decide on a `/decisions…` request (its body is never read).
-    pub async fn decide<B>(&self, req: &Request<B>) -> Response<String> {
-        let peer = peer_of(req);
+    /// Decide on a `/decisions…` request (its body is never read, so only its head is taken).
+    pub async fn decide(&self, req: &http::request::Parts) -> Response<String> {
+        let peer = req
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
         match self
             .engine
             .decide(
                 peer,
-                req.method(),
-                req.uri(),
-                req.headers(),
+                &req.method,
+                &req.uri,
+                &req.headers,
                 Listener::Decisions,
             )
             .await
@@ -356,7 +359,7 @@ impl Decisions {
     }
 }
 
-impl<B: Send + Sync + 'static> tower_service::Service<Request<B>> for Decisions {
+impl<B: Send + 'static> tower_service::Service<Request<B>> for Decisions {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = BoxFuture<Result<Self::Response, Infallible>>;
@@ -367,6 +370,7 @@ impl<B: Send + Sync + 'static> tower_service::Service<Request<B>> for Decisions 
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(full(this.decide(&req).await)) })
+        let (parts, _body) = req.into_parts();
+        Box::pin(async move { Ok(full(this.decide(&parts).await)) })
     }
 }
