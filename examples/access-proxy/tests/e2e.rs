@@ -69,7 +69,7 @@ async fn fixture() -> Fixture {
         },
         "authorizers": {"allow": {"enabled": true}},
         "mutators": {"header": {"enabled": true}, "noop": {"enabled": true}},
-        "errors": {"json": {"enabled": true}, "redirect": {"enabled": true}},
+        "errors": {"handlers": {"json": {"enabled": true}, "redirect": {"enabled": true}}},
         "log": {"level": "debug"}
     });
     Fixture {

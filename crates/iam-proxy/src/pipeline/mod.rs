@@ -173,7 +173,24 @@ impl HandlerConfigs {
         };
         for section in SECTIONS {
             let mut handlers = HashMap::new();
-            if let Some(map) = config.get(section).and_then(Value::as_object) {
+            let raw = config.get(section);
+            if section == "errors" {
+                if let Some(list) = raw
+                    .and_then(|e| e.get("fallback"))
+                    .and_then(Value::as_array)
+                {
+                    out.fallback = list
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect();
+                }
+            }
+            // Oathkeeper nests error handlers under `errors.handlers`.
+            let handlers_of = match section {
+                "errors" => raw.and_then(|e| e.get("handlers")),
+                _ => raw,
+            };
+            if let Some(map) = handlers_of.and_then(Value::as_object) {
                 for (name, entry) in map {
                     if name == "fallback" && section == "errors" {
                         if let Some(list) = entry.as_array() {
