@@ -202,9 +202,9 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
         (format!("GET /unauthorized {h}"), Port::Proxy, Expect::Same),
         (format!("GET /overlap/abc {h}"), Port::Proxy, Expect::Same),
         (format!("GET /overlap/ABC {h}"), Port::Proxy, Expect::Same),
-        (format!("GET /cap/42 Host: www.example"), Port::Proxy, Expect::Same),
-        (format!("GET /cap/42 Host: WWW.EXAMPLE"), Port::Proxy, Expect::Safer(200, "host case folding (RFC 9110 §4.2.3: hosts are case-insensitive)")),
-        (format!("GET /public/a Host: other.example"), Port::Proxy, Expect::Same),
+        ("GET /cap/42 Host: www.example".to_owned(), Port::Proxy, Expect::Same),
+        ("GET /cap/42 Host: WWW.EXAMPLE".to_owned(), Port::Proxy, Expect::Safer(200, "host case folding (RFC 9110 §4.2.3: hosts are case-insensitive)")),
+        ("GET /public/a Host: other.example".to_owned(), Port::Proxy, Expect::Same),
         // Credentials.
         (format!("GET /api/orders {h}\nAuthorization: Bearer {valid}"), Port::Proxy, Expect::Same),
         (format!("GET /api/orders {h}"), Port::Proxy, Expect::Same),
