@@ -1,6 +1,6 @@
 //! Authorizers: `allow`, `deny`, `remote_json`, and `scopes` / `permissions` over the
 //! principal.
-use super::authn::strings;
+use super::scope::strings;
 use super::template::Template;
 use super::{PipelineError, RequestFacts, Session};
 use crate::error::RuleError;

@@ -1,7 +1,7 @@
 //! Error handlers: `json`, `redirect`, `www_authenticate`, chosen by their `when` conditions
 //! as Oathkeeper chooses them (exactly one responsible rule-level handler, else the fallback
 //! list).
-use super::authn::strings;
+use super::scope::strings;
 use super::{ErrorKind, PipelineError};
 use crate::error::RuleError;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};

@@ -31,7 +31,9 @@ mod authz;
 mod error;
 mod errors;
 mod mutate;
+mod scope;
 mod template;
+mod token;
 
 pub use error::{ErrorKind, PipelineError};
 pub use errors::{ErrorFacts, ErrorResponse};
