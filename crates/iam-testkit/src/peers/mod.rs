@@ -88,13 +88,21 @@ impl Peer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status} before it was ready:\n{}", self.name, self.log());
+                panic!(
+                    "{} exited with {status} before it was ready:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             if get_status(url).await == Some(200) {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("{} was not ready at {url} within {timeout:?}:\n{}", self.name, self.log());
+                panic!(
+                    "{} was not ready at {url} within {timeout:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
