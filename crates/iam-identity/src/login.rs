@@ -153,6 +153,7 @@ impl Identity {
                         expires_at: now + ttl as i64,
                         failures: 0,
                     },
+                    now,
                 )
                 .await?;
             let mut e = AuditEvent::new(AuditKind::MfaChallenged);
@@ -223,7 +224,7 @@ impl Identity {
         if !accepted {
             challenge.failures += 1;
             if challenge.failures < self.policy.mfa_max_failures {
-                self.repos.challenges.put(&id_hash, &challenge).await?;
+                self.repos.challenges.put(&id_hash, &challenge, now).await?;
             }
             return Err(IdentityError::InvalidMfaCode);
         }

@@ -586,10 +586,9 @@ impl Default for MemoryChallenges {
 
 #[async_trait]
 impl ChallengeStore for MemoryChallenges {
-    async fn put(&self, id_hash: &str, challenge: &MfaChallenge) -> RepoResult<()> {
+    async fn put(&self, id_hash: &str, challenge: &MfaChallenge, now: i64) -> RepoResult<()> {
         let mut m = self.lock();
         if m.len() >= self.capacity {
-            let now = crate::identity::unix_now();
             m.retain(|_, c| c.expires_at > now);
             if m.len() >= self.capacity {
                 if let Some(oldest) = m

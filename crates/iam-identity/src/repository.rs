@@ -164,8 +164,8 @@ pub trait RefreshRepository: Send + Sync + 'static {
 /// ([`crate::memory::MemoryChallenges`]); shared through Redis in iam-store.
 #[async_trait]
 pub trait ChallengeStore: Send + Sync + 'static {
-    /// Store (or put back) a challenge until its `expires_at`.
-    async fn put(&self, id_hash: &str, challenge: &MfaChallenge) -> RepoResult<()>;
+    /// Store (or put back) a challenge until its `expires_at` (`now` by the caller's clock).
+    async fn put(&self, id_hash: &str, challenge: &MfaChallenge, now: i64) -> RepoResult<()>;
     /// Remove and return the live challenge; atomic: of two concurrent calls one gets it.
     async fn take(&self, id_hash: &str, now: i64) -> RepoResult<Option<MfaChallenge>>;
 }

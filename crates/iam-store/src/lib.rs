@@ -35,6 +35,8 @@
 #![forbid(unsafe_code)]
 
 mod database;
+#[cfg(feature = "identity")]
+pub mod identity;
 mod migrate;
 
 pub use database::{Backend, Database, StoreError};
