@@ -99,7 +99,7 @@ impl Drop for Admission {
 }
 
 impl PasswordHasher {
-    /// A pool with these settings (computes the dummy hash once, synchronously).
+    /// A pool with these settings.
     pub fn new(config: HashingConfig) -> Result<Self, HashingConfigError> {
         if config.workers == 0 {
             return Err(HashingConfigError("workers must be at least 1"));
@@ -112,8 +112,10 @@ impl PasswordHasher {
         )
         .map_err(|_| HashingConfigError("argon2 parameters out of range"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy = hash_with(&argon, &crate::random::token())
-            .map_err(|_| HashingConfigError("argon2 parameters out of range"))?;
+        let dummy = dummy_hash(&config);
+        if Phc::new(dummy.phc()).is_err() {
+            return Err(HashingConfigError("argon2 parameters out of range"));
+        }
         Ok(Self {
             argon,
             workers: Arc::new(Semaphore::new(config.workers)),
@@ -196,6 +198,21 @@ impl PasswordHasher {
     }
 }
 
+/// A well-formed hash of these parameters that no password matches (random salt and output),
+/// built without hashing: verifying against it costs a real verification.
+fn dummy_hash(config: &HashingConfig) -> PasswordHash {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    PasswordHash::new(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        config.memory_kib,
+        config.iterations,
+        config.parallelism,
+        b64.encode(crate::random::bytes::<16>()),
+        b64.encode(crate::random::bytes::<32>()),
+    ))
+}
+
 fn hash_with(
     argon: &Argon2<'_>,
     password: &str,
@@ -231,6 +248,7 @@ mod tests {
         let h = cheap(1, 1);
         let hash = h.hash(&pw("correct horse battery")).await.unwrap();
         assert!(hash.phc().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(h.dummy.phc().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(h
             .verify(&pw("correct horse battery"), Some(&hash))
             .await

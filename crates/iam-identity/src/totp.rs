@@ -117,8 +117,8 @@ pub fn generate_secret() -> SecretText {
     SecretText::new(TotpSecret::Raw(raw).to_encoded().to_string())
 }
 
-/// The raw bytes of a base32 secret.
-pub(crate) fn decode(secret: &SecretText) -> Result<Vec<u8>, IdentityError> {
+/// The raw bytes of a base32 secret (what an authenticator app computes codes from).
+pub fn decode(secret: &SecretText) -> Result<Vec<u8>, IdentityError> {
     TotpSecret::Encoded(secret.secret().to_owned())
         .to_bytes()
         .map_err(|_| IdentityError::InvalidInput("totp secret"))
