@@ -112,6 +112,8 @@ impl Identity {
         {
             return Err(IdentityError::RateLimited { retry_after });
         }
+        // The hashing place first: a burst beyond the pool is refused before any lookup.
+        let admission = self.hasher.admit()?;
         let tenant = self.repos.tenants.tenant(req.tenant).await?;
         let user = match &tenant {
             Some(_) => self.repos.users.user_by_login(req.tenant, &folded).await?,
@@ -121,7 +123,10 @@ impl Identity {
             Some(u) => self.repos.users.password_hash(&u.tenant, &u.id).await?,
             None => None,
         };
-        let matched = self.hasher.verify(req.password, hash.as_ref()).await?;
+        let matched = self
+            .hasher
+            .verify_admitted(admission, req.password, hash.as_ref())
+            .await?;
         let active = active(tenant.as_ref(), user.as_ref());
         let Some(user) = user.filter(|_| matched && active) else {
             self.limiter
