@@ -13,9 +13,12 @@ use aws_lc_rs::signature::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use iam_core::Secret;
+use jsonwebtoken::crypto::JwtSigner;
 use serde_json::{json, Map, Value};
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The algorithm new keys are made for. Existing keys keep theirs: changing the algorithm
 /// takes effect at the next rotation.
@@ -170,11 +173,29 @@ fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, contents, after))
 }
 
+/// Distinguishes every [`SigningKey`] loaded in this process (for the per-thread signers).
+static NEXT_SIGNING_KEY_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How many parsed signers a thread keeps (the current key, the one before it, another ring's).
+const SIGNERS_PER_THREAD: usize = 8;
+
+thread_local! {
+    /// jsonwebtoken's signers, parsed once per key and thread: parsing a key costs as much as a
+    /// signature (aws-lc checks that the public key matches the private one), and a parsed
+    /// signer is neither `Send` nor `Sync`, so it cannot live in the shared [`SigningKey`].
+    static SIGNERS: RefCell<Vec<(u64, Box<dyn JwtSigner>)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A key that can sign: jsonwebtoken's encoding key and the token header prefix.
 pub(crate) struct SigningKey {
+    id: u64,
     pub(crate) kid: String,
     pub(crate) algorithm: KeyAlgorithm,
     encoding: jsonwebtoken::EncodingKey,
+    /// RS256 signs with this parsed key instead: jsonwebtoken 11's aws-lc RSA signer parses
+    /// the DER key again on every signature, which triples the cost of an RS256 token
+    /// (measured by `benches/mint.rs`).
+    rsa: Option<RsaKeyPair>,
     /// base64url of the JOSE header, per token type.
     header_at_jwt: String,
     header_jwt: String,
@@ -205,10 +226,18 @@ impl SigningKey {
             let h = json!({"alg": algorithm.as_str(), "typ": typ, "kid": kid});
             b64(h.to_string().as_bytes())
         };
+        let rsa = match algorithm {
+            KeyAlgorithm::Rs256 => {
+                Some(RsaKeyPair::from_der(private_der).map_err(|_| IssuerErrorKind::UnusableKey)?)
+            }
+            _ => None,
+        };
         let key = Self {
+            id: NEXT_SIGNING_KEY_ID.fetch_add(1, Ordering::Relaxed),
             kid: kid.to_owned(),
             algorithm,
             encoding,
+            rsa,
             header_at_jwt: header("at+jwt"),
             header_jwt: header("JWT"),
         };
@@ -226,20 +255,48 @@ impl SigningKey {
         }
     }
 
-    /// The signature of `message`, through jsonwebtoken's aws-lc provider.
+    /// The signature of `message`: ES256 and EdDSA through jsonwebtoken's aws-lc provider
+    /// (its signer for this key, parsed once per thread); RS256 with the aws-lc-rs key parsed
+    /// at load (the same PKCS#1 v1.5 SHA-256 signature jsonwebtoken makes).
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, IssuerError> {
-        let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-        let signer = (provider.signer_factory)(&self.algorithm.jwt(), &self.encoding)
+        if let Some(rsa) = &self.rsa {
+            let mut signature = vec![0; rsa.public_modulus_len()];
+            rsa.sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .map_err(|_| IssuerErrorKind::Signing)?;
-        signer
-            .try_sign(message)
-            .map_err(|_| IssuerErrorKind::Signing.into())
+            return Ok(signature);
+        }
+        SIGNERS.with(|signers| {
+            let mut signers = signers.borrow_mut();
+            let index = match signers.iter().position(|(id, _)| *id == self.id) {
+                Some(index) => index,
+                None => {
+                    let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+                    let signer = (provider.signer_factory)(&self.algorithm.jwt(), &self.encoding)
+                        .map_err(|_| IssuerErrorKind::Signing)?;
+                    if signers.len() >= SIGNERS_PER_THREAD {
+                        signers.remove(0);
+                    }
+                    signers.push((self.id, signer));
+                    signers.len() - 1
+                }
+            };
+            signers[index]
+                .1
+                .try_sign(message)
+                .map_err(|_| IssuerErrorKind::Signing.into())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn every_algorithm_generates_a_key_that_signs_and_names_itself_in_its_jwk() {
@@ -252,6 +309,39 @@ mod tests {
             let signer = SigningKey::load("k1", alg, key.private_der.secret()).unwrap();
             assert!(!signer.sign(b"x").unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn per_thread_signers_stay_bound_to_their_key_past_the_cache_size_and_across_threads() {
+        use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+        let keys: Vec<(Arc<SigningKey>, Vec<u8>)> = (0..SIGNERS_PER_THREAD + 3)
+            .map(|i| {
+                let kid = format!("k{i}");
+                let key = generate(KeyAlgorithm::EdDsa, &kid).unwrap();
+                let x = URL_SAFE_NO_PAD
+                    .decode(key.public_jwk["x"].as_str().unwrap())
+                    .unwrap();
+                let signer = SigningKey::load(&kid, KeyAlgorithm::EdDsa, key.private_der.secret());
+                (Arc::new(signer.unwrap()), x)
+            })
+            .collect();
+        let check = |keys: &[(Arc<SigningKey>, Vec<u8>)]| {
+            for round in 0..3 {
+                for (signer, public) in keys.iter().rev().chain(keys.iter()) {
+                    let message = format!("{} {round}", signer.kid);
+                    let signature = signer.sign(message.as_bytes()).unwrap();
+                    UnparsedPublicKey::new(&ED25519, public)
+                        .verify(message.as_bytes(), &signature)
+                        .unwrap();
+                }
+            }
+        };
+        check(&keys);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| check(&keys));
+            }
+        });
     }
 
     #[test]

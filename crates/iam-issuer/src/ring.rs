@@ -210,8 +210,9 @@ impl KeyRing {
     }
 
     /// Rotate now: the `next` key becomes current (created first if there is none), the
-    /// current key retires, and a new `next` is created. When another instance rotates at the
-    /// same moment, one rotation happens in all.
+    /// current key retires, and a new `next` is created. Instances that call it at the same
+    /// moment, having read the same current key, make one rotation in all: the call is done as
+    /// soon as the current key differs from the one it first read, whoever changed it.
     pub async fn rotate_now(&self) -> Result<RotationReport, IssuerError> {
         self.run(true).await
     }
@@ -526,5 +527,50 @@ pub struct RotationTask {
 impl Drop for RotationTask {
     fn drop(&mut self) {
         self.handle.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryKeyStore;
+    use iam_core::clock::FixedClock;
+
+    #[tokio::test]
+    async fn the_store_holds_only_ciphertext_never_the_private_key_bytes() {
+        for algorithm in KeyAlgorithm::ALL {
+            let store = Arc::new(MemoryKeyStore::new());
+            let kek = KeyEncryptionKey::generate();
+            KeyRing::open(
+                store.clone(),
+                kek.clone(),
+                algorithm,
+                RotationPolicy::default(),
+                FixedClock::new(1_800_000_000),
+            )
+            .await
+            .unwrap();
+            let stored = store.load().await.unwrap();
+            assert_eq!(stored.len(), 2);
+            for key in &stored {
+                let der = kek
+                    .open(&key.kid, algorithm, &key.sealed_private_key)
+                    .unwrap();
+                let der = der.secret();
+                assert!(der.len() > 32, "{algorithm}");
+                // No 16-byte run of the private key document in the ciphertext; the JWK has
+                // no private member (it does share the public key with the document).
+                for window in der.windows(16) {
+                    assert!(
+                        !key.sealed_private_key.windows(16).any(|w| w == window),
+                        "{algorithm}: plaintext run in the ciphertext"
+                    );
+                }
+                let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
+                for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                    assert!(jwk.get(private).is_none(), "{algorithm}: {private}");
+                }
+            }
+        }
     }
 }

@@ -23,6 +23,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With the feature `issuer`, [`SqlKeyStore`] keeps iam-issuer's signing keys (sealed) in the
+//! database.
+//!
 //! # Caveats
 //! - Queries go through sqlx's `Any` driver: write `?` placeholders and pass the text through
 //!   [`Database::sql`], which numbers them for PostgreSQL.
@@ -37,8 +40,12 @@
 mod database;
 #[cfg(feature = "identity")]
 pub mod identity;
+#[cfg(feature = "issuer")]
+mod issuer_keys;
 mod migrate;
 
 pub use database::{Backend, Database, StoreError};
+#[cfg(feature = "issuer")]
+pub use issuer_keys::{SqlKeyStore, ISSUER_MIGRATIONS};
 pub use migrate::Migration;
 pub use sqlx;
