@@ -20,6 +20,7 @@ pub async fn admin(state: &AppState, email: &str, password: &Secret) -> Result<(
             Err(e) => return Err(e),
         }
     }
+    // Instances starting together race here: a conflict means another one created it.
     let role = match repos.access.role_by_name(tenant, "admin").await? {
         Some(r) => r,
         None => {
@@ -29,19 +30,34 @@ pub async fn admin(state: &AppState, email: &str, password: &Secret) -> Result<(
                 name: "admin".into(),
                 permissions: vec![ADMIN_PERMISSION.into()],
             };
-            repos.access.create_role(&r).await?;
-            r
+            match repos.access.create_role(&r).await {
+                Ok(()) => r,
+                Err(iam_identity::RepositoryError::Conflict) => repos
+                    .access
+                    .role_by_name(tenant, "admin")
+                    .await?
+                    .ok_or(IdentityError::Conflict)?,
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     let user = match repos.users.user_by_login(tenant, &fold(email)).await? {
         Some(u) => u,
-        None => {
-            let u = identity
-                .create_user(tenant, email, Some(email), Some(password))
-                .await?;
-            tracing::info!(tenant, user = %u.id, "bootstrap admin created");
-            u
-        }
+        None => match identity
+            .create_user(tenant, email, Some(email), Some(password))
+            .await
+        {
+            Ok(u) => {
+                tracing::info!(tenant, user = %u.id, "bootstrap admin created");
+                u
+            }
+            Err(IdentityError::Conflict) => repos
+                .users
+                .user_by_login(tenant, &fold(email))
+                .await?
+                .ok_or(IdentityError::Conflict)?,
+            Err(e) => return Err(e),
+        },
     };
     repos
         .access

@@ -17,9 +17,9 @@
 //! ```
 //!
 //! # Caveats
-//! - Signing keys live in memory until `iam_store::SqlKeyStore` (iam-issuer) is merged: a
-//!   restart issues new keys and earlier access tokens stop validating (refresh tokens, in
-//!   the database, keep working).
+//! - Signing keys are kept sealed (AES-256-GCM under the key-encryption key) in the same
+//!   database; losing the key-encryption key loses them (tokens then fail to validate after a
+//!   restart, and the service refuses to start until the keys table is cleared).
 //! - Concurrent refreshes with one token get the same access token only when they reach the
 //!   same instance; on two instances they get the same refresh token and two access tokens
 //!   with the same claims.

@@ -8,10 +8,11 @@ use iam_identity::limiter::{LimiterPolicy, LoginLimiter, MemoryLimiter};
 use iam_identity::memory::MemoryChallenges;
 use iam_identity::repository::{ChallengeStore, Repositories};
 use iam_identity::{Identity, IdentityPolicy, PasswordPolicy, Session};
-use iam_issuer::{Issuer, KeyAlgorithm, KeyRing, MemoryKeyStore, RotationPolicy};
+use iam_issuer::{Issuer, KeyAlgorithm, KeyRing, RotationPolicy};
 use iam_service::client_ip::TrustedProxies;
 use iam_store::identity::{RedisChallenges, RedisLimiter, SqlIdentityStore};
 use iam_store::Database;
+use iam_store::SqlKeyStore;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -36,7 +37,7 @@ pub struct AppState {
     pub platform_tenant: String,
     /// Access tokens minted for a refresh in the grace window, by `jti` seed: concurrent
     /// refreshes with one token get the same access token (on this instance).
-    recent: Mutex<HashMap<String, (TokenResponse, Instant)>>,
+    recent: Mutex<HashMap<String, (Arc<Mutex<Option<TokenResponse>>>, Instant)>>,
     grace: Duration,
     /// The parsed JWKS, for this service's own bearer tokens.
     pub own_keys: Arc<OwnKeys>,
@@ -162,8 +163,9 @@ impl AppState {
             config.access_ttl.max(Duration::from_secs(3600)),
             Duration::from_secs(300),
         );
+        let keys = Arc::new(SqlKeyStore::open(database.clone()).await?);
         let ring = KeyRing::open(
-            Arc::new(MemoryKeyStore::new()),
+            keys,
             config.kek.clone(),
             KeyAlgorithm::Es256,
             rotation,
@@ -190,19 +192,37 @@ impl AppState {
         Ok(state)
     }
 
-    /// The access token and refresh token of a session.
+    /// The access token and refresh token of a session. Sessions with one `token_id` (one
+    /// refresh token presented concurrently within the grace window) get one answer: the
+    /// first request mints, the others wait for it and reuse it.
     pub fn tokens(&self, session: &Session) -> Result<TokenResponse, MintError> {
         let now = Instant::now();
-        if let Some((answer, at)) = self
-            .recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&session.token_id)
-        {
-            if now.duration_since(*at) <= self.grace {
-                return Ok(answer.clone());
+        let slot = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() >= 10_000 {
+                recent.retain(|_, (_, at)| now.duration_since(*at) <= self.grace);
             }
+            match recent.get(&session.token_id) {
+                Some((slot, at)) if now.duration_since(*at) <= self.grace => Arc::clone(slot),
+                _ => {
+                    let slot = Arc::new(Mutex::new(None));
+                    if recent.len() < 10_000 {
+                        recent.insert(session.token_id.clone(), (Arc::clone(&slot), now));
+                    }
+                    slot
+                }
+            }
+        };
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(answer) = &*slot {
+            return Ok(answer.clone());
         }
+        let answer = self.mint(session)?;
+        *slot = Some(answer.clone());
+        Ok(answer)
+    }
+
+    fn mint(&self, session: &Session) -> Result<TokenResponse, MintError> {
         let c = &session.claims;
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(c.sub));
@@ -227,20 +247,12 @@ impl AppState {
         })?;
         metrics::histogram!("iam_api_token_issuance_seconds")
             .record(started.elapsed().as_secs_f64());
-        let answer = TokenResponse {
+        Ok(TokenResponse {
             access_token: minted.token.secret().clone(),
             token_type: "Bearer",
             expires_in: self.access_ttl.as_secs(),
             refresh_token: session.refresh_token.secret().clone(),
-        };
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.len() >= 10_000 {
-            recent.retain(|_, (_, at)| now.duration_since(*at) <= self.grace);
-        }
-        if recent.len() < 10_000 {
-            recent.insert(session.token_id.clone(), (answer.clone(), now));
-        }
-        Ok(answer)
+        })
     }
 }
 

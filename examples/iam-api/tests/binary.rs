@@ -1,4 +1,6 @@
 //! The `iam-api` binary: starts with no setup, refuses production without a key.
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -86,4 +88,24 @@ fn production_without_a_key_encryption_key_exits_with_status_2() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn signing_keys_survive_a_restart_so_earlier_tokens_still_validate() {
+    use iam_api::AppState;
+    let dir = iam_testkit::scratch::TempDir::new();
+    let listen: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let kek = iam_issuer::KeyEncryptionKey::generate();
+    let config = || {
+        let mut c = common::config(&dir, listen);
+        c.kek = kek.clone();
+        c
+    };
+    let first = AppState::start(&config()).await.unwrap();
+    let kid = first.issuer.key_ring().signing_kid();
+    let jwks = first.issuer.jwks();
+    first.database.close().await;
+    let second = AppState::start(&config()).await.unwrap();
+    assert_eq!(second.issuer.key_ring().signing_kid(), kid);
+    assert_eq!(second.issuer.jwks(), jwks);
 }

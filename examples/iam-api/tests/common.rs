@@ -32,7 +32,8 @@ pub fn config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr) -> Config
         redis_url: None,
         issuer: format!("http://{listen}"),
         audience: vec!["iam-api".into()],
-        kek: KeyEncryptionKey::generate(),
+        // One key for every test: tests on PostgreSQL and MariaDB share the keys table.
+        kek: KeyEncryptionKey::from_bytes([7; 32]),
         hashing: HashingConfig {
             memory_kib: 256,
             iterations: 1,
