@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+/// One token answer, minted once by whoever gets there first.
+type AnswerSlot = Arc<Mutex<Option<TokenResponse>>>;
+
 /// What the handlers share.
 pub struct AppState {
     /// The identity flows.
@@ -37,7 +40,7 @@ pub struct AppState {
     pub platform_tenant: String,
     /// Access tokens minted for a refresh in the grace window, by `jti` seed: concurrent
     /// refreshes with one token get the same access token (on this instance).
-    recent: Mutex<HashMap<String, (Arc<Mutex<Option<TokenResponse>>>, Instant)>>,
+    recent: Mutex<HashMap<String, (AnswerSlot, Instant)>>,
     grace: Duration,
     /// The parsed JWKS, for this service's own bearer tokens.
     pub own_keys: Arc<OwnKeys>,
