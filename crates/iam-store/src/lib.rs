@@ -24,7 +24,9 @@
 //! ```
 //!
 //! With the feature `issuer`, [`SqlKeyStore`] keeps iam-issuer's signing keys (sealed) in the
-//! database.
+//! database. With the feature `identity`, `identity::SqlIdentityStore` implements
+//! iam-identity's repositories, and `identity::RedisLimiter` / `identity::RedisChallenges` its
+//! limiter and MFA challenges on Redis.
 //!
 //! # Caveats
 //! - Queries go through sqlx's `Any` driver: write `?` placeholders and pass the text through
@@ -38,6 +40,8 @@
 #![forbid(unsafe_code)]
 
 mod database;
+#[cfg(feature = "identity")]
+pub mod identity;
 #[cfg(feature = "issuer")]
 mod issuer_keys;
 mod migrate;

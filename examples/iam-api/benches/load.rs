@@ -1,0 +1,285 @@
+//! The load driver behind the README's figures (`cargo bench -p iam-api --bench load`):
+//! logins/s per hashing worker against the bare hash measured in the same run, token
+//! issuance p50/p99, refreshes/s (PostgreSQL when `IAM_TEST_POSTGRES_URL` is set, else
+//! SQLite), start-up time to ready and RSS idle and under a 2,000-login burst (the release
+//! binary).
+use iam_api::AppState;
+use iam_core::Secret;
+use iam_identity::hashing::{HashingConfig, PasswordHasher};
+use iam_identity::{Session, SessionClaims};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn config(
+    dir: &std::path::Path,
+    listen: SocketAddr,
+    db: String,
+    workers: usize,
+) -> iam_api::config::Config {
+    iam_api::config::Config {
+        listen,
+        metrics_listen: None,
+        data_dir: dir.to_owned(),
+        database_url: db,
+        redis_url: None,
+        issuer: format!("http://{listen}"),
+        audience: vec!["iam-api".into()],
+        kek: iam_issuer::KeyEncryptionKey::from_bytes([9; 32]),
+        hashing: HashingConfig {
+            workers,
+            queue: 64,
+            ..HashingConfig::default()
+        },
+        access_ttl: Duration::from_secs(600),
+        refresh_ttl: Duration::from_secs(86_400),
+        refresh_grace: Duration::from_secs(10),
+        min_password_chars: 12,
+        ip_attempts_per_minute: u32::MAX,
+        trusted_proxies: iam_service::client_ip::TrustedProxies::none(),
+        platform_tenant: "default".into(),
+        bootstrap: Some(("admin@example.com".into(), Secret::new(PASSWORD.into()))),
+    }
+}
+
+async fn serve(dir: &std::path::Path, db: String, workers: usize) -> (String, Arc<AppState>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::start(&config(dir, addr, db, workers))
+        .await
+        .unwrap();
+    let app = iam_api::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}"), state)
+}
+
+async fn login(http: &reqwest::Client, base: &str) -> serde_json::Value {
+    let res = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"tenant": "default", "username": "admin@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = iam_testkit::scratch::TempDir::new();
+    let http = reqwest::Client::new();
+
+    // 1. The bare hash, one worker, default cost.
+    let hasher = PasswordHasher::new(HashingConfig {
+        workers: 1,
+        ..HashingConfig::default()
+    })
+    .unwrap();
+    let pw = Secret::new(PASSWORD.to_owned());
+    let hash = hasher.hash(&pw).await.unwrap();
+    let n = 40;
+    let t = Instant::now();
+    for _ in 0..n {
+        assert!(hasher.verify(&pw, Some(&hash)).await.unwrap());
+    }
+    let bare = n as f64 / t.elapsed().as_secs_f64();
+
+    // 2. Logins through the service (SQLite), one hashing worker, four clients.
+    let (base, state) = serve(dir.path(), dir.sqlite_url("bench.db"), 1).await;
+    let t = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                for _ in 0..n / 4 {
+                    login(&http, &base).await;
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let logins = n as f64 / t.elapsed().as_secs_f64();
+    println!("argon2id m=19456 t=2 p=1, one worker: bare hash {bare:.1}/s, login over HTTP on SQLite {logins:.1}/s, service overhead {:.1} %", (1.0 - logins / bare) * 100.0);
+
+    // 3. Token issuance inside the service.
+    let mut times = Vec::with_capacity(20_000);
+    for i in 0..20_000 {
+        let session = Session {
+            claims: SessionClaims {
+                sub: "user".into(),
+                tenant: "default".into(),
+                roles: vec!["admin".into()],
+                permissions: vec!["iam:admin".into()],
+                acr: "pwd".into(),
+                amr: vec!["pwd".into()],
+                sid: "family".into(),
+            },
+            refresh_token: Secret::new("r".into()),
+            refresh_expires_in: 1,
+            issued_at: 0,
+            token_id: format!("bench-{i}"),
+        };
+        let t = Instant::now();
+        state.tokens(&session).unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "token issuance (ES256, AppState::tokens): p50 {:?}, p99 {:?}",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99)
+    );
+
+    // 4. Refreshes per second (4 chains in parallel).
+    let (db_name, db) = match std::env::var("IAM_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => ("PostgreSQL", url),
+        _ => ("SQLite", dir.sqlite_url("refresh.db")),
+    };
+    let rdir = iam_testkit::scratch::TempDir::new();
+    let (rbase, _rstate) = serve(rdir.path(), db, 2).await;
+    let duration = Duration::from_secs(5);
+    let t = Instant::now();
+    let chains: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, base) = (http.clone(), rbase.clone());
+            tokio::spawn(async move {
+                let mut token = login(&http, &base).await["refresh_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let start = Instant::now();
+                let mut count = 0u64;
+                while start.elapsed() < duration {
+                    let res = http
+                        .post(format!("{base}/auth/refresh"))
+                        .json(&json!({"refresh_token": token}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    let v: serde_json::Value = res.json().await.unwrap();
+                    token = v["refresh_token"].as_str().unwrap().to_owned();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for c in chains {
+        total += c.await.unwrap();
+    }
+    println!(
+        "refreshes over HTTP on {db_name}, 4 clients, 2 cores shared with the clients: {:.0}/s",
+        total as f64 / t.elapsed().as_secs_f64()
+    );
+
+    // 5. The release binary: start-up to ready, RSS idle and under a 2,000-login burst.
+    let bdir = iam_testkit::scratch::TempDir::new();
+    let port = iam_testkit::scratch::free_port();
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iam-api"))
+        .current_dir(bdir.path())
+        .env("IAM_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IAM_API_BOOTSTRAP_ADMIN_EMAIL", "admin@example.com")
+        .env("IAM_API_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+        .env("IAM_API_IP_ATTEMPTS_PER_MINUTE", "1000000")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    loop {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let first_start = t.elapsed();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap();
+    // Second start on the existing database (migrations and keys in place).
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iam-api"))
+        .current_dir(bdir.path())
+        .env("IAM_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IAM_API_IP_ATTEMPTS_PER_MINUTE", "1000000")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let restart = t.elapsed();
+    println!("start-up to ready on SQLite (release binary, includes process spawn and the first poll): fresh {first_start:?}, existing database {restart:?}");
+    login(&http, &base).await;
+    let idle = status_kib(child.id(), "VmRSS:");
+    let burst_client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..2000)
+        .map(|_| {
+            let (http, base) = (burst_client.clone(), base.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/auth/login"))
+                    .json(&json!({"tenant": "default", "username": "admin@example.com", "password": PASSWORD}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let (mut ok, mut busy, mut other) = (0, 0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            200 => ok += 1,
+            503 => busy += 1,
+            _ => other += 1,
+        }
+    }
+    let peak = status_kib(child.id(), "VmHWM:");
+    println!("RSS idle {} MiB; 2,000 concurrent logins: {ok} × 200, {busy} × 503, {other} other; peak RSS {} MiB", idle / 1024, peak / 1024);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap();
+}
