@@ -1009,7 +1009,7 @@ async fn a_token_from_iam_api_is_accepted_by_the_sample_app_through_discovery() 
     let config = sample_app::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         metrics_listen: None,
-        jwt: iam_client::JwtConfig::new(api.base.clone()).audience("iam-api"),
+        jwt: Some(iam_client::JwtConfig::new(api.base.clone()).audience("iam-api")),
         kratos_public_url: None,
         credentials: None,
         transport: iam_client::TransportPolicy::new(),
