@@ -225,8 +225,11 @@ impl PasswordHasher {
     ) -> Result<T, IdentityError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let boxed: Job = Box::new(move |argon| {
-            let _held = admission;
-            let _ = tx.send(job(argon));
+            let result = job(argon);
+            // Released before the caller sees the result, so a caller never counts its own
+            // finished job as still admitted.
+            drop(admission);
+            let _ = tx.send(result);
         });
         self.jobs.send(boxed).map_err(|_| IdentityError::Hashing)?;
         // A worker that panicked drops the sender: an error, not a hang.
