@@ -113,6 +113,51 @@ where
     refresh_ends_at_the_absolute_lifetime_and_on_logout(r, l).await;
     let (r, l) = parts();
     repeated_failures_lock_the_account(r, l).await;
+    let (r, l) = parts();
+    concurrent_writes_for_different_users_all_succeed(r, l).await;
+}
+
+/// Many users changing their own credentials at once never see a storage error: a store
+/// whose transactions deadlock on neighbouring rows (InnoDB gap locks) retries them instead
+/// of turning a concurrent neighbour into a 503.
+pub async fn concurrent_writes_for_different_users_all_succeed(
+    r: Repositories,
+    l: Arc<dyn LoginLimiter>,
+) {
+    let (id, clock, _) = identity(r, l);
+    let tenant = format!("t{}", &new_id()[..12]);
+    id.create_tenant(&tenant, "Test").await.unwrap();
+    let mut users = Vec::new();
+    for i in 0..16 {
+        let name = format!("user{i:02}");
+        let password = pw(PASSWORD);
+        let user = id.create_user(&tenant, &name, None, Some(&password)).await;
+        users.push((name, user.unwrap().id));
+    }
+    clock.advance(60);
+    let done = futures_join(users.into_iter().map(|(name, user)| {
+        let (id, tenant) = (Arc::clone(&id), tenant.clone());
+        async move {
+            id.set_password(&tenant, &user, &pw("another long password"))
+                .await
+                .unwrap();
+            let LoginOutcome::Session(s) = login(&id, &tenant, &name, "another long password")
+                .await
+                .unwrap()
+            else {
+                panic!("unexpected MFA")
+            };
+            id.refresh(s.refresh_token.secret(), None).await.unwrap();
+            enrol(&id, &tenant, &user).await;
+            id.remove_mfa(&tenant, &user).await.unwrap();
+            enrol(&id, &tenant, &user).await;
+            let other = format!("{name}-b");
+            let fresh = id.create_user(&tenant, &other, None, None).await.unwrap();
+            id.delete_user(&tenant, &fresh.id).await.unwrap();
+        }
+    }))
+    .await;
+    assert_eq!(done.len(), 16);
 }
 
 /// Unknown tenant, unknown user, wrong password, disabled user, suspended tenant: one error.

@@ -41,6 +41,11 @@ pub enum StoreError {
     /// The database failed or cannot be reached.
     #[error("database error: {0}")]
     Database(String),
+    /// The database aborted a transaction to break a deadlock or a serialization conflict
+    /// with a concurrent one; the same transaction run again may succeed
+    /// ([`retry_contended`] does that).
+    #[error("transaction aborted by a concurrent one: {0}")]
+    Contention(String),
     /// A migration already applied has been edited since.
     #[error("migration {namespace}/{version} was changed after it was applied")]
     MigrationChanged {
@@ -63,8 +68,80 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         // sqlx errors name the statement's problem, never bound values; a connection error
         // may name the host, never the password.
-        Self::Database(e.to_string())
+        if is_contention(&e) {
+            Self::Contention(e.to_string())
+        } else {
+            Self::Database(e.to_string())
+        }
     }
+}
+
+/// Whether the database aborted the statement's transaction to break a deadlock or a
+/// serialization conflict with a concurrent transaction: SQLSTATE `40001` (PostgreSQL
+/// serialization failure, MariaDB/MySQL deadlock 1213), `40P01` (PostgreSQL deadlock), or
+/// SQLite's `SQLITE_BUSY` / `SQLITE_BUSY_SNAPSHOT` after its busy timeout.
+pub fn is_contention(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "517"))
+}
+
+/// Whether `e` or one of its sources is a [`StoreError::Contention`].
+pub fn is_contended(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::Contention(_))
+        ) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// How many times [`retry_contended`] runs a transaction at most.
+pub const CONTENTION_ATTEMPTS: u32 = 6;
+
+/// Run `transaction` (a closure that runs one whole transaction from `BEGIN` to `COMMIT`)
+/// again while the database aborts it as the victim of a deadlock or serialization conflict
+/// ([`is_contended`]), at most [`CONTENTION_ATTEMPTS`] times, with a short randomised pause
+/// that grows between attempts so two colliding transactions do not collide again. Every
+/// other outcome, and the last contention error, is returned as is.
+///
+/// InnoDB's gap locks make two transactions that each delete-then-insert a row of a
+/// different user deadlock; MySQL's manual asks applications to "always be prepared to
+/// re-issue a transaction if it fails due to deadlock". Only wrap work that is safe to run
+/// again: a transaction that was rolled back changed nothing.
+pub async fn retry_contended<T, E, F, Fut>(mut transaction: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + 'static,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(e) if attempt < CONTENTION_ATTEMPTS && is_contended(&e) => {
+                tracing::debug!(attempt, "transaction aborted by a concurrent one, retrying");
+                tokio::time::sleep(contention_pause(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 2^attempt ms, plus up to as much again at random (1–2, 2–4, … 32–64 ms).
+fn contention_pause(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = 1u64 << attempt.min(6);
+    // A fresh `RandomState` is seeded per instance; enough jitter to split two colliders.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    Duration::from_millis(base + h.finish() % (base + 1))
 }
 
 /// A connection pool on one of the three backends.
@@ -161,6 +238,46 @@ fn sqlite_dir(url: &str) -> Option<&std::path::Path> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped")]
+    struct Wrapped(#[source] StoreError);
+
+    #[tokio::test]
+    async fn only_contention_is_retried_and_never_more_than_the_bound() {
+        let contended = || Wrapped(StoreError::Contention("deadlock".into()));
+        assert!(is_contended(&contended()));
+        assert!(!is_contended(&Wrapped(StoreError::Database("x".into()))));
+        // Contended twice, then through.
+        let mut runs = 0;
+        let out: Result<u8, Wrapped> = retry_contended(|| {
+            runs += 1;
+            let r = if runs < 3 { Err(contended()) } else { Ok(7) };
+            async move { r }
+        })
+        .await;
+        assert_eq!((out.unwrap(), runs), (7, 3));
+        // Any other failure is returned at once.
+        let mut runs = 0;
+        let out: Result<u8, Wrapped> = retry_contended(|| {
+            runs += 1;
+            async { Err(Wrapped(StoreError::Database("down".into()))) }
+        })
+        .await;
+        assert!(matches!(out, Err(Wrapped(StoreError::Database(_)))));
+        assert_eq!(runs, 1);
+        // Contended for ever: bounded, and the contention error comes out.
+        let mut runs = 0;
+        let out: Result<u8, Wrapped> = retry_contended(|| {
+            runs += 1;
+            let e = contended();
+            async move { Err(e) }
+        })
+        .await;
+        assert!(matches!(out, Err(Wrapped(StoreError::Contention(_)))));
+        assert_eq!(runs, CONTENTION_ATTEMPTS);
+        assert!((1..=6).all(|a| contention_pause(a) <= Duration::from_millis(128)));
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_outside_string_literals() {

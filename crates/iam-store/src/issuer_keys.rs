@@ -28,6 +28,7 @@
 //!   1.7 KB sealed, 0.5 KB as a JWK).
 //! - SQLite serialises writers: a transition waits up to the pool's busy timeout (5 s) for
 //!   another instance's.
+use crate::database::retry_contended;
 use crate::database::{Database, StoreError};
 use crate::migrate::Migration;
 use base64::engine::general_purpose::STANDARD;
@@ -183,50 +184,54 @@ impl SqlKeyStore {
         // Keys leaving `current` first, so the slot is free for the one entering it.
         let mut ordered: Vec<&Transition> = changes.iter().collect();
         ordered.sort_by_key(|c| c.to == KeyState::Current);
-        let mut tx = self.db.pool().begin().await.map_err(unavailable)?;
-        for change in ordered {
-            let (sql, at) = match change.to {
-                KeyState::Current => (
-                    "UPDATE iam_issuer_keys SET state = 'current', current_slot = 1, \
-                     activated_at = ? WHERE kid = ? AND state = ?",
-                    Some(change.at),
-                ),
-                KeyState::Retired => (
-                    "UPDATE iam_issuer_keys SET state = 'retired', current_slot = NULL, \
-                     retired_at = ? WHERE kid = ? AND state = ?",
-                    Some(change.at),
-                ),
-                KeyState::Next => (
-                    "UPDATE iam_issuer_keys SET state = 'next', current_slot = NULL \
-                     WHERE kid = ? AND state = ?",
-                    None,
-                ),
-            };
-            let sql = self.db.sql(sql);
-            let mut query = sqlx::query(&sql);
-            if let Some(at) = at {
-                query = query.bind(at);
-            }
-            let result = query
-                .bind(&change.kid)
-                .bind(change.from.as_str())
-                .execute(&mut *tx)
-                .await;
-            let matched = match result {
-                Ok(done) => done.rows_affected() == 1,
-                Err(e) if is_unique_violation(&e) => false,
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Err(unavailable(e));
+        let ordered = &ordered;
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(unavailable)?;
+            for &change in ordered {
+                let (sql, at) = match change.to {
+                    KeyState::Current => (
+                        "UPDATE iam_issuer_keys SET state = 'current', current_slot = 1, \
+                         activated_at = ? WHERE kid = ? AND state = ?",
+                        Some(change.at),
+                    ),
+                    KeyState::Retired => (
+                        "UPDATE iam_issuer_keys SET state = 'retired', current_slot = NULL, \
+                         retired_at = ? WHERE kid = ? AND state = ?",
+                        Some(change.at),
+                    ),
+                    KeyState::Next => (
+                        "UPDATE iam_issuer_keys SET state = 'next', current_slot = NULL \
+                         WHERE kid = ? AND state = ?",
+                        None,
+                    ),
+                };
+                let sql = self.db.sql(sql);
+                let mut query = sqlx::query(&sql);
+                if let Some(at) = at {
+                    query = query.bind(at);
                 }
-            };
-            if !matched {
-                tx.rollback().await.map_err(unavailable)?;
-                return Ok(false);
+                let result = query
+                    .bind(&change.kid)
+                    .bind(change.from.as_str())
+                    .execute(&mut *tx)
+                    .await;
+                let matched = match result {
+                    Ok(done) => done.rows_affected() == 1,
+                    Err(e) if is_unique_violation(&e) => false,
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return Err(unavailable(e));
+                    }
+                };
+                if !matched {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return Ok(false);
+                }
             }
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(true)
+            tx.commit().await.map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
     }
 }
 

@@ -35,6 +35,9 @@
 //!   PostgreSQL dollar quotes (MariaDB procedure bodies with `DELIMITER` are not supported).
 //! - Each applied migration's SHA-256 is recorded; a script edited after it was applied is
 //!   refused at start ([`StoreError::MigrationChanged`]) rather than silently skipped.
+//! - A transaction the database aborts to break a deadlock or a serialization conflict
+//!   (InnoDB gap locks make two users' delete-then-insert collide) is run again by
+//!   [`retry_contended`], a few times with a jittered pause, instead of failing the request.
 //! - Migrations of one namespace run under a lock (PostgreSQL advisory lock, MariaDB
 //!   `GET_LOCK`, SQLite's write lock), so instances starting together apply each once.
 #![forbid(unsafe_code)]
@@ -46,7 +49,10 @@ pub mod identity;
 mod issuer_keys;
 mod migrate;
 
-pub use database::{Backend, Database, StoreError};
+pub use database::{
+    is_contended, is_contention, retry_contended, Backend, Database, StoreError,
+    CONTENTION_ATTEMPTS,
+};
 #[cfg(feature = "issuer")]
 pub use issuer_keys::{SqlKeyStore, ISSUER_MIGRATIONS};
 pub use migrate::Migration;

@@ -1,5 +1,6 @@
 //! TOTP, recovery codes, refresh families and tokens.
 use super::{int, join_list, opt_int, repo_err, split_list, text, SqlIdentityStore};
+use crate::database::retry_contended;
 use async_trait::async_trait;
 use iam_identity::model::{
     RefreshFamily, RefreshTokenRecord, SecretText, SpendOutcome, TotpCredential,
@@ -52,33 +53,36 @@ impl MfaRepository for SqlIdentityStore {
     }
 
     async fn put_pending_totp(&self, user: &str, c: &TotpCredential) -> RepoResult<bool> {
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM iam_totp WHERE user_id = ? AND confirmed = 0"),
-        )
-        .bind(user)
-        .execute(&mut *tx)
-        .await
-        .map_err(repo_err)?;
-        let inserted = sqlx::query(&self.db.sql(
-            "INSERT INTO iam_totp (user_id, secret, confirmed, last_step) VALUES (?, ?, 0, ?)",
-        ))
-        .bind(user)
-        .bind(c.secret_base32.secret())
-        .bind(c.last_step)
-        .execute(&mut *tx)
-        .await;
-        match inserted.map_err(repo_err) {
-            Ok(_) => {
-                tx.commit().await.map_err(repo_err)?;
-                Ok(true)
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(
+                &self
+                    .db
+                    .sql("DELETE FROM iam_totp WHERE user_id = ? AND confirmed = 0"),
+            )
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?;
+            let inserted = sqlx::query(&self.db.sql(
+                "INSERT INTO iam_totp (user_id, secret, confirmed, last_step) VALUES (?, ?, 0, ?)",
+            ))
+            .bind(user)
+            .bind(c.secret_base32.secret())
+            .bind(c.last_step)
+            .execute(&mut *tx)
+            .await;
+            match inserted.map_err(repo_err) {
+                Ok(_) => {
+                    tx.commit().await.map_err(repo_err)?;
+                    Ok(true)
+                }
+                // A confirmed credential is there.
+                Err(RepositoryError::Conflict) => Ok(false),
+                Err(e) => Err(e),
             }
-            // A confirmed credential is there.
-            Err(RepositoryError::Conflict) => Ok(false),
-            Err(e) => Err(e),
-        }
+        })
+        .await
     }
 
     async fn confirm_totp(&self, user: &str, step: i64) -> RepoResult<bool> {
@@ -109,48 +113,54 @@ impl MfaRepository for SqlIdentityStore {
     }
 
     async fn delete_mfa(&self, user: &str) -> RepoResult<bool> {
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM iam_recovery_codes WHERE user_id = ?"),
-        )
-        .bind(user)
-        .execute(&mut *tx)
-        .await
-        .map_err(repo_err)?;
-        let n = sqlx::query(&self.db.sql("DELETE FROM iam_totp WHERE user_id = ?"))
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(
+                &self
+                    .db
+                    .sql("DELETE FROM iam_recovery_codes WHERE user_id = ?"),
+            )
             .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(repo_err)?
-            .rows_affected();
-        tx.commit().await.map_err(repo_err)?;
-        Ok(n > 0)
-    }
-
-    async fn replace_recovery_codes(&self, user: &str, hashes: &[String]) -> RepoResult<()> {
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM iam_recovery_codes WHERE user_id = ?"),
-        )
-        .bind(user)
-        .execute(&mut *tx)
-        .await
-        .map_err(repo_err)?;
-        for h in hashes {
-            sqlx::query(&self.db.sql(
-                "INSERT INTO iam_recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, NULL)",
-            ))
-            .bind(user)
-            .bind(h)
             .execute(&mut *tx)
             .await
             .map_err(repo_err)?;
-        }
-        tx.commit().await.map_err(repo_err)
+            let n = sqlx::query(&self.db.sql("DELETE FROM iam_totp WHERE user_id = ?"))
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(repo_err)?
+                .rows_affected();
+            tx.commit().await.map_err(repo_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn replace_recovery_codes(&self, user: &str, hashes: &[String]) -> RepoResult<()> {
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(
+                &self
+                    .db
+                    .sql("DELETE FROM iam_recovery_codes WHERE user_id = ?"),
+            )
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?;
+            for h in hashes {
+                sqlx::query(&self.db.sql(
+                    "INSERT INTO iam_recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, NULL)",
+                ))
+                .bind(user)
+                .bind(h)
+                .execute(&mut *tx)
+                .await
+                .map_err(repo_err)?;
+            }
+            tx.commit().await.map_err(repo_err)
+        })
+        .await
     }
 
     async fn redeem_recovery_code(&self, user: &str, hash: &str, now: i64) -> RepoResult<bool> {
@@ -171,29 +181,32 @@ impl MfaRepository for SqlIdentityStore {
 #[async_trait]
 impl RefreshRepository for SqlIdentityStore {
     async fn create_family(&self, f: &RefreshFamily, token_hash: &str) -> RepoResult<()> {
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(&self.db.sql(
-            "INSERT INTO iam_refresh_families (id, tenant, user_id, acr, amr, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-        ))
-        .bind(&f.id)
-        .bind(&f.tenant)
-        .bind(&f.user_id)
-        .bind(&f.acr)
-        .bind(join_list(&f.amr))
-        .bind(f.created_at)
-        .bind(f.expires_at)
-        .execute(&mut *tx)
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(&self.db.sql(
+                "INSERT INTO iam_refresh_families (id, tenant, user_id, acr, amr, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+            ))
+            .bind(&f.id)
+            .bind(&f.tenant)
+            .bind(&f.user_id)
+            .bind(&f.acr)
+            .bind(join_list(&f.amr))
+            .bind(f.created_at)
+            .bind(f.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?;
+            sqlx::query(&self.db.sql(
+                "INSERT INTO iam_refresh_tokens (token_hash, family_id, generation, spent_at) VALUES (?, ?, 0, NULL)",
+            ))
+            .bind(token_hash)
+            .bind(&f.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?;
+            tx.commit().await.map_err(repo_err)
+        })
         .await
-        .map_err(repo_err)?;
-        sqlx::query(&self.db.sql(
-            "INSERT INTO iam_refresh_tokens (token_hash, family_id, generation, spent_at) VALUES (?, ?, 0, NULL)",
-        ))
-        .bind(token_hash)
-        .bind(&f.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(repo_err)?;
-        tx.commit().await.map_err(repo_err)
     }
 
     async fn family(&self, id: &str) -> RepoResult<Option<RefreshFamily>> {
@@ -215,35 +228,50 @@ impl RefreshRepository for SqlIdentityStore {
         successor_hash: &str,
         now: i64,
     ) -> RepoResult<SpendOutcome> {
-        let spent = sqlx::query(&self.db.sql(
-            "UPDATE iam_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
-        ))
-        .bind(now)
-        .bind(token_hash)
-        .execute(self.db.pool())
+        // One transaction: the spend and its successor commit together, so a failure between
+        // them cannot leave a spent token without a successor (the client's retry would then
+        // look like a replay and revoke its family).
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            let spent = sqlx::query(&self.db.sql(
+                "UPDATE iam_refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
+            ))
+            .bind(now)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?
+            .rows_affected()
+                == 1;
+            let record = sqlx::query(&self.db.sql(
+                "SELECT family_id, generation, spent_at FROM iam_refresh_tokens WHERE token_hash = ?",
+            ))
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(repo_err)?
+            .as_ref()
+            .map(token_of)
+            .transpose()?;
+            let Some(record) = record else {
+                return Ok(SpendOutcome::Unknown);
+            };
+            if !spent {
+                return Ok(SpendOutcome::AlreadySpent(record));
+            }
+            sqlx::query(&self.db.sql(
+                "INSERT INTO iam_refresh_tokens (token_hash, family_id, generation, spent_at) VALUES (?, ?, ?, NULL)",
+            ))
+            .bind(successor_hash)
+            .bind(&record.family_id)
+            .bind(record.generation + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?;
+            tx.commit().await.map_err(repo_err)?;
+            Ok(SpendOutcome::Spent(record))
+        })
         .await
-        .map_err(repo_err)?
-        .rows_affected()
-            == 1;
-        let Some(record) = self.token(token_hash).await? else {
-            return Ok(SpendOutcome::Unknown);
-        };
-        if !spent {
-            return Ok(SpendOutcome::AlreadySpent(record));
-        }
-        let inserted = sqlx::query(&self.db.sql(
-            "INSERT INTO iam_refresh_tokens (token_hash, family_id, generation, spent_at) VALUES (?, ?, ?, NULL)",
-        ))
-        .bind(successor_hash)
-        .bind(&record.family_id)
-        .bind(record.generation + 1)
-        .execute(self.db.pool())
-        .await
-        .map_err(repo_err);
-        match inserted {
-            Ok(_) | Err(RepositoryError::Conflict) => Ok(SpendOutcome::Spent(record)),
-            Err(e) => Err(e),
-        }
     }
 
     async fn token(&self, token_hash: &str) -> RepoResult<Option<RefreshTokenRecord>> {

@@ -1,5 +1,6 @@
 //! Tenants and users.
 use super::{int, opt_text, repo_err, text, SqlIdentityStore};
+use crate::database::retry_contended;
 use async_trait::async_trait;
 use iam_identity::fold;
 use iam_identity::model::{PasswordHash, Tenant, User};
@@ -108,52 +109,55 @@ impl TenantRepository for SqlIdentityStore {
 #[async_trait]
 impl UserRepository for SqlIdentityStore {
     async fn create_user(&self, u: &User, password: Option<&PasswordHash>) -> RepoResult<()> {
-        let mut logins = vec![fold(&u.username)];
-        if let Some(e) = &u.email {
-            let e = fold(e);
-            if !logins.contains(&e) {
-                logins.push(e);
+        retry_contended(|| async move {
+            let mut logins = vec![fold(&u.username)];
+            if let Some(e) = &u.email {
+                let e = fold(e);
+                if !logins.contains(&e) {
+                    logins.push(e);
+                }
             }
-        }
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(&self.db.sql(&format!(
-            "INSERT INTO iam_users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-        )))
-        .bind(&u.id)
-        .bind(&u.tenant)
-        .bind(&u.username)
-        .bind(u.email.as_deref())
-        .bind(i64::from(u.disabled))
-        .bind(u.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(repo_err)?;
-        for login in &logins {
-            sqlx::query(
-                &self
-                    .db
-                    .sql("INSERT INTO iam_user_logins (tenant, login, user_id) VALUES (?, ?, ?)"),
-            )
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(&self.db.sql(&format!(
+                "INSERT INTO iam_users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            )))
+            .bind(&u.id)
             .bind(&u.tenant)
-            .bind(login)
-            .bind(&u.id)
+            .bind(&u.username)
+            .bind(u.email.as_deref())
+            .bind(i64::from(u.disabled))
+            .bind(u.created_at)
             .execute(&mut *tx)
             .await
             .map_err(repo_err)?;
-        }
-        if let Some(p) = password {
-            sqlx::query(
-                &self
-                    .db
-                    .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
-            )
-            .bind(&u.id)
-            .bind(p.phc())
-            .execute(&mut *tx)
-            .await
-            .map_err(repo_err)?;
-        }
-        tx.commit().await.map_err(repo_err)
+            for login in &logins {
+                sqlx::query(
+                    &self.db.sql(
+                        "INSERT INTO iam_user_logins (tenant, login, user_id) VALUES (?, ?, ?)",
+                    ),
+                )
+                .bind(&u.tenant)
+                .bind(login)
+                .bind(&u.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(repo_err)?;
+            }
+            if let Some(p) = password {
+                sqlx::query(
+                    &self
+                        .db
+                        .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
+                )
+                .bind(&u.id)
+                .bind(p.phc())
+                .execute(&mut *tx)
+                .await
+                .map_err(repo_err)?;
+            }
+            tx.commit().await.map_err(repo_err)
+        })
+        .await
     }
 
     async fn user(&self, tenant: &str, id: &str) -> RepoResult<Option<User>> {
@@ -227,39 +231,42 @@ impl UserRepository for SqlIdentityStore {
     }
 
     async fn delete_user(&self, tenant: &str, id: &str) -> RepoResult<bool> {
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        let deleted = sqlx::query(
-            &self
-                .db
-                .sql("DELETE FROM iam_users WHERE tenant = ? AND id = ?"),
-        )
-        .bind(tenant)
-        .bind(id)
-        .execute(&mut *tx)
+        retry_contended(|| async move {
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            let deleted = sqlx::query(
+                &self
+                    .db
+                    .sql("DELETE FROM iam_users WHERE tenant = ? AND id = ?"),
+            )
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(repo_err)?
+            .rows_affected();
+            if deleted == 0 {
+                return Ok(false);
+            }
+            for sql in [
+                "DELETE FROM iam_user_logins WHERE user_id = ?",
+                "DELETE FROM iam_passwords WHERE user_id = ?",
+                "DELETE FROM iam_group_members WHERE user_id = ?",
+                "DELETE FROM iam_role_assignments WHERE holder_kind = 'u' AND holder_id = ?",
+                "DELETE FROM iam_totp WHERE user_id = ?",
+                "DELETE FROM iam_recovery_codes WHERE user_id = ?",
+                "DELETE FROM iam_refresh_tokens WHERE family_id IN (SELECT id FROM iam_refresh_families WHERE user_id = ?)",
+                "DELETE FROM iam_refresh_families WHERE user_id = ?",
+            ] {
+                sqlx::query(&self.db.sql(sql))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(repo_err)?;
+            }
+            tx.commit().await.map_err(repo_err)?;
+            Ok(true)
+        })
         .await
-        .map_err(repo_err)?
-        .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        for sql in [
-            "DELETE FROM iam_user_logins WHERE user_id = ?",
-            "DELETE FROM iam_passwords WHERE user_id = ?",
-            "DELETE FROM iam_group_members WHERE user_id = ?",
-            "DELETE FROM iam_role_assignments WHERE holder_kind = 'u' AND holder_id = ?",
-            "DELETE FROM iam_totp WHERE user_id = ?",
-            "DELETE FROM iam_recovery_codes WHERE user_id = ?",
-            "DELETE FROM iam_refresh_tokens WHERE family_id IN (SELECT id FROM iam_refresh_families WHERE user_id = ?)",
-            "DELETE FROM iam_refresh_families WHERE user_id = ?",
-        ] {
-            sqlx::query(&self.db.sql(sql))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(repo_err)?;
-        }
-        tx.commit().await.map_err(repo_err)?;
-        Ok(true)
     }
 
     async fn password_hash(&self, tenant: &str, id: &str) -> RepoResult<Option<PasswordHash>> {
@@ -281,32 +288,35 @@ impl UserRepository for SqlIdentityStore {
         id: &str,
         hash: &PasswordHash,
     ) -> RepoResult<bool> {
-        if !self
-            .exists(
-                "SELECT id FROM iam_users WHERE tenant = ? AND id = ?",
-                &[tenant, id],
+        retry_contended(|| async move {
+            if !self
+                .exists(
+                    "SELECT id FROM iam_users WHERE tenant = ? AND id = ?",
+                    &[tenant, id],
+                )
+                .await?
+            {
+                return Ok(false);
+            }
+            let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
+            sqlx::query(&self.db.sql("DELETE FROM iam_passwords WHERE user_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(repo_err)?;
+            sqlx::query(
+                &self
+                    .db
+                    .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
             )
-            .await?
-        {
-            return Ok(false);
-        }
-        let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-        sqlx::query(&self.db.sql("DELETE FROM iam_passwords WHERE user_id = ?"))
             .bind(id)
+            .bind(hash.phc())
             .execute(&mut *tx)
             .await
             .map_err(repo_err)?;
-        sqlx::query(
-            &self
-                .db
-                .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
-        )
-        .bind(id)
-        .bind(hash.phc())
-        .execute(&mut *tx)
+            tx.commit().await.map_err(repo_err)?;
+            Ok(true)
+        })
         .await
-        .map_err(repo_err)?;
-        tx.commit().await.map_err(repo_err)?;
-        Ok(true)
     }
 }
