@@ -5,7 +5,8 @@
 // line: {"callback": URL}.
 //
 // Environment: AUTH_URL, CALLBACK_PREFIX, USERNAME, PASSWORD, WRONG_PASSWORD, TOTP_CODE
-// (optional), EXPECT_CONSENT (0/1), CHROMIUM (default /usr/bin/chromium).
+// (optional), EXPECT_CONSENT (0/1), CHECK_REPLAY (0/1: the used login page shows an error
+// afterwards), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 
 const env = (name, fallback) => {
@@ -26,6 +27,7 @@ try {
 
   await page.goto(env("AUTH_URL"));
   await page.waitForSelector("#login-form.shown");
+  const loginPage = page.url();
 
   const wrong = process.env.WRONG_PASSWORD;
   if (wrong) {
@@ -59,6 +61,13 @@ try {
     throw new Error(`never reached ${callbackPrefix}; at ${page.url()}: ${e.message}`);
   }
   const callback = page.url();
+
+  if (env("CHECK_REPLAY", "0") === "1") {
+    // The used login challenge again (back button, a bookmarked link): an error, no form.
+    await page.goto(loginPage);
+    await page.waitForSelector('#error:has-text("already used")');
+    if (await page.isVisible("#login-form")) throw new Error("a used challenge shows the form");
+  }
   console.log(JSON.stringify({ callback }));
 } finally {
   await browser.close();

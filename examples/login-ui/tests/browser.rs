@@ -2,8 +2,9 @@
 //! (`tests/browser.mjs`, `npm ci` in `tests/`), against the real Hydra and the IAM API as its
 //! login provider. An OAuth2 client runs the authorization-code + PKCE flow; the browser
 //! fills the page; the code at the client's redirect URI is exchanged for tokens that carry
-//! the user's tenant, roles and permissions. Fails (never skips) when node, Chromium or
-//! playwright-core is missing.
+//! the user's tenant, roles and permissions; a wrong password shows an error and does not
+//! navigate; the used login page shows an error afterwards. Fails (never skips) when node,
+//! Chromium or playwright-core is missing.
 use iam_api::config::{Config, TokenBackend};
 use iam_api::hydra_provider::HydraSettings;
 use iam_client::hydra::{HydraAdmin, OAuth2Client};
@@ -238,6 +239,7 @@ async fn a_browser_signs_in_on_the_page_with_and_without_totp_and_the_client_get
             ("USERNAME", "alice".into()),
             ("PASSWORD", PASSWORD.into()),
             ("WRONG_PASSWORD", "not the password!".into()),
+            ("CHECK_REPLAY", "1".into()),
             ("EXPECT_CONSENT", "1".into()),
         ])
     })
