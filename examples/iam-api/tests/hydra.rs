@@ -2,7 +2,8 @@
 //! iam-testkit): the authorization-code + PKCE flow of an OAuth2 client driven over HTTP (a
 //! plain client follows Hydra's redirects, no browser), the login page's calls going to the
 //! IAM API; password only and password + TOTP; the claims in the ID and access tokens;
-//! refresh and refresh reuse at Hydra; hostile challenges; a locked account; logout.
+//! the suite's middleware mapping Hydra's `ext` into the principal; refresh and refresh reuse
+//! at Hydra; hostile challenges; a locked account; a disabled account at consent; logout.
 mod common;
 
 use common::{claims, start_with, totp_code, Api, PASSWORD};
@@ -112,6 +113,7 @@ async fn stack() -> Stack {
     for (id, first_party) in [("shop", false), ("console", true)] {
         let mut c = OAuth2Client::web(id, REDIRECT).secret(SECRET);
         c.scope = Some("openid offline_access email".into());
+        c.audience = vec!["orders-api".into()];
         c.skip_consent = Some(first_party);
         c.post_logout_redirect_uris = vec!["http://127.0.0.1:9/bye".into()];
         admin.create_client(&c).await.unwrap();
@@ -194,9 +196,9 @@ async fn a_third_party_client_gets_tokens_with_the_users_claims_after_password_a
     let s = stack().await;
     let shop = s.client("shop").await;
     let mut browser = Browser::new();
-    let (challenge, pending) = s
-        .authorize(&mut browser, &shop, &["openid", "offline_access", "email"])
-        .await;
+    let (url, pending) = shop.begin(&["openid", "offline_access", "email"]);
+    let to_login = browser.visit(&format!("{url}&audience=orders-api")).await;
+    let challenge = query_param(&to_login, "login_challenge").unwrap();
 
     let (status, info) = s
         .get(&format!("/auth/login?login_challenge={challenge}"))
@@ -273,6 +275,39 @@ async fn a_third_party_client_gets_tokens_with_the_users_claims_after_password_a
     assert_eq!(access["ext"]["tenant"], "acme");
     assert_eq!(access["ext"]["roles"], json!(["reader"]));
     assert_eq!(access["ext"]["permissions"], json!(["docs:read"]));
+    // The suite's own middleware, pointed at Hydra by discovery, maps `ext` into the
+    // principal a service sees.
+    let chain = iam_client::JwtConfig::new(s.hydra.issuer())
+        .audience("orders-api")
+        .chain()
+        .unwrap();
+    let service = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|iam_axum::Auth(p): iam_axum::Auth| async move {
+                axum::Json(json!({
+                    "sub": p.subject(),
+                    "tenant": p.tenant(),
+                    "roles": p.roles(),
+                    "may_read": p.permissions().grants("docs:read"),
+                }))
+            }),
+        )
+        .layer(iam_axum::IamLayer::required(chain));
+    let service = iam_testkit::app::serve(service).await;
+    let me: Value = reqwest::Client::new()
+        .get(format!("{service}/me"))
+        .bearer_auth(outcome.tokens.access_token.secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me,
+        json!({"sub": s.alice, "tenant": "acme", "roles": ["reader"], "may_read": true})
+    );
 
     // Refresh goes to Hydra (the IAM API relays no token call): rotation, then reuse is
     // Hydra's own invalid_grant, seen by the client straight from Hydra.
