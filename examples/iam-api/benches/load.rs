@@ -43,6 +43,7 @@ fn config(
         trusted_proxies: iam_service::client_ip::TrustedProxies::none(),
         platform_tenant: "default".into(),
         bootstrap: Some(("admin@example.com".into(), Secret::new(PASSWORD.into()))),
+        token_backend: iam_api::config::TokenBackend::SelfIssued,
     }
 }
 

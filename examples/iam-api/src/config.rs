@@ -47,6 +47,18 @@ pub struct Config {
     pub platform_tenant: String,
     /// `IAM_API_BOOTSTRAP_ADMIN_EMAIL` + `IAM_API_BOOTSTRAP_ADMIN_PASSWORD`.
     pub bootstrap: Option<(String, iam_core::Secret)>,
+    /// `IAM_API_TOKEN_BACKEND`: `self` (default) or `hydra`.
+    pub token_backend: TokenBackend,
+}
+
+/// Who issues the OAuth2 tokens of the users' apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenBackend {
+    /// The IAM API mints its own tokens (`IAM_API_TOKEN_BACKEND=self`, the default).
+    SelfIssued,
+    /// Ory Hydra issues them; the IAM API is its login and consent provider
+    /// (`IAM_API_TOKEN_BACKEND=hydra`; see [`crate::hydra_provider`]).
+    Hydra(crate::hydra_provider::HydraSettings),
 }
 
 impl std::fmt::Debug for Config {
@@ -176,6 +188,7 @@ impl Config {
                     .get("PLATFORM_TENANT")
                     .unwrap_or_else(|| "default".into()),
                 bootstrap,
+                token_backend: crate::hydra_provider::HydraSettings::from_env(env)?,
             },
             source,
         ))

@@ -30,6 +30,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod errors;
+pub mod hydra_provider;
 pub mod openapi;
 pub mod state;
 
@@ -89,11 +90,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     let chain = own_tokens(&state);
     let bearer = IamLayer::required(chain.clone());
     let optional = IamLayer::optional(chain);
-    let public_auth = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/mfa/verify", post(auth::mfa_verify))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout).layer(optional));
+    let public_auth = match state.hydra {
+        None => Router::new()
+            .route("/auth/login", post(auth::login))
+            .route("/auth/mfa/verify", post(auth::mfa_verify))
+            .route("/auth/logout", post(auth::logout).layer(optional)),
+        Some(_) => hydra_provider::routes(optional),
+    }
+    .route("/auth/refresh", post(auth::refresh));
     let bearer_auth = Router::new()
         .route("/auth/mfa/totp/enroll", post(auth::totp_enroll))
         .route("/auth/mfa/totp/confirm", post(auth::totp_confirm))

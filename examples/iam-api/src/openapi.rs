@@ -39,6 +39,8 @@ impl Modify for Bearer {
         crate::admin::assign_group_role, crate::admin::unassign_group_role,
         crate::admin::create_role, crate::admin::list_roles, crate::admin::get_role,
         crate::admin::set_role_permissions, crate::admin::delete_role,
+        crate::hydra_provider::login::login_request, crate::hydra_provider::consent::consent_request,
+        crate::hydra_provider::consent::submit_consent,
     ),
     components(schemas(crate::auth::MfaRequiredResponse))
 )]

@@ -44,6 +44,8 @@ pub struct AppState {
     grace: Duration,
     /// The parsed JWKS, for this service's own bearer tokens.
     pub own_keys: Arc<OwnKeys>,
+    /// Hydra's login and consent provider (`IAM_API_TOKEN_BACKEND=hydra`).
+    pub hydra: Option<Arc<crate::hydra_provider::HydraProvider>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -110,6 +112,9 @@ pub enum StartError {
     /// A Redis URL that does not parse.
     #[error("IAM_API_REDIS_URL: invalid Redis URL")]
     Redis,
+    /// The Hydra admin client cannot be built.
+    #[error("hydra: {0}")]
+    Hydra(#[from] iam_client::hydra::HydraError),
     /// The bootstrap admin cannot be created.
     #[error("bootstrap admin: {0}")]
     Bootstrap(#[from] iam_identity::IdentityError),
@@ -188,6 +193,12 @@ impl AppState {
             recent: Mutex::new(HashMap::new()),
             grace: config.refresh_grace,
             own_keys,
+            hydra: match &config.token_backend {
+                crate::config::TokenBackend::Hydra(settings) => Some(Arc::new(
+                    crate::hydra_provider::HydraProvider::new(settings)?,
+                )),
+                crate::config::TokenBackend::SelfIssued => None,
+            },
         });
         if let Some((email, password)) = &config.bootstrap {
             crate::bootstrap::admin(&state, email, password).await?;

@@ -53,6 +53,7 @@ pub fn config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr) -> Config
             ADMIN_EMAIL.into(),
             iam_core::Secret::new(ADMIN_PASSWORD.into()),
         )),
+        token_backend: iam_api::config::TokenBackend::SelfIssued,
     }
 }
 

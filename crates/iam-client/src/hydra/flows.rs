@@ -366,19 +366,51 @@ pub enum LoginSessions<'a> {
     Session(&'a str),
 }
 
-const LOGIN: &str = "/admin/oauth2/auth/requests/login";
-const CONSENT: &str = "/admin/oauth2/auth/requests/consent";
-const LOGOUT: &str = "/admin/oauth2/auth/requests/logout";
+/// The three challenge flows of a login provider: where their requests live and the name of
+/// their challenge parameter.
+#[derive(Debug, Clone, Copy)]
+enum Flow {
+    Login,
+    Consent,
+    Logout,
+}
+
+impl Flow {
+    fn base(self) -> &'static str {
+        match self {
+            Self::Login => "/admin/oauth2/auth/requests/login",
+            Self::Consent => "/admin/oauth2/auth/requests/consent",
+            Self::Logout => "/admin/oauth2/auth/requests/logout",
+        }
+    }
+
+    fn param(self) -> &'static str {
+        match self {
+            Self::Login => "login_challenge",
+            Self::Consent => "consent_challenge",
+            Self::Logout => "logout_challenge",
+        }
+    }
+
+    /// `{base}{verb}?{param}={challenge}` (`verb` is `""`, `"/accept"` or `"/reject"`).
+    fn path(self, verb: &str, challenge: &str) -> Result<String, HydraError> {
+        let challenge = non_empty(challenge, "empty challenge")?;
+        Ok(format!(
+            "{}{verb}?{}={}",
+            self.base(),
+            self.param(),
+            escape(challenge)
+        ))
+    }
+}
 
 impl HydraAdmin {
     async fn get_request<T: serde::de::DeserializeOwned>(
         &self,
-        base: &str,
-        param: &str,
+        flow: Flow,
         challenge: &str,
     ) -> Result<RequestState<T>, HydraError> {
-        let challenge = non_empty(challenge, "empty challenge")?;
-        let path = format!("{base}?{param}={}", escape(challenge));
+        let path = flow.path("", challenge)?;
         let answer = self.send(http::Method::GET, &path, None).await?;
         if answer.status == 410 {
             return Ok(RequestState::AlreadyHandled(answer.json(&[410])?));
@@ -386,13 +418,17 @@ impl HydraAdmin {
         Ok(RequestState::Open(answer.json(&[200])?))
     }
 
-    async fn answer_request(
+    /// The one shape of every accept and reject: `PUT {flow}/{verb}?challenge` with an
+    /// optional body, answered by where to send the browser.
+    async fn answer_request<B: serde::Serialize>(
         &self,
-        path: String,
+        flow: Flow,
+        verb: &str,
         challenge: &str,
-        body: Option<Vec<u8>>,
+        body: Option<&B>,
     ) -> Result<Redirect, HydraError> {
-        non_empty(challenge, "empty challenge")?;
+        let path = flow.path(verb, challenge)?;
+        let body = body.map(to_body).transpose()?;
         let answer = self.send(http::Method::PUT, &path, body).await?;
         // 410: the challenge was handled before; Hydra still says where to go.
         answer.json(&[200, 410])
@@ -403,8 +439,7 @@ impl HydraAdmin {
         &self,
         login_challenge: &str,
     ) -> Result<RequestState<LoginRequest>, HydraError> {
-        self.get_request(LOGIN, "login_challenge", login_challenge)
-            .await
+        self.get_request(Flow::Login, login_challenge).await
     }
 
     /// Accept a login; send the browser to the answer.
@@ -414,8 +449,7 @@ impl HydraAdmin {
         accept: &AcceptLogin,
     ) -> Result<Redirect, HydraError> {
         non_empty(&accept.subject, "empty subject")?;
-        let path = format!("{LOGIN}/accept?login_challenge={}", escape(login_challenge));
-        self.answer_request(path, login_challenge, Some(to_body(accept)?))
+        self.answer_request(Flow::Login, "/accept", login_challenge, Some(accept))
             .await
     }
 
@@ -425,8 +459,7 @@ impl HydraAdmin {
         login_challenge: &str,
         reject: &RejectRequest,
     ) -> Result<Redirect, HydraError> {
-        let path = format!("{LOGIN}/reject?login_challenge={}", escape(login_challenge));
-        self.answer_request(path, login_challenge, Some(to_body(reject)?))
+        self.answer_request(Flow::Login, "/reject", login_challenge, Some(reject))
             .await
     }
 
@@ -435,8 +468,7 @@ impl HydraAdmin {
         &self,
         consent_challenge: &str,
     ) -> Result<RequestState<ConsentRequest>, HydraError> {
-        self.get_request(CONSENT, "consent_challenge", consent_challenge)
-            .await
+        self.get_request(Flow::Consent, consent_challenge).await
     }
 
     /// Accept a consent; send the browser to the answer.
@@ -445,11 +477,7 @@ impl HydraAdmin {
         consent_challenge: &str,
         accept: &AcceptConsent,
     ) -> Result<Redirect, HydraError> {
-        let path = format!(
-            "{CONSENT}/accept?consent_challenge={}",
-            escape(consent_challenge)
-        );
-        self.answer_request(path, consent_challenge, Some(to_body(accept)?))
+        self.answer_request(Flow::Consent, "/accept", consent_challenge, Some(accept))
             .await
     }
 
@@ -459,11 +487,7 @@ impl HydraAdmin {
         consent_challenge: &str,
         reject: &RejectRequest,
     ) -> Result<Redirect, HydraError> {
-        let path = format!(
-            "{CONSENT}/reject?consent_challenge={}",
-            escape(consent_challenge)
-        );
-        self.answer_request(path, consent_challenge, Some(to_body(reject)?))
+        self.answer_request(Flow::Consent, "/reject", consent_challenge, Some(reject))
             .await
     }
 
@@ -472,8 +496,7 @@ impl HydraAdmin {
         &self,
         logout_challenge: &str,
     ) -> Result<RequestState<LogoutRequest>, HydraError> {
-        self.get_request(LOGOUT, "logout_challenge", logout_challenge)
-            .await
+        self.get_request(Flow::Logout, logout_challenge).await
     }
 
     /// Accept a logout (Hydra ends the login session); send the browser to the answer.
@@ -481,20 +504,13 @@ impl HydraAdmin {
         &self,
         logout_challenge: &str,
     ) -> Result<Redirect, HydraError> {
-        let path = format!(
-            "{LOGOUT}/accept?logout_challenge={}",
-            escape(logout_challenge)
-        );
-        self.answer_request(path, logout_challenge, None).await
+        self.answer_request::<()>(Flow::Logout, "/accept", logout_challenge, None)
+            .await
     }
 
     /// Reject a logout (the user stays logged in).
     pub async fn reject_logout_request(&self, logout_challenge: &str) -> Result<(), HydraError> {
-        non_empty(logout_challenge, "empty challenge")?;
-        let path = format!(
-            "{LOGOUT}/reject?logout_challenge={}",
-            escape(logout_challenge)
-        );
+        let path = Flow::Logout.path("/reject", logout_challenge)?;
         self.send(http::Method::PUT, &path, None)
             .await?
             .empty(&[200, 204])
