@@ -95,7 +95,6 @@ fn is_b64token(s: &[u8]) -> bool {
 }
 
 impl<'a> RequestView<'a> {
-    /// A view of these request parts.
     /// A view of these request parts, with no client address.
     pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
         Self {
