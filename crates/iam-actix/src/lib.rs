@@ -205,7 +205,10 @@ where
             strip_identity_headers(req.headers_mut());
             req.extensions_mut().remove::<Principal>();
             let parts = view_parts(&req);
-            let view = RequestView::from_parts(&parts);
+            // actix keeps extensions on the request, not in the parts: the end client's
+            // address only when a trusted layer set it (never the socket peer by itself).
+            let client_addr = req.extensions().get::<ClientAddr>().map(|a| a.0);
+            let view = RequestView::from_parts(&parts).with_client_addr(client_addr);
             // Most requests need no waiting (cached keys or session): no authenticator future.
             let decision = match gate.decide_now(&view) {
                 Some(decision) => decision,
@@ -303,7 +306,8 @@ enum Check {
     Policy(PolicyGuard),
 }
 
-/// The name iam-axum gives the same guard.
+/// A short name for [`RequireMiddleware`] (iam-axum's counterpart is `RequireLayer`: the same
+/// guard, the same answers).
 pub type Require = RequireMiddleware;
 
 impl RequireMiddleware {
@@ -456,3 +460,8 @@ where
         })
     }
 }
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

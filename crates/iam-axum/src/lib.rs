@@ -65,3 +65,8 @@ pub use require::{RequireLayer, RequireService};
 pub(crate) fn response<B: From<String>>(err: &iam_core::AuthError) -> http::Response<B> {
     err.to_response().map(B::from)
 }
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,60 +1,28 @@
-//! `RequireLayer::policy`: the route asks a policy decision point about its resource; 403
-//! with the policy's reasons, 503 when the decision point cannot decide, 401 without a
-//! principal.
+//! `RequireLayer::policy` against the policy-guard table of iam-testkit: 403 with the
+//! policy's reasons, 503 when the decision point cannot decide, 401 without a principal.
 use axum::routing::put;
 use axum::Router;
 use http_body_util::BodyExt;
 use iam_axum::{IamLayer, RequireLayer};
-use iam_core::authn::RequestView;
-use iam_policy::{FailureMode, OpaClient, PolicyDecisionPoint, Rbac, Resource, Rule};
-use iam_testkit::conformance::scenarios::{chain, token};
-use serde_json::{json, Value};
+use iam_testkit::conformance::policy::{document, run_table, PolicyCase, HANDLER_BODY, ROUTE};
+use iam_testkit::conformance::scenarios::chain;
 use tower::ServiceExt;
 
-/// `/documents/mine` is owned by the token's subject (`user-1`), any other id by someone else.
-fn document(req: &RequestView<'_>) -> Resource {
-    let id = req
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let owner = if id == "mine" {
-        "user-1"
+async fn answer(case: PolicyCase) -> (PolicyCase, u16, Vec<u8>) {
+    let gate = if case.required {
+        IamLayer::required(chain(false))
     } else {
-        "someone-else"
+        IamLayer::optional(chain(false))
     };
-    Resource::new("documents")
-        .id(id)
-        .tenant("acme")
-        .attribute("owner", owner)
-}
-
-fn rbac() -> Rbac {
-    Rbac::new()
-        .role("editor", ["documents:read", "documents:edit"])
-        .rule(serde_json::from_value::<Rule>(json!({"rule": "same_tenant"})).unwrap())
-        .rule(
-            serde_json::from_value::<Rule>(
-                json!({"rule": "owner", "actions": ["documents:edit"], "attribute": "owner"}),
-            )
-            .unwrap(),
-        )
-}
-
-fn app(pdp: impl PolicyDecisionPoint + 'static) -> Router {
-    Router::new()
+    let app = Router::new()
         .route(
-            "/documents/{id}",
-            put(|| async { "saved" }).route_layer(RequireLayer::policy(pdp, document)),
+            ROUTE,
+            put(|| async { HANDLER_BODY })
+                .route_layer(RequireLayer::policy(case.pdp.build(), document)),
         )
-        .layer(IamLayer::required(chain(false)))
-}
-
-async fn send(app: Router, path: &str, bearer: Option<String>) -> (u16, Value) {
-    let mut req = http::Request::put(path);
-    if let Some(t) = bearer {
+        .layer(gate);
+    let mut req = http::Request::put(case.path);
+    if let Some(t) = &case.bearer {
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let res = app
@@ -63,62 +31,10 @@ async fn send(app: Router, path: &str, bearer: Option<String>) -> (u16, Value) {
         .unwrap();
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&body)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into())),
-    )
-}
-
-fn closed_opa() -> OpaClient {
-    let url = format!("http://127.0.0.1:{}", iam_testkit::scratch::free_port());
-    OpaClient::new(&url, "iam/authz/decision").unwrap()
+    (case, status, body.to_vec())
 }
 
 #[tokio::test]
-async fn the_owner_edits_and_another_document_is_403_with_the_policys_reasons() {
-    let editor = token(json!({"roles": ["editor"]}));
-    assert_eq!(
-        send(app(rbac()), "/documents/mine", Some(editor.clone())).await,
-        (200, Value::String("saved".into()))
-    );
-    let (status, body) = send(app(rbac()), "/documents/theirs", Some(editor)).await;
-    assert_eq!(status, 403);
-    assert_eq!(body["error"], "forbidden");
-    assert_eq!(body["reasons"], json!(["not_owner"]));
-    let other_tenant = token(json!({"roles": ["editor"], "tenant": "globex"}));
-    let (status, body) = send(app(rbac()), "/documents/mine", Some(other_tenant)).await;
-    assert_eq!(
-        (status, body["reasons"].clone()),
-        (403, json!(["tenant_mismatch"]))
-    );
-}
-
-#[tokio::test]
-async fn no_principal_is_401_before_the_policy_is_asked() {
-    let app = Router::new()
-        .route(
-            "/documents/{id}",
-            put(|| async { "saved" }).route_layer(RequireLayer::policy(rbac(), document)),
-        )
-        .layer(IamLayer::optional(chain(false)));
-    assert_eq!(send(app, "/documents/mine", None).await.0, 401);
-}
-
-#[tokio::test]
-async fn an_unreachable_pdp_is_503_or_with_deny_mode_403_never_the_handler() {
-    let editor = token(json!({"roles": ["editor"]}));
-    let (status, body) = send(app(closed_opa()), "/documents/mine", Some(editor.clone())).await;
-    assert_eq!(status, 503);
-    assert_eq!(body["error"], "temporarily_unavailable");
-    let (status, body) = send(
-        app(closed_opa().on_failure(FailureMode::Deny)),
-        "/documents/mine",
-        Some(editor),
-    )
-    .await;
-    assert_eq!(
-        (status, body["reasons"].clone()),
-        (403, json!(["pdp_unavailable"]))
-    );
+async fn axum_answers_every_policy_case() {
+    run_table(answer).await;
 }

@@ -13,6 +13,7 @@
 //! # let _ = res; Ok(()) }
 //! ```
 use crate::transport::HttpClient;
+use iam_core::Secret;
 use oauth2::basic::BasicClient;
 use oauth2::{ClientId, ClientSecret, EndpointNotSet, EndpointSet, Scope, TokenResponse, TokenUrl};
 use std::fmt;
@@ -20,26 +21,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// An access token. `Debug` never shows it; [`secret`](Self::secret) does.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<str>);
+/// An access token, held as an [`iam_core::Secret`]: `Debug` never shows it (and the
+/// memory is zeroed when the last clone is dropped); [`secret`](Self::secret) does.
+#[derive(Clone, Debug)]
+pub struct AccessToken(Arc<Secret>);
 
 impl AccessToken {
     /// Wrap a token string.
     pub fn from_secret(token: &str) -> Self {
-        Self(Arc::from(token))
+        Self(Arc::new(Secret::new(token.to_owned())))
     }
     /// The token itself, for an `Authorization: Bearer` header.
     pub fn secret(&self) -> &str {
-        &self.0
+        self.0.secret()
     }
 }
 
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken([redacted])")
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret() == other.secret()
     }
 }
+
+impl Eq for AccessToken {}
 
 /// Getting a token failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -248,7 +252,7 @@ impl ClientCredentials {
             .min(Duration::from_secs(86_400));
         let now = Instant::now();
         let ahead = (lifetime / 10).min(Duration::from_secs(60));
-        let token = AccessToken(Arc::from(res.access_token().secret().as_str()));
+        let token = AccessToken::from_secret(res.access_token().secret());
         *inner.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
             token: token.clone(),
             refresh_at: now + lifetime - ahead,
@@ -330,5 +334,22 @@ where
                 .insert(http::header::AUTHORIZATION, value);
             inner.call(request).await.map_err(Into::into)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccessToken;
+
+    #[test]
+    fn an_access_token_is_held_as_a_secret_and_never_shown_by_debug() {
+        let token = AccessToken::from_secret("ory_at_live-token-value");
+        assert_eq!(token.secret(), "ory_at_live-token-value");
+        assert_eq!(token, token.clone());
+        assert_ne!(token, AccessToken::from_secret("ory_at_other"));
+        for shown in [format!("{token:?}"), format!("{token:#?}")] {
+            assert!(!shown.contains("live-token"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
     }
 }

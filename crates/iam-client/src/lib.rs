@@ -82,3 +82,8 @@ pub use kratos::KratosSessions;
 pub use kratos::RedisSessionStore;
 pub use remote_credentials::RemoteCredentials;
 pub use transport::{HttpClient, HttpError, TransportPolicy, TransportPolicyError, UrlRole};
+
+/// The README's examples compile (`cargo test --doc`; they need the default features).
+#[cfg(all(doctest, feature = "oidc", feature = "redis", feature = "hydra"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

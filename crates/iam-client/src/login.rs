@@ -130,20 +130,15 @@ impl fmt::Debug for TokenSet {
     }
 }
 
-/// A raw ID token, kept for `id_token_hint` at logout. `Debug` never shows it.
-#[derive(Clone)]
-pub struct IdToken(std::sync::Arc<str>);
+/// A raw ID token, kept for `id_token_hint` at logout, held as an [`iam_core::Secret`]:
+/// `Debug` never shows it (and the memory is zeroed when the last clone is dropped).
+#[derive(Clone, Debug)]
+pub struct IdToken(std::sync::Arc<iam_core::Secret>);
 
 impl IdToken {
     /// The token itself.
     pub fn secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for IdToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdToken([redacted])")
+        self.0.secret()
     }
 }
 
@@ -366,7 +361,7 @@ impl LoginClient {
         Ok(LoginOutcome {
             principal: b.build(),
             tokens: token_set(&res),
-            id_token: IdToken(std::sync::Arc::from(id_token)),
+            id_token: IdToken(std::sync::Arc::new(iam_core::Secret::new(id_token))),
         })
     }
 
@@ -471,6 +466,17 @@ impl SessionTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_token_is_held_as_a_secret_and_never_shown_by_debug() {
+        let raw = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2ln";
+        let token = IdToken(std::sync::Arc::new(iam_core::Secret::new(raw.to_owned())));
+        assert_eq!(token.secret(), raw);
+        for shown in [format!("{token:?}"), format!("{token:#?}")] {
+            assert!(!shown.contains("eyJ"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
+    }
 
     #[test]
     fn at_hash_is_the_left_half_of_the_hash_the_signature_algorithm_names() {

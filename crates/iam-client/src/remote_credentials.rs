@@ -21,8 +21,11 @@
 //!
 //! A 429 from the service limits one token or one end client, never this caller: it is
 //! that request's refusal (401 `invalid token`, not cached), never a 503 for everyone.
-//! [`RemoteCredentials::verify_for_client`] forwards the end client's address
-//! ([`CLIENT_IP_HEADER`]), so the service charges failures to that client.
+//! The end client's address is forwarded ([`CLIENT_IP_HEADER`]) so the service charges
+//! failures to that client: through an authenticator chain when a trusted layer put an
+//! [`iam_core::authn::ClientAddr`] in the request extensions (never the socket peer by itself:
+//! behind a load balancer that would be one address for every client), or directly with
+//! [`RemoteCredentials::verify_for_client`].
 use crate::answer_cache::{AnswerCache, Key};
 use crate::transport::{HttpClient, HttpError};
 use iam_core::authn::BoxFuture;
@@ -363,5 +366,14 @@ impl CredentialVerifier for RemoteCredentials {
         token: &ParsedToken<'_>,
     ) -> Option<Result<Principal, CredentialError>> {
         self.cached_now(token).map(|r| r.map(|v| v.1.clone()))
+    }
+    /// Forwards `client` ([`CLIENT_IP_HEADER`]) when the request's
+    /// [`ClientAddr`](iam_core::authn::ClientAddr) is known.
+    fn verify_principal_from<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+        client: Option<IpAddr>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        Box::pin(async move { self.answer(token, client).await.map(|v| v.1.clone()) })
     }
 }

@@ -89,3 +89,42 @@ async fn the_end_client_address_is_forwarded_when_known() {
     assert_eq!(p.subject(), "u-1");
     assert_eq!(seen(&validate), vec![(good, Some("192.0.2.7".to_owned()))]);
 }
+
+#[tokio::test]
+async fn the_end_client_address_a_trusted_layer_set_reaches_the_service_through_the_chain() {
+    let (known, unknown) = (pat(), pat());
+    let validate = service(String::new()).await;
+    let remote = RemoteCredentials::builder(validate.url(""), CALLER)
+        .build()
+        .unwrap();
+    let chain = AuthChain::new().with(CredentialAuthenticator::new(remote));
+    let request = |token: &str| {
+        http::Request::get("/orders")
+            .header("authorization", format!("Bearer {token}"))
+            // A client-supplied header is never the address: only the extension counts.
+            .header("x-iam-client-ip", "203.0.113.99")
+            .header("x-forwarded-for", "203.0.113.98")
+            .body(())
+            .unwrap()
+    };
+    let mut req = request(&known);
+    req.extensions_mut()
+        .insert(iam_core::authn::ClientAddr("192.0.2.7".parse().unwrap()));
+    let p = chain
+        .run(&RequestView::from_request(&req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.subject(), "u-1");
+    // Without a trusted layer's address nothing is forwarded (the service charges the caller).
+    let req = request(&unknown);
+    chain
+        .run(&RequestView::from_request(&req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        seen(&validate),
+        vec![(known, Some("192.0.2.7".to_owned())), (unknown, None)]
+    );
+}

@@ -65,3 +65,8 @@ pub use jwks::JwkSet;
 pub use jwt::{JwtError, JwtErrorKind, Validator};
 pub use principal::{Principal, PrincipalKind};
 pub use secret::Secret;
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -153,9 +153,9 @@ impl Resource {
 }
 
 /// The client address a trusted layer (socket peer, trusted proxy) put in the request
-/// extensions; route guards copy it to `context.ip`. Never taken from a header here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub std::net::IpAddr);
+/// extensions; route guards copy it to `context.ip`. Never taken from a header here. The one
+/// type iam-core's request view and the remote credential verifier read as well.
+pub use iam_core::authn::ClientAddr;
 
 /// The request around the decision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

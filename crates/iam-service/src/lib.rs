@@ -49,3 +49,8 @@ pub mod telemetry;
 pub use config::{ConfigError, Env};
 pub use problem::Problem;
 pub use serve::{serve_listeners, ServeError, Service};
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

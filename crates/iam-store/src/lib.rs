@@ -57,3 +57,8 @@ pub use database::{
 pub use issuer_keys::{SqlKeyStore, ISSUER_MIGRATIONS};
 pub use migrate::Migration;
 pub use sqlx;
+
+/// The README's examples compile (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

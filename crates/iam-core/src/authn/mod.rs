@@ -40,12 +40,22 @@ use std::sync::Arc;
 /// Name of the header carrying a Kratos session token.
 pub const SESSION_TOKEN_HEADER: &str = "x-session-token";
 
-/// What an authenticator may look at: method, URI and headers (never the body).
+/// The end client's address, as a trusted layer (the socket peer, or a trusted proxy's
+/// forwarded address checked against its CIDRs) puts it in the request extensions. Never
+/// taken from a header by iam-core: only a layer that knows which proxies to trust may set it.
+/// Route policies read it as `context.ip`; the remote credential verifier forwards it so the
+/// credential service charges failed validations to that client, not to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// What an authenticator may look at: method, URI and headers (never the body), and the
+/// end client's address when a trusted layer set one ([`ClientAddr`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestView<'a> {
     method: &'a Method,
     uri: &'a Uri,
     headers: &'a HeaderMap,
+    client_addr: Option<std::net::IpAddr>,
 }
 
 fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, AuthError> {
@@ -85,21 +95,34 @@ fn is_b64token(s: &[u8]) -> bool {
 }
 
 impl<'a> RequestView<'a> {
-    /// A view of these request parts.
+    /// A view of these request parts, with no client address.
     pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
         Self {
             method,
             uri,
             headers,
+            client_addr: None,
         }
     }
-    /// A view of `http::request::Parts`.
+    /// A view of `http::request::Parts`, with the [`ClientAddr`] extension if there is one.
     pub fn from_parts(parts: &'a http::request::Parts) -> Self {
         Self::new(&parts.method, &parts.uri, &parts.headers)
+            .with_client_addr(parts.extensions.get::<ClientAddr>().map(|a| a.0))
     }
-    /// A view of an `http::Request`.
+    /// A view of an `http::Request`, with the [`ClientAddr`] extension if there is one.
     pub fn from_request<B>(request: &'a http::Request<B>) -> Self {
         Self::new(request.method(), request.uri(), request.headers())
+            .with_client_addr(request.extensions().get::<ClientAddr>().map(|a| a.0))
+    }
+    /// The same view with the end client's address a trusted layer established (adapters
+    /// whose framework keeps extensions elsewhere, such as actix, set it this way).
+    pub fn with_client_addr(mut self, client_addr: Option<std::net::IpAddr>) -> Self {
+        self.client_addr = client_addr;
+        self
+    }
+    /// The end client's address, when a trusted layer set one ([`ClientAddr`]).
+    pub fn client_addr(&self) -> Option<std::net::IpAddr> {
+        self.client_addr
     }
     /// The method.
     pub fn method(&self) -> &'a Method {

@@ -61,7 +61,11 @@ impl<V: CredentialVerifier> Authenticator for CredentialAuthenticator<V> {
             // A cached answer needs no second future.
             let principal = match self.verifier.verify_principal_now(&parsed) {
                 Some(answer) => answer?,
-                None => self.verifier.verify_principal(parsed).await?,
+                None => {
+                    self.verifier
+                        .verify_principal_from(parsed, request.client_addr())
+                        .await?
+                }
             };
             self.admit(request, principal).map(Some)
         })

@@ -105,6 +105,20 @@ pub trait CredentialVerifier: Send + Sync {
     ) -> Option<Result<Principal, CredentialError>> {
         self.verify_now(token).map(|r| r.map(|v| v.principal()))
     }
+
+    /// [`verify_principal`](Self::verify_principal) for a token presented by the end client
+    /// at `client` (when a trusted layer established it, see
+    /// [`ClientAddr`](crate::authn::ClientAddr)). A remote verifier forwards the address so
+    /// that failures are charged to that client rather than to this service; the default
+    /// ignores it.
+    fn verify_principal_from<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+        client: Option<std::net::IpAddr>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        let _ = client;
+        self.verify_principal(token)
+    }
 }
 
 impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
@@ -131,5 +145,12 @@ impl<V: CredentialVerifier + ?Sized> CredentialVerifier for std::sync::Arc<V> {
         token: &ParsedToken<'_>,
     ) -> Option<Result<Principal, CredentialError>> {
         (**self).verify_principal_now(token)
+    }
+    fn verify_principal_from<'a>(
+        &'a self,
+        token: ParsedToken<'a>,
+        client: Option<std::net::IpAddr>,
+    ) -> BoxFuture<'a, Result<Principal, CredentialError>> {
+        (**self).verify_principal_from(token, client)
     }
 }

@@ -1,5 +1,6 @@
 //! Groups, roles, memberships and role assignments.
-use super::{join_list, repo_err, split_list, text, SqlIdentityStore};
+use super::statement::args;
+use super::{join_list, split_list, text, SqlIdentityStore};
 use async_trait::async_trait;
 use iam_identity::model::{Group, Role, RoleHolder};
 use iam_identity::repository::{AccessRepository, RepoResult};
@@ -38,92 +39,54 @@ fn idempotent(result: Result<(), RepositoryError>) -> RepoResult<()> {
     }
 }
 
-impl SqlIdentityStore {
-    async fn execute(&self, sql: &str, binds: &[&str]) -> RepoResult<u64> {
-        let sql = self.db.sql(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(*b);
-        }
-        Ok(q.execute(self.db.pool())
-            .await
-            .map_err(repo_err)?
-            .rows_affected())
-    }
-
-    async fn ids(&self, sql: &str, binds: &[&str]) -> RepoResult<Vec<String>> {
-        let sql = self.db.sql(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(*b);
-        }
-        q.fetch_all(self.db.pool())
-            .await
-            .map_err(repo_err)?
-            .iter()
-            .map(|r| text(r, "id"))
-            .collect()
-    }
-}
-
 #[async_trait]
 impl AccessRepository for SqlIdentityStore {
     async fn create_group(&self, g: &Group) -> RepoResult<()> {
         self.execute(
             "INSERT INTO iam_groups (id, tenant, name) VALUES (?, ?, ?)",
-            &[&g.id, &g.tenant, &g.name],
+            args![&g.id, &g.tenant, &g.name],
         )
         .await
         .map(drop)
     }
 
     async fn group(&self, tenant: &str, id: &str) -> RepoResult<Option<Group>> {
-        sqlx::query(
-            &self
-                .db
-                .sql("SELECT id, tenant, name FROM iam_groups WHERE tenant = ? AND id = ?"),
+        self.fetch_optional(
+            "SELECT id, tenant, name FROM iam_groups WHERE tenant = ? AND id = ?",
+            args![tenant, id],
+            group_of,
         )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(self.db.pool())
         .await
-        .map_err(repo_err)?
-        .as_ref()
-        .map(group_of)
-        .transpose()
     }
 
     async fn list_groups(&self, tenant: &str) -> RepoResult<Vec<Group>> {
-        sqlx::query(
-            &self
-                .db
-                .sql("SELECT id, tenant, name FROM iam_groups WHERE tenant = ? ORDER BY name"),
+        self.fetch_all(
+            "SELECT id, tenant, name FROM iam_groups WHERE tenant = ? ORDER BY name",
+            args![tenant],
+            group_of,
         )
-        .bind(tenant)
-        .fetch_all(self.db.pool())
         .await
-        .map_err(repo_err)?
-        .iter()
-        .map(group_of)
-        .collect()
     }
 
     async fn delete_group(&self, tenant: &str, id: &str) -> RepoResult<bool> {
         if self
             .execute(
                 "DELETE FROM iam_groups WHERE tenant = ? AND id = ?",
-                &[tenant, id],
+                args![tenant, id],
             )
             .await?
             == 0
         {
             return Ok(false);
         }
-        self.execute("DELETE FROM iam_group_members WHERE group_id = ?", &[id])
-            .await?;
+        self.execute(
+            "DELETE FROM iam_group_members WHERE group_id = ?",
+            args![id],
+        )
+        .await?;
         self.execute(
             "DELETE FROM iam_role_assignments WHERE holder_kind = 'g' AND holder_id = ?",
-            &[id],
+            args![id],
         )
         .await?;
         Ok(true)
@@ -133,7 +96,7 @@ impl AccessRepository for SqlIdentityStore {
         idempotent(
             self.execute(
                 "INSERT INTO iam_group_members (group_id, user_id, tenant) VALUES (?, ?, ?)",
-                &[group, user, tenant],
+                args![group, user, tenant],
             )
             .await
             .map(drop),
@@ -144,7 +107,7 @@ impl AccessRepository for SqlIdentityStore {
         Ok(self
             .execute(
                 "DELETE FROM iam_group_members WHERE tenant = ? AND group_id = ? AND user_id = ?",
-                &[tenant, group, user],
+                args![tenant, group, user],
             )
             .await?
             > 0)
@@ -153,7 +116,7 @@ impl AccessRepository for SqlIdentityStore {
     async fn members(&self, tenant: &str, group: &str) -> RepoResult<Vec<String>> {
         self.ids(
             "SELECT user_id AS id FROM iam_group_members WHERE tenant = ? AND group_id = ? ORDER BY user_id",
-            &[tenant, group],
+            args![tenant, group],
         )
         .await
     }
@@ -161,7 +124,7 @@ impl AccessRepository for SqlIdentityStore {
     async fn groups_of(&self, tenant: &str, user: &str) -> RepoResult<Vec<String>> {
         self.ids(
             "SELECT group_id AS id FROM iam_group_members WHERE tenant = ? AND user_id = ? ORDER BY group_id",
-            &[tenant, user],
+            args![tenant, user],
         )
         .await
     }
@@ -169,53 +132,37 @@ impl AccessRepository for SqlIdentityStore {
     async fn create_role(&self, r: &Role) -> RepoResult<()> {
         self.execute(
             "INSERT INTO iam_roles (id, tenant, name, permissions) VALUES (?, ?, ?, ?)",
-            &[&r.id, &r.tenant, &r.name, &join_list(&r.permissions)],
+            args![&r.id, &r.tenant, &r.name, &join_list(&r.permissions)],
         )
         .await
         .map(drop)
     }
 
     async fn role(&self, tenant: &str, id: &str) -> RepoResult<Option<Role>> {
-        sqlx::query(
-            &self.db.sql(
-                "SELECT id, tenant, name, permissions FROM iam_roles WHERE tenant = ? AND id = ?",
-            ),
+        self.fetch_optional(
+            "SELECT id, tenant, name, permissions FROM iam_roles WHERE tenant = ? AND id = ?",
+            args![tenant, id],
+            role_of,
         )
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(self.db.pool())
         .await
-        .map_err(repo_err)?
-        .as_ref()
-        .map(role_of)
-        .transpose()
     }
 
     async fn role_by_name(&self, tenant: &str, name: &str) -> RepoResult<Option<Role>> {
-        sqlx::query(&self.db.sql(
+        self.fetch_optional(
             "SELECT id, tenant, name, permissions FROM iam_roles WHERE tenant = ? AND name = ?",
-        ))
-        .bind(tenant)
-        .bind(name)
-        .fetch_optional(self.db.pool())
+            args![tenant, name],
+            role_of,
+        )
         .await
-        .map_err(repo_err)?
-        .as_ref()
-        .map(role_of)
-        .transpose()
     }
 
     async fn list_roles(&self, tenant: &str) -> RepoResult<Vec<Role>> {
-        sqlx::query(&self.db.sql(
+        self.fetch_all(
             "SELECT id, tenant, name, permissions FROM iam_roles WHERE tenant = ? ORDER BY name",
-        ))
-        .bind(tenant)
-        .fetch_all(self.db.pool())
+            args![tenant],
+            role_of,
+        )
         .await
-        .map_err(repo_err)?
-        .iter()
-        .map(role_of)
-        .collect()
     }
 
     async fn set_role_permissions(
@@ -226,12 +173,12 @@ impl AccessRepository for SqlIdentityStore {
     ) -> RepoResult<bool> {
         self.execute(
             "UPDATE iam_roles SET permissions = ? WHERE tenant = ? AND id = ?",
-            &[&join_list(permissions), tenant, id],
+            args![&join_list(permissions), tenant, id],
         )
         .await?;
         self.exists(
             "SELECT id FROM iam_roles WHERE tenant = ? AND id = ?",
-            &[tenant, id],
+            args![tenant, id],
         )
         .await
     }
@@ -240,15 +187,18 @@ impl AccessRepository for SqlIdentityStore {
         if self
             .execute(
                 "DELETE FROM iam_roles WHERE tenant = ? AND id = ?",
-                &[tenant, id],
+                args![tenant, id],
             )
             .await?
             == 0
         {
             return Ok(false);
         }
-        self.execute("DELETE FROM iam_role_assignments WHERE role_id = ?", &[id])
-            .await?;
+        self.execute(
+            "DELETE FROM iam_role_assignments WHERE role_id = ?",
+            args![id],
+        )
+        .await?;
         Ok(true)
     }
 
@@ -262,7 +212,7 @@ impl AccessRepository for SqlIdentityStore {
         idempotent(
             self.execute(
                 "INSERT INTO iam_role_assignments (holder_kind, holder_id, role_id, tenant) VALUES (?, ?, ?, ?)",
-                &[kind, id, role, tenant],
+                args![kind, id, role, tenant],
             )
             .await
             .map(drop),
@@ -279,7 +229,7 @@ impl AccessRepository for SqlIdentityStore {
         Ok(self
             .execute(
                 "DELETE FROM iam_role_assignments WHERE tenant = ? AND holder_kind = ? AND holder_id = ? AND role_id = ?",
-                &[tenant, kind, id, role],
+                args![tenant, kind, id, role],
             )
             .await?
             > 0)
@@ -289,7 +239,7 @@ impl AccessRepository for SqlIdentityStore {
         let (kind, id) = holder_key(holder);
         self.ids(
             "SELECT role_id AS id FROM iam_role_assignments WHERE tenant = ? AND holder_kind = ? AND holder_id = ? ORDER BY role_id",
-            &[tenant, kind, id],
+            args![tenant, kind, id],
         )
         .await
     }

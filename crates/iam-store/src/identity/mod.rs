@@ -24,6 +24,7 @@ mod access;
 mod credentials;
 mod redis_store;
 pub mod schema;
+pub(crate) mod statement;
 mod users;
 
 pub use redis_store::{RedisChallenges, RedisLimiter};

@@ -1,4 +1,5 @@
 //! Tenants and users.
+use super::statement::args;
 use super::{int, opt_text, repo_err, text, SqlIdentityStore};
 use crate::database::retry_contended;
 use async_trait::async_trait;
@@ -29,79 +30,42 @@ fn user_of(row: &AnyRow) -> RepoResult<User> {
 
 const USER_COLUMNS: &str = "id, tenant, username, email, disabled, created_at";
 
-impl SqlIdentityStore {
-    /// Whether a row exists (MariaDB reports 0 affected rows for an UPDATE that changes
-    /// nothing, so "found" cannot come from the row count there).
-    pub(crate) async fn exists(&self, sql: &str, binds: &[&str]) -> RepoResult<bool> {
-        let sql = self.db.sql(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(*b);
-        }
-        Ok(q.fetch_optional(self.db.pool())
-            .await
-            .map_err(repo_err)?
-            .is_some())
-    }
-}
-
 #[async_trait]
 impl TenantRepository for SqlIdentityStore {
     async fn create_tenant(&self, t: &Tenant) -> RepoResult<()> {
-        sqlx::query(&self.db.sql(
+        self.execute(
             "INSERT INTO iam_tenants (id, display_name, suspended, created_at) VALUES (?, ?, ?, ?)",
-        ))
-        .bind(&t.id)
-        .bind(&t.display_name)
-        .bind(i64::from(t.suspended))
-        .bind(t.created_at)
-        .execute(self.db.pool())
+            args![&t.id, &t.display_name, t.suspended, t.created_at],
+        )
         .await
-        .map_err(repo_err)?;
-        Ok(())
+        .map(drop)
     }
 
     async fn tenant(&self, id: &str) -> RepoResult<Option<Tenant>> {
-        sqlx::query(
-            &self.db.sql(
-                "SELECT id, display_name, suspended, created_at FROM iam_tenants WHERE id = ?",
-            ),
+        self.fetch_optional(
+            "SELECT id, display_name, suspended, created_at FROM iam_tenants WHERE id = ?",
+            args![id],
+            tenant_of,
         )
-        .bind(id)
-        .fetch_optional(self.db.pool())
         .await
-        .map_err(repo_err)?
-        .as_ref()
-        .map(tenant_of)
-        .transpose()
     }
 
     async fn list_tenants(&self, after: Option<&str>, limit: usize) -> RepoResult<Vec<Tenant>> {
-        sqlx::query(&self.db.sql(
+        self.fetch_all(
             "SELECT id, display_name, suspended, created_at FROM iam_tenants WHERE id > ? ORDER BY id LIMIT ?",
-        ))
-        .bind(after.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(self.db.pool())
+            args![after.unwrap_or(""), limit as i64],
+            tenant_of,
+        )
         .await
-        .map_err(repo_err)?
-        .iter()
-        .map(tenant_of)
-        .collect()
     }
 
     async fn set_tenant_suspended(&self, id: &str, suspended: bool) -> RepoResult<bool> {
-        sqlx::query(
-            &self
-                .db
-                .sql("UPDATE iam_tenants SET suspended = ? WHERE id = ?"),
+        self.execute(
+            "UPDATE iam_tenants SET suspended = ? WHERE id = ?",
+            args![suspended, id],
         )
-        .bind(i64::from(suspended))
-        .bind(id)
-        .execute(self.db.pool())
-        .await
-        .map_err(repo_err)?;
-        self.exists("SELECT id FROM iam_tenants WHERE id = ?", &[id])
+        .await?;
+        self.exists("SELECT id FROM iam_tenants WHERE id = ?", args![id])
             .await
     }
 }
@@ -118,42 +82,34 @@ impl UserRepository for SqlIdentityStore {
                 }
             }
             let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-            sqlx::query(&self.db.sql(&format!(
-                "INSERT INTO iam_users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-            )))
-            .bind(&u.id)
-            .bind(&u.tenant)
-            .bind(&u.username)
-            .bind(u.email.as_deref())
-            .bind(i64::from(u.disabled))
-            .bind(u.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(repo_err)?;
+            self.execute_in(
+                &mut tx,
+                &format!("INSERT INTO iam_users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
+                args![
+                    &u.id,
+                    &u.tenant,
+                    &u.username,
+                    u.email.as_deref(),
+                    u.disabled,
+                    u.created_at
+                ],
+            )
+            .await?;
             for login in &logins {
-                sqlx::query(
-                    &self.db.sql(
-                        "INSERT INTO iam_user_logins (tenant, login, user_id) VALUES (?, ?, ?)",
-                    ),
+                self.execute_in(
+                    &mut tx,
+                    "INSERT INTO iam_user_logins (tenant, login, user_id) VALUES (?, ?, ?)",
+                    args![&u.tenant, login, &u.id],
                 )
-                .bind(&u.tenant)
-                .bind(login)
-                .bind(&u.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(repo_err)?;
+                .await?;
             }
             if let Some(p) = password {
-                sqlx::query(
-                    &self
-                        .db
-                        .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
+                self.execute_in(
+                    &mut tx,
+                    "INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)",
+                    args![&u.id, p.phc()],
                 )
-                .bind(&u.id)
-                .bind(p.phc())
-                .execute(&mut *tx)
-                .await
-                .map_err(repo_err)?;
+                .await?;
             }
             tx.commit().await.map_err(repo_err)
         })
@@ -161,34 +117,26 @@ impl UserRepository for SqlIdentityStore {
     }
 
     async fn user(&self, tenant: &str, id: &str) -> RepoResult<Option<User>> {
-        sqlx::query(&self.db.sql(&format!(
-            "SELECT {USER_COLUMNS} FROM iam_users WHERE tenant = ? AND id = ?"
-        )))
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(self.db.pool())
+        self.fetch_optional(
+            &format!("SELECT {USER_COLUMNS} FROM iam_users WHERE tenant = ? AND id = ?"),
+            args![tenant, id],
+            user_of,
+        )
         .await
-        .map_err(repo_err)?
-        .as_ref()
-        .map(user_of)
-        .transpose()
     }
 
     async fn user_by_login(&self, tenant: &str, folded_login: &str) -> RepoResult<Option<User>> {
-        let Some(row) = sqlx::query(
-            &self
-                .db
-                .sql("SELECT user_id FROM iam_user_logins WHERE tenant = ? AND login = ?"),
-        )
-        .bind(tenant)
-        .bind(folded_login)
-        .fetch_optional(self.db.pool())
-        .await
-        .map_err(repo_err)?
+        let Some(id) = self
+            .fetch_optional(
+                "SELECT user_id FROM iam_user_logins WHERE tenant = ? AND login = ?",
+                args![tenant, folded_login],
+                |row| text(row, "user_id"),
+            )
+            .await?
         else {
             return Ok(None);
         };
-        self.user(tenant, &text(&row, "user_id")?).await
+        self.user(tenant, &id).await
     }
 
     async fn list_users(
@@ -197,35 +145,25 @@ impl UserRepository for SqlIdentityStore {
         after: Option<&str>,
         limit: usize,
     ) -> RepoResult<Vec<User>> {
-        sqlx::query(&self.db.sql(&format!(
-            "SELECT {USER_COLUMNS} FROM iam_users WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"
-        )))
-        .bind(tenant)
-        .bind(after.unwrap_or(""))
-        .bind(limit as i64)
-        .fetch_all(self.db.pool())
+        self.fetch_all(
+            &format!(
+                "SELECT {USER_COLUMNS} FROM iam_users WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"
+            ),
+            args![tenant, after.unwrap_or(""), limit as i64],
+            user_of,
+        )
         .await
-        .map_err(repo_err)?
-        .iter()
-        .map(user_of)
-        .collect()
     }
 
     async fn set_user_disabled(&self, tenant: &str, id: &str, disabled: bool) -> RepoResult<bool> {
-        sqlx::query(
-            &self
-                .db
-                .sql("UPDATE iam_users SET disabled = ? WHERE tenant = ? AND id = ?"),
+        self.execute(
+            "UPDATE iam_users SET disabled = ? WHERE tenant = ? AND id = ?",
+            args![disabled, tenant, id],
         )
-        .bind(i64::from(disabled))
-        .bind(tenant)
-        .bind(id)
-        .execute(self.db.pool())
-        .await
-        .map_err(repo_err)?;
+        .await?;
         self.exists(
             "SELECT id FROM iam_users WHERE tenant = ? AND id = ?",
-            &[tenant, id],
+            args![tenant, id],
         )
         .await
     }
@@ -233,17 +171,13 @@ impl UserRepository for SqlIdentityStore {
     async fn delete_user(&self, tenant: &str, id: &str) -> RepoResult<bool> {
         retry_contended(|| async move {
             let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-            let deleted = sqlx::query(
-                &self
-                    .db
-                    .sql("DELETE FROM iam_users WHERE tenant = ? AND id = ?"),
-            )
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(repo_err)?
-            .rows_affected();
+            let deleted = self
+                .execute_in(
+                    &mut tx,
+                    "DELETE FROM iam_users WHERE tenant = ? AND id = ?",
+                    args![tenant, id],
+                )
+                .await?;
             if deleted == 0 {
                 return Ok(false);
             }
@@ -257,11 +191,7 @@ impl UserRepository for SqlIdentityStore {
                 "DELETE FROM iam_refresh_tokens WHERE family_id IN (SELECT id FROM iam_refresh_families WHERE user_id = ?)",
                 "DELETE FROM iam_refresh_families WHERE user_id = ?",
             ] {
-                sqlx::query(&self.db.sql(sql))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(repo_err)?;
+                self.execute_in(&mut tx, sql, args![id]).await?;
             }
             tx.commit().await.map_err(repo_err)?;
             Ok(true)
@@ -270,16 +200,12 @@ impl UserRepository for SqlIdentityStore {
     }
 
     async fn password_hash(&self, tenant: &str, id: &str) -> RepoResult<Option<PasswordHash>> {
-        let row = sqlx::query(&self.db.sql(
+        self.fetch_optional(
             "SELECT p.phc AS phc FROM iam_passwords p, iam_users u WHERE u.tenant = ? AND u.id = ? AND p.user_id = u.id",
-        ))
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(self.db.pool())
+            args![tenant, id],
+            |row| text(row, "phc").map(PasswordHash::new),
+        )
         .await
-        .map_err(repo_err)?;
-        row.map(|r| text(&r, "phc").map(PasswordHash::new))
-            .transpose()
     }
 
     async fn set_password_hash(
@@ -292,28 +218,25 @@ impl UserRepository for SqlIdentityStore {
             if !self
                 .exists(
                     "SELECT id FROM iam_users WHERE tenant = ? AND id = ?",
-                    &[tenant, id],
+                    args![tenant, id],
                 )
                 .await?
             {
                 return Ok(false);
             }
             let mut tx = self.db.pool().begin().await.map_err(repo_err)?;
-            sqlx::query(&self.db.sql("DELETE FROM iam_passwords WHERE user_id = ?"))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(repo_err)?;
-            sqlx::query(
-                &self
-                    .db
-                    .sql("INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)"),
+            self.execute_in(
+                &mut tx,
+                "DELETE FROM iam_passwords WHERE user_id = ?",
+                args![id],
             )
-            .bind(id)
-            .bind(hash.phc())
-            .execute(&mut *tx)
-            .await
-            .map_err(repo_err)?;
+            .await?;
+            self.execute_in(
+                &mut tx,
+                "INSERT INTO iam_passwords (user_id, phc) VALUES (?, ?)",
+                args![id, hash.phc()],
+            )
+            .await?;
             tx.commit().await.map_err(repo_err)?;
             Ok(true)
         })
