@@ -4,7 +4,8 @@
 //! Oathkeeper configuration file and its access rules, forwards allowed requests on the proxy
 //! port and answers `/decisions` (Traefik ForwardAuth, nginx `auth_request`, Envoy
 //! `ext_authz`) on the API port, with `/health/alive`, `/health/ready` (503 until the rules
-//! load) and Prometheus `/metrics` there too.
+//! load), Prometheus `/metrics` and the `id_token` mutator's public keys
+//! (`/.well-known/jwks.json`) there too.
 //!
 //! ## Configuration
 //! `ACCESS_PROXY_CONFIG`: the Oathkeeper config file (YAML or JSON). Read from it:
@@ -36,12 +37,16 @@
 //!
 //! # Caveats
 //! No TLS (terminate in front), no WebSocket upgrades, no rate limits or CORS yet; see the
-//! README for the differences to Oathkeeper.
+//! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
+//! instance signs with its own, so upstreams must trust every instance's JWKS.
 #![forbid(unsafe_code)]
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
 use hyper_util::rt::TokioIo;
+use iam_issuer::{
+    Issuer, KeyAlgorithm, KeyEncryptionKey, KeyRing, MemoryKeyStore, RotationPolicy, RotationTask,
+};
 use iam_proxy::engine::AccessEngine;
 use iam_proxy::forwarded::{ForwardedTrust, TrustedProxies};
 use iam_proxy::pipeline::{CompiledRules, HandlerConfigs, PipelineBuilder};
@@ -204,7 +209,23 @@ pub struct App {
     pub engine: AccessEngine,
     /// The rules.
     pub repository: Arc<RuleRepository<CompiledRules>>,
+    /// The `id_token` mutator's signing keys (public half at `/.well-known/jwks.json`).
+    pub id_token_keys: KeyRing,
     config: Config,
+}
+
+/// The `id_token` keys: ES256, generated at start and kept in memory (rotated by
+/// [`App::rotate_keys`] on the default policy: every 30 days, tokens up to one hour).
+async fn id_token_keys() -> Result<KeyRing, ConfigError> {
+    KeyRing::open(
+        Arc::new(MemoryKeyStore::new()),
+        KeyEncryptionKey::generate(),
+        KeyAlgorithm::Es256,
+        RotationPolicy::default(),
+        iam_core::clock::SystemClock,
+    )
+    .await
+    .map_err(|e| ConfigError::invalid("mutators.id_token", e.to_string()))
 }
 
 /// A rule source that does not parse.
@@ -215,13 +236,14 @@ fn source_error(e: iam_proxy::RuleError) -> ConfigError {
 impl App {
     /// Build the engine and load the rules once (a failed load is logged; the service then
     /// answers 503 and is not ready until a reload succeeds).
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
+    pub async fn new(config: Config) -> Result<Self, ConfigError> {
+        let keys = id_token_keys().await?;
         let sources = config
             .repositories
             .iter()
             .map(|r| RuleSource::parse(r).map_err(source_error))
             .collect::<Result<Vec<_>, _>>()?;
-        let builder = PipelineBuilder::new(config.handlers.clone());
+        let builder = PipelineBuilder::new(config.handlers.clone()).id_token_keys(keys.clone());
         let repository = Arc::new(RuleRepository::new(sources, config.strategy, move |set| {
             builder.build(set)
         }));
@@ -240,8 +262,16 @@ impl App {
         Ok(Self {
             engine,
             repository,
+            id_token_keys: keys,
             config,
         })
+    }
+
+    /// Rotate the `id_token` keys on their policy's schedule (checked hourly) until the
+    /// returned task is dropped.
+    pub fn rotate_keys(&self) -> RotationTask {
+        self.id_token_keys
+            .spawn_rotation(Duration::from_secs(3_600))
     }
 
     /// `/decisions`, `/health/*`, `/metrics`.
@@ -271,7 +301,19 @@ impl App {
             }
         });
         let metrics = iam_service::metrics::Metrics::global();
+        let keys = Issuer::new("", self.id_token_keys.clone());
+        let jwks = move || {
+            let keys = keys.clone();
+            async move {
+                let max_age = format!("public, max-age={}", keys.jwks_max_age().as_secs());
+                (
+                    [(http::header::CACHE_CONTROL, max_age)],
+                    axum::Json(keys.jwks()),
+                )
+            }
+        };
         axum::Router::new()
+            .route("/.well-known/jwks.json", axum::routing::get(jwks))
             .route("/decisions", any(handler.clone()))
             .route("/decisions/{*rest}", any(handler))
             .merge(health.router())
@@ -331,6 +373,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), iam_service::ServeError> {
     let app = App::new(config.clone())
+        .await
         .map_err(|e| iam_service::ServeError::Io(std::io::Error::other(e.to_string())))?;
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -341,6 +384,7 @@ pub async fn run(
     let api_listener = bind(config.api_listen).await?;
     tracing::info!(proxy = %config.proxy_listen, api = %config.api_listen, "access-proxy listening");
     let _watch = app.watch_rules();
+    let _rotation = app.rotate_keys();
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

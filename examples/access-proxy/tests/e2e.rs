@@ -282,3 +282,55 @@ async fn not_ready_until_rules_load_and_a_broken_reload_keeps_the_previous_rules
         200
     );
 }
+
+#[tokio::test]
+async fn an_id_token_reaches_the_upstream_and_verifies_with_the_jwks_on_the_api_port() {
+    let upstream = LoopbackServer::start(|_| Reply::text(200, "from upstream")).await;
+    let rules = json!([{
+        "id": "signed",
+        "match": {"url": "http://app.example/signed/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "id_token", "config": {"claims": "{\"aud\": [\"orders\"]}"}}],
+        "upstream": {"url": upstream.url("/")}
+    }]);
+    let (_dir, loc) = rules_dir(&rules);
+    let doc = json!({
+        "access_rules": {"repositories": [loc]},
+        "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "guest"}}},
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"id_token": {"enabled": true, "config": {
+            "issuer_url": "https://proxy.example", "jwks_url": "file:///unused.json", "ttl": "5m"}}},
+        "errors": {"handlers": {"json": {"enabled": true}}}
+    });
+    let p = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
+    assert!(
+        p.app.engine.is_ready(),
+        "{:?}",
+        p.app.repository.last_error()
+    );
+    let res = raw(p.proxy, "GET /signed/a HTTP/1.1\nHost: app.example").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let seen = &upstream.requests()[0];
+    let token = seen
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("a bearer token upstream")
+        .to_owned();
+
+    let jwks = raw(p.api, "GET /.well-known/jwks.json HTTP/1.1\nHost: proxy").await;
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert!(jwks
+        .header("cache-control")
+        .is_some_and(|c| c.contains("max-age")));
+    let keys = iam_core::JwkSet::from_json(jwks.body.as_bytes()).unwrap();
+    let validator = iam_core::jwt::Validator::builder("https://proxy.example")
+        .audience("orders")
+        .algorithms(vec![iam_core::jwt::Algorithm::from_name("ES256").unwrap()])
+        .build()
+        .unwrap();
+    let validated = validator.validate(&token, &keys).unwrap();
+    assert_eq!(validated.principal().subject(), "guest");
+    // The public half only.
+    assert!(!jwks.body.contains("\"d\""), "{}", jwks.body);
+}
