@@ -64,8 +64,9 @@ fn own_rules(upstream: &str) -> Value {
 }
 
 /// The vendored Oathkeeper rule files this comparison can run (no fixed upstream needed on
-/// `/decisions`): the docker-compose rules without the `id_token` one (refused here, see the
-/// README), and the forwarded-header rules.
+/// `/decisions`): the docker-compose rules without the `id_token` one (each proxy signs with
+/// its own keys, so its upstream headers can never be equal; `tests/e2e.rs` checks ours), and
+/// the forwarded-header rules.
 fn shared_rules() -> Value {
     let dir = iam_testkit::data::specs_dir().join("oathkeeper-v26.2.0-rules");
     let mut out = Vec::new();
