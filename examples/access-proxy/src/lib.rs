@@ -9,7 +9,7 @@
 //!
 //! ## Configuration
 //! `ACCESS_PROXY_CONFIG`: the Oathkeeper config file (YAML or JSON). Read from it:
-//! `serve.proxy.{host,port,timeout.read}`, `serve.api.{host,port}`,
+//! `serve.proxy.{host,port,timeout.read,cors}`, `serve.api.{host,port}`,
 //! `access_rules.{repositories,matching_strategy}`, and the `authenticators`, `authorizers`,
 //! `mutators`, `errors` sections (`enabled`, `config`, `errors.fallback`). Other keys are
 //! warned about and ignored. Environment overrides (prefix `ACCESS_PROXY_`):
@@ -36,10 +36,13 @@
 //! ```
 //!
 //! # Caveats
-//! No TLS (terminate in front), no WebSocket upgrades, no rate limits or CORS yet; see the
+//! No TLS (terminate in front), no WebSocket upgrades, no rate limits yet; CORS only on the
+//! proxy port (see [`cors`]); see the
 //! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
 //! instance signs with its own, so upstreams must trust every instance's JWKS.
 #![forbid(unsafe_code)]
+
+pub mod cors;
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
@@ -57,7 +60,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower_service::Service as _;
+use tower_layer::Layer as _;
 
 /// Top-level keys of an Oathkeeper config this proxy reads (others are warned about).
 const KNOWN_KEYS: [&str; 6] = [
@@ -92,6 +95,8 @@ pub struct Config {
     pub reload_interval: Duration,
     /// Keys of the file that were ignored.
     pub ignored_keys: Vec<String>,
+    /// CORS on the proxy port (`serve.proxy.cors`), when enabled.
+    pub proxy_cors: Option<tower_http::cors::CorsLayer>,
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -198,6 +203,8 @@ impl Config {
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT", Duration::from_secs(30))?,
             reload_interval: env.seconds("RELOAD_INTERVAL", Duration::from_secs(5))?,
             ignored_keys,
+            proxy_cors: cors::from_config(doc.pointer("/serve/proxy/cors").unwrap_or(&Value::Null))
+                .map_err(|e| ConfigError::invalid("serve.proxy.cors", e.to_string()))?,
         })
     }
 }
@@ -328,42 +335,63 @@ impl App {
     ) {
         let proxy: AccessProxy<hyper::body::Incoming> =
             AccessProxy::new(self.engine.clone(), self.config.upstream_timeout);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => continue,
-                },
-                _ = &mut shutdown => return,
-            };
-            let proxy = proxy.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |mut req: http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(PeerAddr(peer));
-                        let mut proxy = proxy.clone();
-                        async move {
-                            let res = proxy.call(req).await;
-                            if let Ok(r) = &res {
-                                metrics::counter!("access_proxy_requests_total", "status" => r.status().as_u16().to_string()).increment(1);
-                            }
-                            res
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+        match self.config.proxy_cors.clone() {
+            Some(cors) => accept_loop(listener, cors.layer(proxy), shutdown).await,
+            None => accept_loop(listener, proxy, shutdown).await,
         }
     }
 
     /// Poll the rule files for changes.
     pub fn watch_rules(&self) -> tokio::task::JoinHandle<()> {
         self.repository.watch(self.config.reload_interval)
+    }
+}
+
+/// Serve `service` on every connection `listener` accepts until `shutdown` resolves.
+async fn accept_loop<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) where
+    S: tower_service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<iam_proxy::proxy::ProxyBody>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = &mut shutdown => return,
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let per_request = hyper::service::service_fn(
+                move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    let mut service = service.clone();
+                    async move {
+                        let res = service.call(req).await;
+                        if let Ok(r) = &res {
+                            metrics::counter!("access_proxy_requests_total", "status" => r.status().as_u16().to_string()).increment(1);
+                        }
+                        res
+                    }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), per_request)
+                .await;
+        });
     }
 }
 

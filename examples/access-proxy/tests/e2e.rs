@@ -334,3 +334,54 @@ async fn an_id_token_reaches_the_upstream_and_verifies_with_the_jwks_on_the_api_
     // The public half only.
     assert!(!jwks.body.contains("\"d\""), "{}", jwks.body);
 }
+
+#[tokio::test]
+async fn cors_preflights_are_answered_without_a_rule_and_only_allowed_origins_get_cors_headers() {
+    let f = fixture().await;
+    let mut doc = f.doc.clone();
+    doc["serve"]["proxy"]["cors"] = json!({
+        "enabled": true, "allowed_origins": ["https://*.shop.example"],
+        "allowed_methods": ["GET", "POST"], "allowed_headers": ["Authorization"],
+        "allow_credentials": true, "max_age": 600
+    });
+    let p = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
+    let preflight = |origin: &str| {
+        format!("OPTIONS /api/orders HTTP/1.1\nHost: app.example\nOrigin: {origin}\nAccess-Control-Request-Method: POST\nAccess-Control-Request-Headers: authorization")
+    };
+    let ok = raw(p.proxy, &preflight("https://www.shop.example")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://www.shop.example")
+    );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(ok.header("access-control-max-age"), Some("600"));
+    // A foreign origin, and one that only looks like an allowed one, get no CORS grant.
+    for origin in [
+        "https://evil.example",
+        "https://x.shop.example.evil.example",
+    ] {
+        let no = raw(p.proxy, &preflight(origin)).await;
+        assert!(
+            no.header("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    assert!(
+        f.upstream.requests().is_empty(),
+        "a preflight reached upstream"
+    );
+
+    // The real request still goes through the rules: 401 without a token, with the grant.
+    let res = raw(
+        p.proxy,
+        "GET /api/orders HTTP/1.1\nHost: app.example\nOrigin: https://www.shop.example",
+    )
+    .await;
+    assert_eq!(res.status, 401);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://www.shop.example")
+    );
+    assert!(f.upstream.requests().is_empty());
+}
