@@ -95,10 +95,10 @@ async fn kratos_sessions_authenticate_from_the_cache_and_fail_closed() {
         "X-User": "{{ print .Subject }}", "X-Email": "{{ print .Extra.identity.traits.email }}"}}});
     let rules = json!([
         {"id": "browser", "match": {"url": "http://app.example/app/<.*>", "methods": ["GET"]},
-         "authenticators": [{"handler": "cookie_session", "config": {"check_session_url": whoami, "subject_from": "identity.id", "extra_from": "@this"}}],
+         "authenticators": [{"handler": "cookie_session", "config": {"check_session_url": whoami, "preserve_path": true, "subject_from": "identity.id", "extra_from": "@this"}}],
          "authorizer": {"handler": "allow"}, "mutators": [mutator]},
         {"id": "native", "match": {"url": "http://app.example/api/<.*>", "methods": ["GET"]},
-         "authenticators": [{"handler": "bearer_token", "config": {"check_session_url": whoami, "subject_from": "identity.id"}}],
+         "authenticators": [{"handler": "bearer_token", "config": {"check_session_url": whoami, "preserve_path": true, "subject_from": "identity.id"}}],
          "authorizer": {"handler": "allow"}, "mutators": [mutator]}
     ]);
     let inline = format!(

@@ -1,12 +1,14 @@
 //! Load comparison: access-proxy vs Ory Oathkeeper, side by side on loopback, same rules,
 //! same upstream, same driver. Prints requests/s, p50/p99 latency and RSS per scenario:
-//! `noop` pass-through and `jwt` with a repeated token and a `header` mutator.
+//! `noop` pass-through, `jwt` with a repeated token and a `header` mutator, and
+//! `cookie_session` with the real Kratos behind both (access-proxy answers repeated sessions
+//! from its cache; Oathkeeper asks Kratos' whoami on every request).
 //!
 //! ```sh
 //! cargo build --release -p access-proxy --bins --examples
 //! target/release/examples/load           # LOAD_SECONDS=5 LOAD_CONCURRENCY=32
 //! ```
-//! Needs `scripts/peers build oathkeeper`.
+//! Needs `scripts/peers build oathkeeper` and `scripts/peers build kratos`.
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::server::conn::http1 as server_http1;
@@ -183,6 +185,11 @@ async fn main() {
     let jwks_body: &'static str =
         Box::leak(iam_testkit::keys::jwks_json().to_string().into_boxed_str());
     let jwks = serve_fixed(jwks_body).await;
+    let kratos = iam_testkit::peers::kratos::Kratos::start().await;
+    let (email, password) = ("load@example.org", "correct horse battery staple 42");
+    kratos.create_identity(email, password).await;
+    let cookie = kratos.session_cookie(email, password).await;
+    let whoami = kratos.whoami_url();
     let dir = iam_testkit::scratch::TempDir::new();
     let rules = json!([
         {"id": "noop", "match": {"url": "http://bench.local/noop/<.*>", "methods": ["GET"]},
@@ -190,6 +197,10 @@ async fn main() {
          "mutators": [{"handler": "noop"}], "upstream": {"url": format!("http://{upstream}")}},
         {"id": "jwt", "match": {"url": "http://bench.local/jwt/<.*>", "methods": ["GET"]},
          "authenticators": [{"handler": "jwt"}], "authorizer": {"handler": "allow"},
+         "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
+         "upstream": {"url": format!("http://{upstream}")}},
+        {"id": "session", "match": {"url": "http://bench.local/session/<.*>", "methods": ["GET"]},
+         "authenticators": [{"handler": "cookie_session"}], "authorizer": {"handler": "allow"},
          "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
          "upstream": {"url": format!("http://{upstream}")}}
     ]);
@@ -199,7 +210,8 @@ async fn main() {
             "serve": {"proxy": {"host": "127.0.0.1", "port": proxy}, "api": {"host": "127.0.0.1", "port": api}},
             "access_rules": {"repositories": [format!("file://{}/rules.json", dir.path().display())]},
             "authenticators": {"noop": {"enabled": true},
-                "jwt": {"enabled": true, "config": {"jwks_urls": [format!("http://{jwks}/jwks")], "trusted_issuers": [ISS], "target_audience": [AUD]}}},
+                "jwt": {"enabled": true, "config": {"jwks_urls": [format!("http://{jwks}/jwks")], "trusted_issuers": [ISS], "target_audience": [AUD]}},
+                "cookie_session": {"enabled": true, "config": {"check_session_url": whoami, "preserve_path": true, "subject_from": "identity.id"}}},
             "authorizers": {"allow": {"enabled": true}},
             "mutators": {"noop": {"enabled": true}, "header": {"enabled": true, "config": {"headers": {}}}},
             "errors": {"fallback": ["json"], "handlers": {"json": {"enabled": true}}},
@@ -246,6 +258,11 @@ async fn main() {
             "jwt + header mutator",
             "/jwt/x",
             vec![("authorization", format!("Bearer {jwt}"))],
+        ),
+        (
+            "cookie_session (Kratos) + header mutator",
+            "/session/x",
+            vec![("cookie", format!("ory_kratos_session={cookie}"))],
         ),
     ];
     println!("concurrency {concurrency}, {seconds} s per run, loopback, same upstream\n");

@@ -4,11 +4,12 @@
 //! Oathkeeper configuration file and its access rules, forwards allowed requests on the proxy
 //! port and answers `/decisions` (Traefik ForwardAuth, nginx `auth_request`, Envoy
 //! `ext_authz`) on the API port, with `/health/alive`, `/health/ready` (503 until the rules
-//! load) and Prometheus `/metrics` there too.
+//! load), Prometheus `/metrics` and the `id_token` mutator's public keys
+//! (`/.well-known/jwks.json`) there too.
 //!
 //! ## Configuration
 //! `ACCESS_PROXY_CONFIG`: the Oathkeeper config file (YAML or JSON). Read from it:
-//! `serve.proxy.{host,port,timeout.read}`, `serve.api.{host,port}`,
+//! `serve.proxy.{host,port,timeout.read,cors}`, `serve.api.{host,port}`,
 //! `access_rules.{repositories,matching_strategy}`, and the `authenticators`, `authorizers`,
 //! `mutators`, `errors` sections (`enabled`, `config`, `errors.fallback`). Other keys are
 //! warned about and ignored. Environment overrides (prefix `ACCESS_PROXY_`):
@@ -35,13 +36,20 @@
 //! ```
 //!
 //! # Caveats
-//! No TLS (terminate in front), no WebSocket upgrades, no rate limits or CORS yet; see the
-//! README for the differences to Oathkeeper.
+//! No TLS (terminate in front), no WebSocket upgrades, no rate limits yet; CORS only on the
+//! proxy port (see [`cors`]); see the
+//! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
+//! instance signs with its own, so upstreams must trust every instance's JWKS.
 #![forbid(unsafe_code)]
+
+pub mod cors;
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
 use hyper_util::rt::TokioIo;
+use iam_issuer::{
+    Issuer, KeyAlgorithm, KeyEncryptionKey, KeyRing, MemoryKeyStore, RotationPolicy, RotationTask,
+};
 use iam_proxy::engine::AccessEngine;
 use iam_proxy::forwarded::{ForwardedTrust, TrustedProxies};
 use iam_proxy::pipeline::{CompiledRules, HandlerConfigs, PipelineBuilder};
@@ -52,7 +60,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower_service::Service as _;
+use tower_layer::Layer as _;
 
 /// Top-level keys of an Oathkeeper config this proxy reads (others are warned about).
 const KNOWN_KEYS: [&str; 6] = [
@@ -87,6 +95,8 @@ pub struct Config {
     pub reload_interval: Duration,
     /// Keys of the file that were ignored.
     pub ignored_keys: Vec<String>,
+    /// CORS on the proxy port (`serve.proxy.cors`), when enabled.
+    pub proxy_cors: Option<tower_http::cors::CorsLayer>,
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -193,6 +203,8 @@ impl Config {
             upstream_timeout: env.seconds("UPSTREAM_TIMEOUT", Duration::from_secs(30))?,
             reload_interval: env.seconds("RELOAD_INTERVAL", Duration::from_secs(5))?,
             ignored_keys,
+            proxy_cors: cors::from_config(doc.pointer("/serve/proxy/cors").unwrap_or(&Value::Null))
+                .map_err(|e| ConfigError::invalid("serve.proxy.cors", e.to_string()))?,
         })
     }
 }
@@ -204,7 +216,23 @@ pub struct App {
     pub engine: AccessEngine,
     /// The rules.
     pub repository: Arc<RuleRepository<CompiledRules>>,
+    /// The `id_token` mutator's signing keys (public half at `/.well-known/jwks.json`).
+    pub id_token_keys: KeyRing,
     config: Config,
+}
+
+/// The `id_token` keys: ES256, generated at start and kept in memory (rotated by
+/// [`App::rotate_keys`] on the default policy: every 30 days, tokens up to one hour).
+async fn id_token_keys() -> Result<KeyRing, ConfigError> {
+    KeyRing::open(
+        Arc::new(MemoryKeyStore::new()),
+        KeyEncryptionKey::generate(),
+        KeyAlgorithm::Es256,
+        RotationPolicy::default(),
+        iam_core::clock::SystemClock,
+    )
+    .await
+    .map_err(|e| ConfigError::invalid("mutators.id_token", e.to_string()))
 }
 
 /// A rule source that does not parse.
@@ -215,13 +243,14 @@ fn source_error(e: iam_proxy::RuleError) -> ConfigError {
 impl App {
     /// Build the engine and load the rules once (a failed load is logged; the service then
     /// answers 503 and is not ready until a reload succeeds).
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
+    pub async fn new(config: Config) -> Result<Self, ConfigError> {
+        let keys = id_token_keys().await?;
         let sources = config
             .repositories
             .iter()
             .map(|r| RuleSource::parse(r).map_err(source_error))
             .collect::<Result<Vec<_>, _>>()?;
-        let builder = PipelineBuilder::new(config.handlers.clone());
+        let builder = PipelineBuilder::new(config.handlers.clone()).id_token_keys(keys.clone());
         let repository = Arc::new(RuleRepository::new(sources, config.strategy, move |set| {
             builder.build(set)
         }));
@@ -240,8 +269,16 @@ impl App {
         Ok(Self {
             engine,
             repository,
+            id_token_keys: keys,
             config,
         })
+    }
+
+    /// Rotate the `id_token` keys on their policy's schedule (checked hourly) until the
+    /// returned task is dropped.
+    pub fn rotate_keys(&self) -> RotationTask {
+        self.id_token_keys
+            .spawn_rotation(Duration::from_secs(3_600))
     }
 
     /// `/decisions`, `/health/*`, `/metrics`.
@@ -271,7 +308,19 @@ impl App {
             }
         });
         let metrics = iam_service::metrics::Metrics::global();
+        let keys = Issuer::new("", self.id_token_keys.clone());
+        let jwks = move || {
+            let keys = keys.clone();
+            async move {
+                let max_age = format!("public, max-age={}", keys.jwks_max_age().as_secs());
+                (
+                    [(http::header::CACHE_CONTROL, max_age)],
+                    axum::Json(keys.jwks()),
+                )
+            }
+        };
         axum::Router::new()
+            .route("/.well-known/jwks.json", axum::routing::get(jwks))
             .route("/decisions", any(handler.clone()))
             .route("/decisions/{*rest}", any(handler))
             .merge(health.router())
@@ -286,36 +335,9 @@ impl App {
     ) {
         let proxy: AccessProxy<hyper::body::Incoming> =
             AccessProxy::new(self.engine.clone(), self.config.upstream_timeout);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => continue,
-                },
-                _ = &mut shutdown => return,
-            };
-            let proxy = proxy.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |mut req: http::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(PeerAddr(peer));
-                        let mut proxy = proxy.clone();
-                        async move {
-                            let res = proxy.call(req).await;
-                            if let Ok(r) = &res {
-                                metrics::counter!("access_proxy_requests_total", "status" => r.status().as_u16().to_string()).increment(1);
-                            }
-                            res
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+        match self.config.proxy_cors.clone() {
+            Some(cors) => accept_loop(listener, cors.layer(proxy), shutdown).await,
+            None => accept_loop(listener, proxy, shutdown).await,
         }
     }
 
@@ -325,12 +347,61 @@ impl App {
     }
 }
 
+/// Serve `service` on every connection `listener` accepts until `shutdown` resolves.
+async fn accept_loop<S>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) where
+    S: tower_service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<iam_proxy::proxy::ProxyBody>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = &mut shutdown => return,
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let per_request = hyper::service::service_fn(
+                move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    let mut service = service.clone();
+                    async move {
+                        let res = service.call(req).await;
+                        if let Ok(r) = &res {
+                            metrics::counter!("access_proxy_requests_total", "status" => r.status().as_u16().to_string()).increment(1);
+                        }
+                        res
+                    }
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), per_request)
+                .await;
+        });
+    }
+}
+
 /// Bind both listeners and serve until `shutdown`.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), iam_service::ServeError> {
     let app = App::new(config.clone())
+        .await
         .map_err(|e| iam_service::ServeError::Io(std::io::Error::other(e.to_string())))?;
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -341,6 +412,7 @@ pub async fn run(
     let api_listener = bind(config.api_listen).await?;
     tracing::info!(proxy = %config.proxy_listen, api = %config.api_listen, "access-proxy listening");
     let _watch = app.watch_rules();
+    let _rotation = app.rotate_keys();
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -7,6 +7,7 @@ mod common;
 use common::{raw, start, RawResponse};
 use iam_service::Env;
 use iam_testkit::keys::{claims_now, rs256, token, AUD, ISS};
+use iam_testkit::peers::kratos::Kratos;
 use iam_testkit::peers::oathkeeper;
 use iam_testkit::{LoopbackServer, Reply};
 use serde_json::{json, Value};
@@ -46,13 +47,26 @@ fn own_rules(upstream: &str) -> Value {
         {"id": "glob-like-regex", "match": {"url": "http://<[a-z]+>.example/cap/<[0-9]+>", "methods": ["GET"]},
          "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
          "mutators": [{"handler": "header", "config": {"headers": {"X-Capture": "{{ index .MatchContext.RegexpCaptureGroups 1 }}"}}}],
+         "upstream": {"url": upstream}},
+        {"id": "browser", "match": {"url": "http://app.example/session/<.*>", "methods": ["GET", "POST"]},
+         "authenticators": [{"handler": "cookie_session"}], "authorizer": {"handler": "allow"},
+         "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}", "X-Email": "{{ print .Extra.identity.traits.email }}"}}}],
+         "upstream": {"url": upstream}},
+        {"id": "browser-or-guest", "match": {"url": "http://app.example/maybe-session", "methods": ["GET"]},
+         "authenticators": [{"handler": "cookie_session"}, {"handler": "anonymous"}], "authorizer": {"handler": "allow"},
+         "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
+         "upstream": {"url": upstream}},
+        {"id": "native", "match": {"url": "http://app.example/native/<.*>", "methods": ["GET"]},
+         "authenticators": [{"handler": "bearer_token"}], "authorizer": {"handler": "allow"},
+         "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}", "X-Email": "{{ print .Extra.identity.traits.email }}"}}}],
          "upstream": {"url": upstream}}
     ])
 }
 
 /// The vendored Oathkeeper rule files this comparison can run (no fixed upstream needed on
-/// `/decisions`): the docker-compose rules without the `id_token` one (refused here, see the
-/// README), and the forwarded-header rules.
+/// `/decisions`): the docker-compose rules without the `id_token` one (each proxy signs with
+/// its own keys, so its upstream headers can never be equal; `tests/e2e.rs` checks ours), and
+/// the forwarded-header rules.
 fn shared_rules() -> Value {
     let dir = iam_testkit::data::specs_dir().join("oathkeeper-v26.2.0-rules");
     let mut out = Vec::new();
@@ -76,14 +90,19 @@ fn shared_rules() -> Value {
     Value::Array(out)
 }
 
-fn config(jwks: &str) -> Value {
+/// The handler settings of both proxies; `whoami` is the one Kratos behind both.
+fn config(jwks: &str, whoami: &str) -> Value {
     json!({
         "access_rules": {"matching_strategy": "regexp"},
         "authenticators": {
             "noop": {"enabled": true},
             "anonymous": {"enabled": true, "config": {"subject": "guest"}},
             "unauthorized": {"enabled": true},
-            "jwt": {"enabled": true, "config": {"jwks_urls": [jwks], "trusted_issuers": [ISS], "target_audience": [AUD]}}
+            "jwt": {"enabled": true, "config": {"jwks_urls": [jwks], "trusted_issuers": [ISS], "target_audience": [AUD]}},
+            "cookie_session": {"enabled": true, "config": {"check_session_url": whoami, "preserve_path": true,
+                "subject_from": "identity.id", "extra_from": "@this"}},
+            "bearer_token": {"enabled": true, "config": {"check_session_url": whoami, "preserve_path": true,
+                "subject_from": "identity.id", "extra_from": "@this"}}
         },
         "authorizers": {"allow": {"enabled": true}, "deny": {"enabled": true}},
         "mutators": {"noop": {"enabled": true}, "header": {"enabled": true, "config": {"headers": {}}}},
@@ -133,7 +152,7 @@ async fn send(
     (res, side.upstream.requests().into_iter().next())
 }
 
-const IDENTITY: [&str; 4] = ["x-user", "x_user", "x.user", "x-capture"];
+const IDENTITY: [&str; 5] = ["x-user", "x_user", "x.user", "x-capture", "x-email"];
 
 fn identity(seen: &Option<iam_testkit::RecordedRequest>) -> Vec<(String, String)> {
     let Some(r) = seen else { return Vec::new() };
@@ -148,10 +167,16 @@ fn identity(seen: &Option<iam_testkit::RecordedRequest>) -> Vec<(String, String)
 }
 
 #[tokio::test]
-#[ignore = "needs oathkeeper: scripts/test"]
+#[ignore = "needs oathkeeper and kratos: scripts/test"]
 async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_classes() {
     let jwks = LoopbackServer::start(|_| Reply::json(200, &iam_testkit::keys::jwks_json())).await;
     let jwks_url = jwks.url("/jwks");
+    let kratos = Kratos::start().await;
+    let whoami = kratos.whoami_url();
+    let (email, password) = ("ada@example.org", "correct horse battery staple 42");
+    let ada = kratos.create_identity(email, password).await;
+    let session_token = kratos.session_token(email, password).await;
+    let session_cookie = kratos.session_cookie(email, password).await;
     let up_ok = LoopbackServer::start(|_| Reply::text(200, "upstream")).await;
     let up_ours = LoopbackServer::start(|_| Reply::text(200, "upstream")).await;
 
@@ -161,12 +186,12 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
     our_rules.extend(shared_rules().as_array().unwrap().iter().cloned());
 
     let ok = oathkeeper::start(
-        config(&jwks_url),
+        config(&jwks_url, &whoami),
         &[("rules.json", Value::Array(ok_rules).to_string())],
     )
     .await;
     let (_dir, loc) = common::rules_dir(&Value::Array(our_rules));
-    let mut doc = config(&jwks_url);
+    let mut doc = config(&jwks_url, &whoami);
     doc["access_rules"]["repositories"] = json!([loc]);
     let ours = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
 
@@ -216,6 +241,21 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
         (format!("GET /chain {h}\nAuthorization: Bearer {valid}"), Port::Proxy, Expect::Same),
         (format!("GET /chain {h}\nAuthorization: Bearer opaque-token"), Port::Proxy, Expect::Same),
         (format!("GET /public/a {h}\nAuthorization: Bearer {valid}"), Port::Proxy, Expect::Same),
+        // Kratos sessions (the same Kratos behind both): cookie and session token.
+        (format!("GET /session/a {h}\nCookie: ory_kratos_session={session_cookie}"), Port::Proxy, Expect::Same),
+        (format!("POST /session/a {h}\nCookie: theme=dark; ory_kratos_session={session_cookie}"), Port::Proxy, Expect::Same),
+        (format!("GET /session/a {h}\nCookie: ory_kratos_session=forged"), Port::Proxy, Expect::Same),
+        (format!("GET /session/a {h}"), Port::Proxy, Expect::Same),
+        (format!("GET /session/a {h}\nX-User: {ada}\nCookie: ory_kratos_session=forged"), Port::Proxy, Expect::Same),
+        (format!("GET /maybe-session {h}"), Port::Proxy, Expect::Same),
+        (format!("GET /maybe-session {h}\nCookie: theme=dark"), Port::Proxy, Expect::Same),
+        (format!("GET /maybe-session {h}\nCookie: ory_kratos_session={session_cookie}"), Port::Proxy, Expect::Same),
+        (format!("GET /native/a {h}\nAuthorization: Bearer {session_token}"), Port::Proxy, Expect::Same),
+        (format!("GET /native/a {h}\nAuthorization: Bearer ory_st_forged"), Port::Proxy, Expect::Same),
+        (format!("GET /native/a {h}\nCookie: ory_kratos_session={session_cookie}"), Port::Proxy, Expect::Same),
+        (format!("GET /native/a {h}"), Port::Proxy, Expect::Same),
+        (format!("GET /decisions/session/a {h}\nCookie: ory_kratos_session={session_cookie}"), Port::Api, Expect::Same),
+        (format!("GET /decisions/native/a {h}\nAuthorization: Bearer {session_token}"), Port::Api, Expect::Same),
         // Identity headers a client sends.
         (format!("GET /public/a {h}\nX-User: admin"), Port::Proxy, Expect::Same),
         (format!("GET /public/a {h}\nX_User: admin"), Port::Proxy,
@@ -262,6 +302,7 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
                 );
                 if *port == Port::Api && mine.status == 200 {
                     assert_eq!(mine.header("x-user"), theirs.header("x-user"), "{head:?}");
+                    assert_eq!(mine.header("x-email"), theirs.header("x-email"), "{head:?}");
                 }
                 report.push(format!("same {} {shown:?}", mine.status));
             }
@@ -284,5 +325,31 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
             }
         }
     }
+    // "Same" includes the identity: a session reaches upstream as Ada (cookie and token).
+    for credential in [
+        format!("Cookie: ory_kratos_session={session_cookie}"),
+        format!("Authorization: Bearer {session_token}"),
+    ] {
+        let path = if credential.starts_with("Cookie") {
+            "/session/a"
+        } else {
+            "/native/a"
+        };
+        let (res, seen) = send(
+            &access_proxy,
+            Port::Proxy,
+            &format!("GET {path} HTTP/1.1\n{h}\n{credential}"),
+        )
+        .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(
+            identity(&seen),
+            vec![
+                ("x-email".to_owned(), email.to_owned()),
+                ("x-user".to_owned(), ada.clone())
+            ]
+        );
+    }
     println!("{}", report.join("\n"));
+    drop(kratos);
 }

@@ -282,3 +282,106 @@ async fn not_ready_until_rules_load_and_a_broken_reload_keeps_the_previous_rules
         200
     );
 }
+
+#[tokio::test]
+async fn an_id_token_reaches_the_upstream_and_verifies_with_the_jwks_on_the_api_port() {
+    let upstream = LoopbackServer::start(|_| Reply::text(200, "from upstream")).await;
+    let rules = json!([{
+        "id": "signed",
+        "match": {"url": "http://app.example/signed/<.*>", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "id_token", "config": {"claims": "{\"aud\": [\"orders\"]}"}}],
+        "upstream": {"url": upstream.url("/")}
+    }]);
+    let (_dir, loc) = rules_dir(&rules);
+    let doc = json!({
+        "access_rules": {"repositories": [loc]},
+        "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "guest"}}},
+        "authorizers": {"allow": {"enabled": true}},
+        "mutators": {"id_token": {"enabled": true, "config": {
+            "issuer_url": "https://proxy.example", "jwks_url": "file:///unused.json", "ttl": "5m"}}},
+        "errors": {"handlers": {"json": {"enabled": true}}}
+    });
+    let p = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
+    assert!(
+        p.app.engine.is_ready(),
+        "{:?}",
+        p.app.repository.last_error()
+    );
+    let res = raw(p.proxy, "GET /signed/a HTTP/1.1\nHost: app.example").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let seen = &upstream.requests()[0];
+    let token = seen
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .expect("a bearer token upstream")
+        .to_owned();
+
+    let jwks = raw(p.api, "GET /.well-known/jwks.json HTTP/1.1\nHost: proxy").await;
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert!(jwks
+        .header("cache-control")
+        .is_some_and(|c| c.contains("max-age")));
+    let keys = iam_core::JwkSet::from_json(jwks.body.as_bytes()).unwrap();
+    let validator = iam_core::jwt::Validator::builder("https://proxy.example")
+        .audience("orders")
+        .algorithms(vec![iam_core::jwt::Algorithm::from_name("ES256").unwrap()])
+        .build()
+        .unwrap();
+    let validated = validator.validate(&token, &keys).unwrap();
+    assert_eq!(validated.principal().subject(), "guest");
+    // The public half only.
+    assert!(!jwks.body.contains("\"d\""), "{}", jwks.body);
+}
+
+#[tokio::test]
+async fn cors_preflights_are_answered_without_a_rule_and_only_allowed_origins_get_cors_headers() {
+    let f = fixture().await;
+    let mut doc = f.doc.clone();
+    doc["serve"]["proxy"]["cors"] = json!({
+        "enabled": true, "allowed_origins": ["https://*.shop.example"],
+        "allowed_methods": ["GET", "POST"], "allowed_headers": ["Authorization"],
+        "allow_credentials": true, "max_age": 600
+    });
+    let p = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
+    let preflight = |origin: &str| {
+        format!("OPTIONS /api/orders HTTP/1.1\nHost: app.example\nOrigin: {origin}\nAccess-Control-Request-Method: POST\nAccess-Control-Request-Headers: authorization")
+    };
+    let ok = raw(p.proxy, &preflight("https://www.shop.example")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://www.shop.example")
+    );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(ok.header("access-control-max-age"), Some("600"));
+    // A foreign origin, and one that only looks like an allowed one, get no CORS grant.
+    for origin in [
+        "https://evil.example",
+        "https://x.shop.example.evil.example",
+    ] {
+        let no = raw(p.proxy, &preflight(origin)).await;
+        assert!(
+            no.header("access-control-allow-origin").is_none(),
+            "{origin}"
+        );
+    }
+    assert!(
+        f.upstream.requests().is_empty(),
+        "a preflight reached upstream"
+    );
+
+    // The real request still goes through the rules: 401 without a token, with the grant.
+    let res = raw(
+        p.proxy,
+        "GET /api/orders HTTP/1.1\nHost: app.example\nOrigin: https://www.shop.example",
+    )
+    .await;
+    assert_eq!(res.status, 401);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://www.shop.example")
+    );
+    assert!(f.upstream.requests().is_empty());
+}

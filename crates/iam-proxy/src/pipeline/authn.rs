@@ -1,12 +1,12 @@
 //! Authenticators: Oathkeeper's handlers on iam-core and iam-client.
+use super::client_credentials::ClientCredentialsHandler;
+use super::kratos::KratosHandler;
 use super::scope::{strings, ScopeCheck};
 use super::token::TokenFrom;
 use super::{Instances, PipelineError, RequestFacts, Session};
 use crate::error::RuleError;
-use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE};
-use iam_core::authn::{Authenticator as _, RequestView};
+use http::header::AUTHORIZATION;
 use iam_core::jwks::KeySource as _;
-use iam_core::principal::Principal;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -84,95 +84,6 @@ impl JwtHandler {
             }));
         }
         Err(last)
-    }
-}
-
-/// Where a Kratos credential comes from.
-#[derive(Debug, Clone)]
-enum KratosCredential {
-    /// `cookie_session`: the session cookie.
-    Cookie,
-    /// `bearer_token`: a token in `Authorization: Bearer` or a header.
-    Token(TokenFrom),
-}
-
-/// `cookie_session` and `bearer_token` through iam-client's cached `KratosSessions`.
-#[derive(Debug)]
-pub(crate) struct KratosHandler {
-    sessions: Arc<iam_client::KratosSessions>,
-    credential: KratosCredential,
-    cookie_name: String,
-    subject_from: String,
-    extra_from: String,
-}
-
-impl KratosHandler {
-    async fn authenticate(
-        &self,
-        facts: &RequestFacts<'_>,
-    ) -> Result<Option<Session>, PipelineError> {
-        // KratosSessions reads a session token (X-Session-Token or bearer) or its cookie: hand
-        // it only the credential this handler is configured for.
-        let mut headers = HeaderMap::new();
-        match &self.credential {
-            KratosCredential::Cookie => {
-                let uri = http::Uri::from_static("/");
-                let view = RequestView::new(facts.canonical.method(), &uri, facts.headers);
-                let Some(c) = view
-                    .cookie(&self.cookie_name)
-                    .map_err(|_| PipelineError::unauthorized())?
-                else {
-                    return Ok(None);
-                };
-                let v = HeaderValue::from_str(&format!("{}={c}", self.cookie_name))
-                    .map_err(|_| PipelineError::unauthorized())?;
-                headers.insert(COOKIE, v);
-            }
-            KratosCredential::Token(from) => {
-                let Some(t) = from.token(facts)? else {
-                    return Ok(None);
-                };
-                let v = HeaderValue::from_str(&t).map_err(|_| PipelineError::unauthorized())?;
-                headers.insert(HeaderName::from_static("x-session-token"), v);
-            }
-        }
-        let uri = http::Uri::from_static("/");
-        let view = RequestView::new(facts.canonical.method(), &uri, &headers);
-        let principal = match self.sessions.authenticate_now(&view) {
-            Some(r) => r,
-            None => self.sessions.authenticate(&view).await,
-        }?
-        .ok_or_else(PipelineError::unauthorized)?;
-        Ok(Some(self.session(principal)))
-    }
-
-    fn session(&self, p: Principal) -> Session {
-        let mut traits = p.claims().clone();
-        traits.remove("email_verified");
-        let identity = serde_json::json!({"id": p.subject(), "traits": traits});
-        let subject = match self.subject_from.as_str() {
-            "identity.id" => p.subject().to_owned(),
-            "id" => p.session_id().unwrap_or_default().to_owned(),
-            _ => String::new(),
-        };
-        let extra = match self.extra_from.as_str() {
-            "@this" => {
-                let mut m = Map::new();
-                m.insert("id".into(), p.session_id().unwrap_or_default().into());
-                m.insert("active".into(), true.into());
-                m.insert("identity".into(), identity);
-                m
-            }
-            "identity" => identity.as_object().cloned().unwrap_or_default(),
-            "identity.traits" => traits,
-            _ => Map::new(),
-        };
-        Session {
-            subject,
-            extra,
-            principal: Some(p),
-            ..Session::default()
-        }
     }
 }
 
@@ -263,9 +174,10 @@ pub(crate) enum Authenticator {
     Kratos(KratosHandler),
     Pat(PatHandler),
     Introspection(IntrospectionHandler),
+    ClientCredentials(Arc<ClientCredentialsHandler>),
 }
 
-fn str_of<'a>(config: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn str_of<'a>(config: &'a Value, key: &str) -> Option<&'a str> {
     config
         .get(key)
         .and_then(Value::as_str)
@@ -355,76 +267,7 @@ impl Authenticator {
                 })
             }
             "cookie_session" | "bearer_token" => {
-                for refused in [
-                    "preserve_path",
-                    "preserve_query",
-                    "force_method",
-                    "preserve_host",
-                ] {
-                    if config
-                        .get(refused)
-                        .is_some_and(|v| v != &Value::Bool(false) && !v.is_null())
-                    {
-                        return Err(fail(format!("{refused} is not supported (the session cache is keyed by the credential)")));
-                    }
-                }
-                if config
-                    .get("forward_http_headers")
-                    .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-                {
-                    return Err(fail("forward_http_headers is not supported".into()));
-                }
-                let url = str_of(config, "check_session_url")
-                    .ok_or_else(|| fail("check_session_url is missing".into()))?;
-                let public = url.strip_suffix("/sessions/whoami").ok_or_else(|| {
-                    fail("check_session_url must be Kratos' /sessions/whoami".into())
-                })?;
-                let subject_from = str_of(config, "subject_from")
-                    .unwrap_or("subject")
-                    .to_owned();
-                if !["subject", "identity.id", "id"].contains(&subject_from.as_str()) {
-                    return Err(fail(format!(
-                        "subject_from {subject_from:?} is not supported (identity.id, id)"
-                    )));
-                }
-                let extra_from = str_of(config, "extra_from").unwrap_or("extra").to_owned();
-                let (credential, cookie_name) = if name == "cookie_session" {
-                    let only = strings(config.get("only"));
-                    if only.len() > 1 {
-                        return Err(fail("only: one session cookie name is supported".into()));
-                    }
-                    (
-                        KratosCredential::Cookie,
-                        only.into_iter()
-                            .next()
-                            .unwrap_or_else(|| "ory_kratos_session".into()),
-                    )
-                } else {
-                    let from = TokenFrom::compile(config).map_err(fail)?;
-                    if matches!(from, TokenFrom::Query(_)) {
-                        return Err(fail("token_from.query_parameter is not supported: tokens in URLs end up in logs".into()));
-                    }
-                    (
-                        KratosCredential::Token(from),
-                        "ory_kratos_session".to_owned(),
-                    )
-                };
-                let sessions = instances
-                    .get_or_try(format!("kratos/{public}/{cookie_name}"), || {
-                        iam_client::KratosSessions::builder(public)
-                            .cookie_name(cookie_name.clone())
-                            .http_client(http.clone())
-                            .build()
-                            .map_err(|e| e.to_string())
-                    })
-                    .map_err(fail)?;
-                Self::Kratos(KratosHandler {
-                    sessions,
-                    credential,
-                    cookie_name,
-                    subject_from,
-                    extra_from,
-                })
+                Self::Kratos(KratosHandler::compile(name, config, http, instances).map_err(fail)?)
             }
             "pat" => {
                 let url = str_of(config, "validate_url")
@@ -476,9 +319,14 @@ impl Authenticator {
                     scopes,
                 })
             }
-            "oauth2_client_credentials" => {
-                return Err(fail("not supported in this build".into()));
-            }
+            // Shared by rules with the same effective config, across reloads (its cache too).
+            "oauth2_client_credentials" => Self::ClientCredentials(
+                instances
+                    .get_or_try(key.clone(), || {
+                        ClientCredentialsHandler::compile(config, http)
+                    })
+                    .map_err(fail)?,
+            ),
             other => return Err(fail(format!("unknown authenticator {other:?}"))),
         })
     }
@@ -504,6 +352,7 @@ impl Authenticator {
             Self::Kratos(h) => h.authenticate(facts).await,
             Self::Pat(h) => h.authenticate(facts).await,
             Self::Introspection(h) => h.authenticate(facts).await,
+            Self::ClientCredentials(h) => h.authenticate(facts).await,
         }
     }
 }

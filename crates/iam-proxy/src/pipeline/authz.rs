@@ -1,8 +1,9 @@
-//! Authorizers: `allow`, `deny`, `remote_json`, and `scopes` / `permissions` over the
-//! principal.
+//! Authorizers: `allow`, `deny`, `remote_json`, `scopes` / `permissions` over the
+//! principal, and `opa` (in its own module).
+use super::opa::OpaAuthorizer;
 use super::scope::strings;
 use super::template::Template;
-use super::{PipelineError, RequestFacts, Session};
+use super::{Instances, PipelineError, RequestFacts, Session};
 use crate::error::RuleError;
 use serde_json::Value;
 
@@ -18,6 +19,7 @@ pub(crate) enum Authorizer {
     },
     Scopes(Vec<String>),
     Permissions(Vec<String>),
+    Opa(OpaAuthorizer),
 }
 
 impl Authorizer {
@@ -26,6 +28,7 @@ impl Authorizer {
         name: &str,
         config: &Value,
         http: &iam_client::HttpClient,
+        instances: &Instances,
     ) -> Result<Self, RuleError> {
         let fail = |reason: String| RuleError::Handler {
             rule: rule.into(),
@@ -67,11 +70,7 @@ impl Authorizer {
                     "not supported: it forwards the request body; use remote_json".into(),
                 ))
             }
-            "opa" => {
-                return Err(fail(
-                    "not in this crate: OPA decisions come with iam-policy".into(),
-                ))
-            }
+            "opa" => Self::Opa(OpaAuthorizer::compile(config, instances).map_err(fail)?),
             "keto_engine_acp_ory" => return Err(fail("not supported (removed from Keto)".into())),
             other => return Err(fail(format!("unknown authorizer {other:?}"))),
         })
@@ -85,6 +84,7 @@ impl Authorizer {
         match self {
             Self::Allow => Ok(()),
             Self::Deny => Err(PipelineError::forbidden()),
+            Self::Opa(o) => o.authorize(facts, session).await,
             Self::Scopes(required) => match &session.principal {
                 Some(p) if required.iter().all(|s| p.has_scope(s)) => Ok(()),
                 _ => Err(PipelineError::forbidden()),

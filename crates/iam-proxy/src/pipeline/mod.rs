@@ -19,18 +19,25 @@
 //! ```
 //!
 //! # Caveats
-//! - `id_token` is refused at load: it needs `iam-issuer`'s key ring, not yet in this build.
-//! - `opa` is left to `iam-policy`; `remote` (which forwards the request body) is refused.
+//! - `id_token` needs a key ring ([`PipelineBuilder::id_token_keys`]); without one it is
+//!   refused at load. Its `jwks_url` is not read (see the `id_token` module).
+//! - `opa` decides with iam-policy (a remote OPA or in-process Rego; see the `opa` module);
+//!   `remote` (which forwards the request body) is refused: use `remote_json`.
 //! - `bearer_token` and `cookie_session` talk to Kratos through iam-client's cached
-//!   `KratosSessions`: `check_session_url` must end in `/sessions/whoami`, and
-//!   `preserve_path`, `preserve_query`, `force_method` and `forward_http_headers` are refused
-//!   (the answer would depend on the request, which a credential-keyed cache cannot hold).
+//!   `KratosSessions`: `check_session_url` must end in `/sessions/whoami` with
+//!   `preserve_path: true`; `preserve_host`, `additional_headers` and forwarding other headers
+//!   than the credential are refused (the answer would depend on the request, which a
+//!   credential-keyed cache cannot hold). See the `kratos` module for each option.
 //! - `jwt` needs `trusted_issuers` (Oathkeeper accepts any issuer when it is empty).
 mod authn;
 mod authz;
+mod client_credentials;
 mod error;
 mod errors;
+mod id_token;
+mod kratos;
 mod mutate;
+mod opa;
 mod scope;
 mod template;
 mod token;
@@ -304,6 +311,7 @@ pub struct PipelineBuilder {
     configs: HandlerConfigs,
     http: iam_client::HttpClient,
     instances: Instances,
+    id_token_keys: Option<iam_issuer::KeyRing>,
 }
 
 impl std::fmt::Debug for PipelineBuilder {
@@ -329,7 +337,16 @@ impl PipelineBuilder {
             configs,
             http,
             instances: Instances::default(),
+            id_token_keys: None,
         }
+    }
+
+    /// Sign the `id_token` mutator's tokens with this key ring (publish its
+    /// [`Issuer::jwks`](iam_issuer::Issuer::jwks) where upstreams fetch keys). Without one,
+    /// rules with `id_token` are refused at load.
+    pub fn id_token_keys(mut self, keys: iam_issuer::KeyRing) -> Self {
+        self.id_token_keys = Some(keys);
+        self
     }
 
     /// Use this HTTP client for outgoing calls.
@@ -401,7 +418,7 @@ impl PipelineBuilder {
                 &h.handler,
                 h.config.as_ref(),
             )?;
-            authz::Authorizer::compile(id, &h.handler, &config, &self.http)?
+            authz::Authorizer::compile(id, &h.handler, &config, &self.http, &self.instances)?
         };
         let mut mutators = Vec::new();
         for h in &spec.mutators {
@@ -409,7 +426,11 @@ impl PipelineBuilder {
                 self.configs
                     .effective("mutators", "mutator", id, &h.handler, h.config.as_ref())?;
             mutators.push(mutate::Mutator::compile(
-                id, &h.handler, &config, &self.http,
+                id,
+                &h.handler,
+                &config,
+                &self.http,
+                self.id_token_keys.as_ref(),
             )?);
         }
         let mut error_handlers = Vec::new();

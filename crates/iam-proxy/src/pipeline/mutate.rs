@@ -1,4 +1,5 @@
-//! Mutators: `noop`, `header`, `cookie`, `hydrator`; `id_token` is refused at load.
+//! Mutators: `noop`, `header`, `cookie`, `hydrator`, `id_token` (in its own module).
+use super::id_token::IdTokenMutator;
 use super::template::Template;
 use super::{PipelineError, RequestFacts, Session};
 use crate::error::RuleError;
@@ -15,6 +16,7 @@ pub(crate) enum Mutator {
         url: String,
         http: iam_client::HttpClient,
     },
+    IdToken(IdTokenMutator),
 }
 
 impl Mutator {
@@ -23,6 +25,7 @@ impl Mutator {
         name: &str,
         config: &Value,
         http: &iam_client::HttpClient,
+        keys: Option<&iam_issuer::KeyRing>,
     ) -> Result<Self, RuleError> {
         let fail = |reason: String| RuleError::Handler {
             rule: rule.into(),
@@ -71,12 +74,7 @@ impl Mutator {
                     http: http.clone(),
                 }
             }
-            "id_token" => {
-                return Err(fail(
-                    "not available in this build: signing ID tokens needs iam-issuer's key ring"
-                        .into(),
-                ))
-            }
+            "id_token" => Self::IdToken(IdTokenMutator::compile(config, keys).map_err(fail)?),
             other => return Err(fail(format!("unknown mutator {other:?}"))),
         })
     }
@@ -96,6 +94,7 @@ impl Mutator {
     ) -> Result<(), PipelineError> {
         match self {
             Self::Noop => Ok(()),
+            Self::IdToken(m) => m.mutate(facts, session),
             Self::Header(headers) => {
                 let data = session.template_data(facts);
                 for (name, t) in headers {

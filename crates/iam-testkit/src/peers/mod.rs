@@ -9,6 +9,7 @@
 //! One file per peer holds its start configuration (`hydra.rs`, `kratos.rs`, …), each
 //! returning a [`Peer`].
 pub mod hydra;
+pub mod kratos;
 pub mod oathkeeper;
 pub mod opa;
 

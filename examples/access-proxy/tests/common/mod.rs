@@ -18,7 +18,7 @@ pub struct Running {
 /// Start on two free ports with this config document and environment.
 pub async fn start(doc: serde_json::Value, env: Env) -> Running {
     let config = Config::from_document(&doc, &env).unwrap();
-    let app = App::new(config).unwrap();
+    let app = App::new(config).await.unwrap();
     let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (proxy, api) = (
