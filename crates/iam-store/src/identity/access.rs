@@ -285,6 +285,30 @@ impl AccessRepository for SqlIdentityStore {
             > 0)
     }
 
+    async fn effective_roles(&self, tenant: &str, user: &str) -> RepoResult<Vec<Role>> {
+        sqlx::query(&self.db.sql(
+            "SELECT r.id AS id, r.tenant AS tenant, r.name AS name, r.permissions AS permissions \
+             FROM iam_roles r WHERE r.tenant = ? AND r.id IN ( \
+             SELECT a.role_id FROM iam_role_assignments a \
+             WHERE a.tenant = ? AND a.holder_kind = 'u' AND a.holder_id = ? \
+             UNION SELECT a.role_id FROM iam_role_assignments a \
+             JOIN iam_group_members m ON a.holder_kind = 'g' AND a.holder_id = m.group_id \
+             WHERE m.tenant = ? AND m.user_id = ? AND a.tenant = ?)",
+        ))
+        .bind(tenant)
+        .bind(tenant)
+        .bind(user)
+        .bind(tenant)
+        .bind(user)
+        .bind(tenant)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(repo_err)?
+        .iter()
+        .map(role_of)
+        .collect()
+    }
+
     async fn roles_of(&self, tenant: &str, holder: RoleHolder<'_>) -> RepoResult<Vec<String>> {
         let (kind, id) = holder_key(holder);
         self.ids(

@@ -44,7 +44,7 @@ impl MfaRepository for SqlIdentityStore {
         .map_err(repo_err)?;
         row.map(|r| {
             Ok(TotpCredential {
-                secret_base32: SecretText::new(text(&r, "secret")?),
+                stored_secret: SecretText::new(text(&r, "secret")?),
                 confirmed: int(&r, "confirmed")? != 0,
                 last_step: int(&r, "last_step")?,
             })
@@ -68,7 +68,7 @@ impl MfaRepository for SqlIdentityStore {
                 "INSERT INTO iam_totp (user_id, secret, confirmed, last_step) VALUES (?, ?, 0, ?)",
             ))
             .bind(user)
-            .bind(c.secret_base32.secret())
+            .bind(c.stored_secret.secret())
             .bind(c.last_step)
             .execute(&mut *tx)
             .await;
@@ -96,6 +96,26 @@ impl MfaRepository for SqlIdentityStore {
         .map_err(repo_err)?
         .rows_affected()
             == 1)
+    }
+
+    async fn reseal_totp(
+        &self,
+        user: &str,
+        from: &SecretText,
+        to: &SecretText,
+    ) -> RepoResult<bool> {
+        let n = sqlx::query(
+            &self
+                .db
+                .sql("UPDATE iam_totp SET secret = ? WHERE user_id = ? AND secret = ?"),
+        )
+        .bind(to.secret())
+        .bind(user)
+        .bind(from.secret())
+        .execute(self.db.pool())
+        .await
+        .map_err(repo_err)?;
+        Ok(n.rows_affected() == 1)
     }
 
     async fn use_totp_step(&self, user: &str, step: i64) -> RepoResult<bool> {

@@ -3,7 +3,7 @@ use super::{int, opt_text, repo_err, text, SqlIdentityStore};
 use crate::database::retry_contended;
 use async_trait::async_trait;
 use iam_identity::fold;
-use iam_identity::model::{PasswordHash, Tenant, User};
+use iam_identity::model::{LoginCredential, PasswordHash, Tenant, User};
 use iam_identity::repository::{RepoResult, TenantRepository, UserRepository};
 use sqlx::any::AnyRow;
 
@@ -189,6 +189,32 @@ impl UserRepository for SqlIdentityStore {
             return Ok(None);
         };
         self.user(tenant, &text(&row, "user_id")?).await
+    }
+
+    async fn login_credential(
+        &self,
+        tenant: &str,
+        folded_login: &str,
+    ) -> RepoResult<Option<LoginCredential>> {
+        let row = sqlx::query(&self.db.sql(
+            "SELECT u.id AS id, u.tenant AS tenant, u.username AS username, u.email AS email, \
+             u.disabled AS disabled, u.created_at AS created_at, p.phc AS phc \
+             FROM iam_user_logins l JOIN iam_users u ON u.id = l.user_id AND u.tenant = l.tenant \
+             LEFT JOIN iam_passwords p ON p.user_id = u.id \
+             WHERE l.tenant = ? AND l.login = ?",
+        ))
+        .bind(tenant)
+        .bind(folded_login)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(repo_err)?;
+        row.map(|r| {
+            Ok(LoginCredential {
+                user: user_of(&r)?,
+                password: opt_text(&r, "phc")?.map(PasswordHash::new),
+            })
+        })
+        .transpose()
     }
 
     async fn list_users(
