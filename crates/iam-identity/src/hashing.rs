@@ -4,7 +4,7 @@
 //! `queue` more wait for a worker, and everything beyond is refused at once with
 //! [`IdentityError::Overloaded`] (the service's 503 + `Retry-After`). So memory stays bounded
 //! under any burst by construction: each worker allocates its `memory_kib` of argon2 blocks
-//! once, when it starts, and every hash and verification it runs reuses them
+//! once, at its first job, and every hash and verification it runs reuses them
 //! (`Argon2::hash_password_into_with_memory`); a queued request holds a boxed closure with
 //! the password and the stored hash, never a buffer. Dedicated threads rather than Tokio's
 //! blocking pool, which would spread the hashes over up to 512 threads.
@@ -51,13 +51,23 @@ struct Worker {
 }
 
 impl Worker {
+    /// The worker's block, allocated at its first job (an idle pool holds no argon2 memory)
+    /// and kept for every later one.
+    fn memory(&mut self) -> &mut [Block] {
+        if self.blocks.is_empty() {
+            self.blocks = vec![Block::new(); self.params.block_count()];
+        }
+        &mut self.blocks
+    }
+
     /// A new PHC string for `password` at the pool's cost, in the worker's memory.
     fn hash(&mut self, password: &[u8]) -> Option<PasswordHash> {
         use base64::Engine as _;
         let salt = crate::random::bytes::<16>();
         let mut out = [0u8; 32];
-        self.argon
-            .hash_password_into_with_memory(password, &salt, &mut out, &mut self.blocks)
+        let argon = self.argon.clone();
+        argon
+            .hash_password_into_with_memory(password, &salt, &mut out, self.memory())
             .ok()?;
         let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
         Some(PasswordHash::new(format!(
@@ -102,8 +112,8 @@ impl Worker {
         };
         let argon = Argon2::new(algorithm, version, params.clone());
         let need = params.block_count();
-        let computed = if need <= self.blocks.len() {
-            argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..need])
+        let computed = if need <= self.params.block_count() {
+            argon.hash_password_into_with_memory(password, salt, out, &mut self.memory()[..need])
         } else {
             argon.hash_password_into_with_memory(password, salt, out, vec![Block::new(); need])
         };
@@ -214,12 +224,10 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    // The one block this worker ever hashes in, allocated once.
-                    let blocks = vec![Block::new(); params.block_count()];
                     let mut worker = Worker {
                         argon,
                         params,
-                        blocks,
+                        blocks: Vec::new(),
                         verifications,
                     };
                     loop {
