@@ -2,7 +2,7 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::IdentityError;
 use crate::identity::Identity;
-use crate::model::{is_valid_tenant_id, new_id, SecretText, Tenant, TotpCredential, User};
+use crate::model::{is_valid_tenant_id, new_id, Tenant, TotpCredential, User};
 use iam_core::Secret;
 
 /// A started TOTP enrolment (shown once).
@@ -153,7 +153,7 @@ impl Identity {
         let account = u.email.as_deref().unwrap_or(&u.username);
         let uri = self.policy.totp.otpauth_uri(&secret, account)?;
         let stored = TotpCredential {
-            secret_base32: SecretText::new(secret.secret().to_owned()),
+            stored_secret: self.sealing.seal(user, &secret)?,
             confirmed: false,
             last_step: 0,
         };
@@ -176,10 +176,13 @@ impl Identity {
         if self.repos.users.user(tenant, user).await?.is_none() {
             return Err(IdentityError::NotFound);
         }
-        let Some(pending) = self.repos.mfa.totp(user).await?.filter(|t| !t.confirmed) else {
+        let Some((_, secret)) = self
+            .totp_credential(user)
+            .await?
+            .filter(|(t, _)| !t.confirmed)
+        else {
             return Err(IdentityError::TotpNotEnrolled);
         };
-        let secret = crate::totp::decode(&pending.secret_base32)?;
         let Some(step) = self
             .policy
             .totp

@@ -106,6 +106,8 @@ where
     let (r, l) = parts();
     totp_login_is_single_use_replay_safe_and_dies_after_five_wrong_codes(r, l).await;
     let (r, l) = parts();
+    totp_secrets_are_stored_sealed_and_plaintext_records_are_resealed(r, l).await;
+    let (r, l) = parts();
     a_recovery_code_redeemed_concurrently_succeeds_once(r, l).await;
     let (r, l) = parts();
     refresh_rotates_is_idempotent_in_grace_and_revokes_the_family_on_reuse(r, l).await;
@@ -179,11 +181,22 @@ pub async fn invalid_credentials_are_indistinguishable(r: Repositories, l: Arc<d
         (other.as_str(), "alice", PASSWORD),
     ];
     for (t, u, p) in cases {
+        let before = id.hasher().verifications();
         match login(&id, t, u, p).await {
             Err(IdentityError::InvalidCredentials) => {}
             other => panic!("{t}/{u}: expected invalid credentials, got {other:?}"),
         }
+        // The same work on every path: one argon2id verification (a dummy hash of the same
+        // cost when there is no user), whatever exists.
+        assert_eq!(id.hasher().verifications() - before, 1, "{t}/{u}");
     }
+    let before = id.hasher().verifications();
+    session(&id, &tenant).await;
+    assert_eq!(
+        id.hasher().verifications() - before,
+        1,
+        "a correct password"
+    );
     assert_eq!(audit.of(AuditKind::LoginFailed).len(), 5);
     assert!(audit
         .events()
@@ -447,6 +460,60 @@ async fn challenge(id: &Identity, tenant: &str) -> String {
         }
         LoginOutcome::Session(_) => panic!("MFA expected"),
     }
+}
+
+/// TOTP secrets reach the repository sealed (never the base32 secret); a record written in
+/// plain text before sealing existed still works, and the read that finds it re-seals it.
+pub async fn totp_secrets_are_stored_sealed_and_plaintext_records_are_resealed(
+    r: Repositories,
+    l: Arc<dyn LoginLimiter>,
+) {
+    let mfa = Arc::clone(&r.mfa);
+    let (id, clock, _) = identity(r, l);
+    let (tenant, alice) = tenant_with_alice(&id).await;
+    let (secret, _) = enrol(&id, &tenant, &alice).await;
+    let base32 = crate::totp::encode(&secret);
+    let stored = mfa.totp(&alice).await.unwrap().unwrap().stored_secret;
+    assert!(stored.secret().starts_with("$kek1$"), "sealed");
+    assert!(!stored.secret().contains(base32.secret()));
+    assert!(!format!("{stored:?}").contains(base32.secret()));
+
+    // As if written by a release that stored plain base32.
+    assert!(mfa.reseal_totp(&alice, &stored, &base32).await.unwrap());
+    assert!(
+        !mfa.reseal_totp(&alice, &stored, &base32).await.unwrap(),
+        "compare-and-set"
+    );
+    clock.advance(30);
+    let token = challenge(&id, &tenant).await;
+    let code = id
+        .policy()
+        .totp
+        .code_at(&secret, clock.now_unix_u64())
+        .unwrap();
+    id.verify_mfa(&token, MfaProof::Totp(&code), None)
+        .await
+        .expect("a plaintext record still verifies");
+    let resealed = mfa.totp(&alice).await.unwrap().unwrap().stored_secret;
+    assert!(resealed.secret().starts_with("$kek1$"), "re-sealed on read");
+    assert!(!resealed.secret().contains(base32.secret()));
+
+    // A record that does not open (altered) fails closed.
+    let mut bad = resealed.secret().to_owned();
+    bad.pop();
+    let bad = crate::model::SecretText::new(bad);
+    assert!(mfa.reseal_totp(&alice, &resealed, &bad).await.unwrap());
+    clock.advance(30);
+    let token = challenge(&id, &tenant).await;
+    let code = id
+        .policy()
+        .totp
+        .code_at(&secret, clock.now_unix_u64())
+        .unwrap();
+    assert!(matches!(
+        id.verify_mfa(&token, MfaProof::Totp(&code), None).await,
+        Err(IdentityError::SealedSecretRejected)
+    ));
 }
 
 /// TOTP: accepted once per step, the challenge is single use and dies after 5 wrong codes.

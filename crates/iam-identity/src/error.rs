@@ -87,6 +87,10 @@ pub enum IdentityError {
     /// The storage failed.
     #[error("storage unavailable")]
     Unavailable(#[source] RepositoryError),
+    /// A stored TOTP secret cannot be opened: sealed by an unknown key-encryption key,
+    /// bound to another user, or altered (fail closed: no code is accepted).
+    #[error("a stored TOTP secret cannot be opened")]
+    SealedSecretRejected,
     /// The hashing worker failed (a bug or a panic in the worker).
     #[error("password hashing failed")]
     Hashing,

@@ -1,12 +1,13 @@
 //! argon2id on a bounded pool with admission control.
 //!
-//! At most `workers` hashes run at once, each on one of `workers` dedicated threads (each
-//! holding `memory_kib` of memory), at most `queue` more wait for a worker, and everything
-//! beyond is refused at once with [`IdentityError::Overloaded`] (the service's 503 +
-//! `Retry-After`). So memory stays bounded under any burst: `workers × memory_kib` for the
-//! hashes plus a small, fixed amount per queued request. Dedicated threads rather than
-//! Tokio's blocking pool: the allocator keeps a freed 19 MiB block per thread that used one,
-//! and the blocking pool would spread the hashes over up to 512 threads.
+//! At most `workers` hashes run at once, each on one of `workers` dedicated threads, at most
+//! `queue` more wait for a worker, and everything beyond is refused at once with
+//! [`IdentityError::Overloaded`] (the service's 503 + `Retry-After`). So memory stays bounded
+//! under any burst by construction: each worker allocates its `memory_kib` of argon2 blocks
+//! once, at its first job, and every hash and verification it runs reuses them
+//! (`Argon2::hash_password_into_with_memory`); a queued request holds a boxed closure with
+//! the password and the stored hash, never a buffer. Dedicated threads rather than Tokio's
+//! blocking pool, which would spread the hashes over up to 512 threads.
 //!
 //! ```
 //! use iam_identity::hashing::{HashingConfig, PasswordHasher};
@@ -25,17 +26,100 @@
 //! - A panic in argon2 would end its worker thread: the pool then runs with one worker
 //!   fewer (callers get [`IdentityError::Hashing`], never a hang).
 //! - `verify` with no stored hash checks the password against a dummy hash of the same cost,
-//!   so an unknown user costs what a known one does.
+//!   so an unknown user costs what a known one does; [`PasswordHasher::verifications`]
+//!   counts every verification run, so tests can prove it.
+//! - A stored hash of a higher memory cost than the pool's (written under older settings)
+//!   is verified in a block allocated for that one verification.
 use crate::error::IdentityError;
 use crate::model::PasswordHash;
-use argon2::password_hash::{PasswordHash as Phc, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::PasswordHash as Phc;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use iam_core::Secret;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+use subtle::ConstantTimeEq as _;
 
-type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// What a hashing thread owns: the pool's argon2 settings and its one block of memory.
+struct Worker {
+    argon: Argon2<'static>,
+    params: Params,
+    blocks: Vec<Block>,
+    verifications: Arc<AtomicU64>,
+}
+
+impl Worker {
+    /// The worker's block, allocated at its first job (an idle pool holds no argon2 memory)
+    /// and kept for every later one.
+    fn memory(&mut self) -> &mut [Block] {
+        if self.blocks.is_empty() {
+            self.blocks = vec![Block::new(); self.params.block_count()];
+        }
+        &mut self.blocks
+    }
+
+    /// A new PHC string for `password` at the pool's cost, in the worker's memory.
+    fn hash(&mut self, password: &[u8]) -> Option<PasswordHash> {
+        use base64::Engine as _;
+        let salt = crate::random::bytes::<16>();
+        let mut out = [0u8; 32];
+        let argon = self.argon.clone();
+        argon
+            .hash_password_into_with_memory(password, &salt, &mut out, self.memory())
+            .ok()?;
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        Some(PasswordHash::new(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+            b64.encode(salt),
+            b64.encode(out),
+        )))
+    }
+
+    /// Whether `password` matches the PHC string `phc` (argon2 only; anything malformed is
+    /// a mismatch), computed in the worker's memory when the stored cost fits in it.
+    fn verify(&mut self, password: &[u8], phc: &str) -> bool {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let Ok(parsed) = Phc::new(phc) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm),
+            Params::try_from(&parsed),
+        ) else {
+            return false;
+        };
+        let version = match parsed.version.map(Version::try_from) {
+            None => Version::V0x13,
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return false,
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let expected = expected.as_bytes();
+        let mut out = [0u8; 64];
+        let Some(out) = out.get_mut(..expected.len()) else {
+            return false;
+        };
+        let argon = Argon2::new(algorithm, version, params.clone());
+        let need = params.block_count();
+        let computed = if need <= self.params.block_count() {
+            argon.hash_password_into_with_memory(password, salt, out, &mut self.memory()[..need])
+        } else {
+            argon.hash_password_into_with_memory(password, salt, out, vec![Block::new(); need])
+        };
+        computed.is_ok() && bool::from(out.ct_eq(expected))
+    }
+}
 
 /// The cost and the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +166,7 @@ pub struct PasswordHasher {
     capacity: usize,
     retry_after: Duration,
     dummy: PasswordHash,
+    verifications: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -123,7 +208,7 @@ impl PasswordHasher {
             None,
         )
         .map_err(|_| HashingConfigError("argon2 parameters out of range"))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let dummy = dummy_hash(&config);
         if Phc::new(dummy.phc()).is_err() {
             return Err(HashingConfigError("argon2 parameters out of range"));
@@ -131,21 +216,31 @@ impl PasswordHasher {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let running = Arc::new(AtomicUsize::new(0));
+        let verifications = Arc::new(AtomicU64::new(0));
         for i in 0..config.workers {
-            let (receiver, running, argon) =
-                (Arc::clone(&receiver), Arc::clone(&running), argon.clone());
+            let (receiver, running) = (Arc::clone(&receiver), Arc::clone(&running));
+            let (argon, params) = (argon.clone(), params.clone());
+            let verifications = Arc::clone(&verifications);
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match receiver.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => return,
+                .spawn(move || {
+                    let mut worker = Worker {
+                        argon,
+                        params,
+                        blocks: Vec::new(),
+                        verifications,
                     };
-                    let Ok(job) = job else { return };
-                    running.fetch_add(1, Ordering::AcqRel);
-                    job(&argon);
-                    running.fetch_sub(1, Ordering::AcqRel);
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match receiver.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        running.fetch_add(1, Ordering::AcqRel);
+                        job(&mut worker);
+                        running.fetch_sub(1, Ordering::AcqRel);
+                    }
                 })
                 .map_err(|_| HashingConfigError("cannot start a hashing thread"))?;
         }
@@ -157,15 +252,16 @@ impl PasswordHasher {
             capacity: config.workers + config.queue,
             retry_after: config.retry_after,
             dummy,
+            verifications,
         })
     }
 
     /// Hash a password (the caller checked the policy).
     pub async fn hash(&self, password: &Secret) -> Result<PasswordHash, IdentityError> {
         let password = Secret::new(password.secret().clone());
-        self.run(move |argon| hash_with(argon, password.secret()).map_err(|_| ()))
+        self.run(move |worker| worker.hash(password.secret().as_bytes()))
             .await?
-            .map_err(|_| IdentityError::Hashing)
+            .ok_or(IdentityError::Hashing)
     }
 
     /// Whether `password` matches `hash`; with `None`, the same work against a dummy hash
@@ -189,12 +285,8 @@ impl PasswordHasher {
         let phc = hash.unwrap_or(&self.dummy).clone();
         let password = Secret::new(password.secret().clone());
         let matched = self
-            .run_admitted(admission, move |argon| {
-                Phc::new(phc.phc()).is_ok_and(|parsed| {
-                    argon
-                        .verify_password(password.secret().as_bytes(), &parsed)
-                        .is_ok()
-                })
+            .run_admitted(admission, move |worker| {
+                worker.verify(password.secret().as_bytes(), phc.phc())
             })
             .await?;
         Ok(known && matched)
@@ -205,6 +297,12 @@ impl PasswordHasher {
         self.admitted.load(Ordering::Acquire)
     }
 
+    /// Password verifications run since the pool started (against stored and dummy hashes
+    /// alike): one per login attempt that reached the pool.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
     /// Requests waiting for a worker.
     pub fn queue_depth(&self) -> usize {
         self.admitted()
@@ -213,7 +311,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        job: impl FnOnce(&mut Worker) -> T + Send + 'static,
     ) -> Result<T, IdentityError> {
         self.run_admitted(self.admit()?, job).await
     }
@@ -221,11 +319,11 @@ impl PasswordHasher {
     async fn run_admitted<T: Send + 'static>(
         &self,
         admission: Admission,
-        job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+        job: impl FnOnce(&mut Worker) -> T + Send + 'static,
     ) -> Result<T, IdentityError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let boxed: Job = Box::new(move |argon| {
-            let result = job(argon);
+        let boxed: Job = Box::new(move |worker| {
+            let result = job(worker);
             // Released before the caller sees the result, so a caller never counts its own
             // finished job as still admitted.
             drop(admission);
@@ -261,16 +359,6 @@ fn dummy_hash(config: &HashingConfig) -> PasswordHash {
         config.parallelism,
         b64.encode(crate::random::bytes::<16>()),
         b64.encode(crate::random::bytes::<32>()),
-    ))
-}
-
-fn hash_with(
-    argon: &Argon2<'_>,
-    password: &str,
-) -> Result<PasswordHash, argon2::password_hash::Error> {
-    let salt = SaltString::encode_b64(&crate::random::bytes::<16>())?;
-    Ok(PasswordHash::new(
-        argon.hash_password(password.as_bytes(), &salt)?.to_string(),
     ))
 }
 
@@ -311,6 +399,64 @@ mod tests {
         assert!(!h.verify(&pw("correct horse battery"), None).await.unwrap());
         let garbage = PasswordHash::new("not a phc string".into());
         assert!(!h.verify(&pw("x"), Some(&garbage)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn every_verification_is_counted_and_the_dummy_costs_what_a_real_hash_does() {
+        let h = cheap(1, 1);
+        let hash = h.hash(&pw("correct horse battery")).await.unwrap();
+        let before = h.verifications();
+        assert!(!h.verify(&pw("wrong"), Some(&hash)).await.unwrap());
+        assert!(!h.verify(&pw("wrong"), None).await.unwrap());
+        assert_eq!(h.verifications() - before, 2);
+        let cost = |phc: &str| {
+            let p = Phc::new(phc).unwrap();
+            let params = Params::try_from(&p).unwrap();
+            (
+                p.algorithm.to_string(),
+                p.version,
+                (params.m_cost(), params.t_cost(), params.p_cost()),
+                params.output_len(),
+                p.salt.unwrap().len(),
+            )
+        };
+        assert_eq!(cost(hash.phc()), cost(h.dummy.phc()));
+    }
+
+    #[tokio::test]
+    async fn hashes_of_the_argon2_crate_verify_at_their_own_cost() {
+        use argon2::password_hash::{PasswordHasher as _, SaltString};
+        let h = cheap(1, 1);
+        for (m, t) in [(64, 1), (256, 3), (32, 2)] {
+            let argon = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(m, t, 1, None).unwrap(),
+            );
+            let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+            let phc = argon
+                .hash_password(b"older password", &salt)
+                .unwrap()
+                .to_string();
+            let stored = PasswordHash::new(phc);
+            assert!(h
+                .verify(&pw("older password"), Some(&stored))
+                .await
+                .unwrap());
+            assert!(!h
+                .verify(&pw("older passwore"), Some(&stored))
+                .await
+                .unwrap());
+        }
+        for hostile in [
+            "$argon2id$v=19$m=64,t=1,p=1$c2l4dGVlbiBieXRlIHNsdA$",
+            "$argon2id$v=99$m=64,t=1,p=1$c2l4dGVlbiBieXRlIHNsdA$AAAA",
+            "$scrypt$ln=1,r=1,p=1$c2FsdA$AAAA",
+            "$argon2id$v=19$m=1,t=1,p=1$c2l4dGVlbiBieXRlIHNsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            let stored = PasswordHash::new(hostile.into());
+            assert!(!h.verify(&pw("x"), Some(&stored)).await.unwrap(), "{hostile}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::error::{IdentityError, PasswordRejection};
 use crate::hashing::PasswordHasher;
 use crate::limiter::LoginLimiter;
 use crate::repository::Repositories;
+use crate::sealing::TotpSecretSealing;
 use crate::totp::TotpSettings;
 use iam_core::clock::Clock;
 use iam_core::Secret;
@@ -113,6 +114,7 @@ pub struct Identity {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) policy: IdentityPolicy,
     pub(crate) refresh_secret: Secret<Vec<u8>>,
+    pub(crate) sealing: TotpSecretSealing,
 }
 
 impl std::fmt::Debug for Identity {
@@ -131,8 +133,9 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 impl Identity {
-    /// The flows on these parts, with a [`crate::audit::TracingAudit`], the system clock and a
-    /// random refresh secret (see [`Identity::refresh_secret`]).
+    /// The flows on these parts, with a [`crate::audit::TracingAudit`], the system clock, a
+    /// random refresh secret (see [`Identity::refresh_secret`]) and a random TOTP sealing key
+    /// (see [`Identity::totp_sealing`]).
     pub fn new(
         repos: Repositories,
         hasher: Arc<PasswordHasher>,
@@ -147,6 +150,7 @@ impl Identity {
             clock: Arc::new(unix_now),
             policy,
             refresh_secret: Secret::new(crate::random::bytes::<32>().to_vec()),
+            sealing: TotpSecretSealing::new(iam_issuer::KeyEncryptionKey::generate()),
         }
     }
 
@@ -171,6 +175,15 @@ impl Identity {
         }
         self.refresh_secret = secret;
         Ok(self)
+    }
+
+    /// Seal TOTP secrets at rest with these key-encryption keys (see [`crate::sealing`]).
+    /// Give every instance and every restart the same current key: the default, a random
+    /// key of this process, suits in-memory repositories only (a restart could no longer
+    /// open what it sealed).
+    pub fn totp_sealing(mut self, sealing: TotpSecretSealing) -> Self {
+        self.sealing = sealing;
+        self
     }
 
     /// The repositories (for reads the flows do not wrap).

@@ -38,8 +38,9 @@
 //! - Repository traits take the tenant on every tenant-scoped call; an implementation must
 //!   never cross tenants. Effective permissions are assembled here from per-holder role
 //!   lists, so a document store needs no joins.
-//! - TOTP secrets are stored as the repository keeps them (iam-store: plain base32 in the
-//!   database); protect the database as you would the secrets.
+//! - TOTP secrets reach a repository sealed ([`sealing`]) under the key-encryption key given
+//!   to [`Identity::totp_sealing`]; without one, a random key of this process seals
+//!   them, which is right for in-memory repositories only.
 //! - The in-process limiter and challenge store hold per instance; share them through Redis
 //!   (iam-store) when several instances serve one deployment.
 //! - Login timing is equalised for the invalid-credential cases (one argon2id verification
@@ -61,6 +62,7 @@ mod random;
 pub mod recovery;
 mod refresh;
 pub mod repository;
+pub mod sealing;
 pub mod totp;
 
 pub use accounts::TotpEnrollment;

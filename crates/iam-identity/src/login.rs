@@ -6,11 +6,12 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::IdentityError;
 use crate::identity::Identity;
-use crate::model::{fold, MfaChallenge, RefreshFamily, RoleHolder, Tenant, User};
+use crate::model::{fold, MfaChallenge, RefreshFamily, Tenant, TotpCredential, User};
 use crate::random::{token, token_hash};
 use iam_core::Secret;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use zeroize::Zeroizing;
 
 /// A login attempt.
 #[derive(Debug, Clone, Copy)]
@@ -114,14 +115,16 @@ impl Identity {
         }
         // The hashing place first: a burst beyond the pool is refused before any lookup.
         let admission = self.hasher.admit()?;
-        let tenant = self.repos.tenants.tenant(req.tenant).await?;
-        let user = match &tenant {
-            Some(_) => self.repos.users.user_by_login(req.tenant, &folded).await?,
-            None => None,
-        };
-        let hash = match &user {
-            Some(u) => self.repos.users.password_hash(&u.tenant, &u.id).await?,
-            None => None,
+        // Both reads on every path (an unknown tenant too), at once: the same work whatever
+        // exists, and one round trip of latency.
+        let (tenant, credential) = tokio::join!(
+            self.repos.tenants.tenant(req.tenant),
+            self.repos.users.login_credential(req.tenant, &folded),
+        );
+        let (tenant, credential) = (tenant?, credential?);
+        let (user, hash) = match credential {
+            Some(c) if tenant.is_some() => (Some(c.user), c.password),
+            _ => (None, None),
         };
         let matched = self
             .hasher
@@ -264,10 +267,13 @@ impl Identity {
         code: &str,
         now: i64,
     ) -> Result<bool, IdentityError> {
-        let Some(cred) = self.repos.mfa.totp(user).await?.filter(|t| t.confirmed) else {
+        let Some((_, secret)) = self
+            .totp_credential(user)
+            .await?
+            .filter(|(t, _)| t.confirmed)
+        else {
             return Ok(false);
         };
-        let secret = crate::totp::decode(&cred.secret_base32)?;
         let Some(step) = self
             .policy
             .totp
@@ -278,27 +284,38 @@ impl Identity {
         Ok(self.repos.mfa.use_totp_step(user, step).await?)
     }
 
+    /// The user's TOTP credential and its raw secret, opened; a record in plain text or
+    /// sealed by a retired key is written back sealed by the current key on the way.
+    pub(crate) async fn totp_credential(
+        &self,
+        user: &str,
+    ) -> Result<Option<(TotpCredential, Zeroizing<Vec<u8>>)>, IdentityError> {
+        let Some(cred) = self.repos.mfa.totp(user).await? else {
+            return Ok(None);
+        };
+        let opened = self.sealing.open(user, &cred.stored_secret)?;
+        if opened.needs_resealing {
+            let resealed = self.sealing.seal(user, &opened.secret_base32)?;
+            // `false`: another request re-sealed (or replaced) it first; nothing to do.
+            self.repos
+                .mfa
+                .reseal_totp(user, &cred.stored_secret, &resealed)
+                .await?;
+        }
+        let raw = Zeroizing::new(crate::totp::decode(&opened.secret_base32)?);
+        Ok(Some((cred, raw)))
+    }
+
     /// The roles and permissions of a user: its own roles and its groups' roles.
     pub async fn effective_access(
         &self,
         tenant: &str,
         user: &str,
     ) -> Result<EffectiveAccess, IdentityError> {
-        let access = &self.repos.access;
-        let mut role_ids: BTreeSet<String> = access
-            .roles_of(tenant, RoleHolder::User(user))
-            .await?
-            .into_iter()
-            .collect();
-        for group in access.groups_of(tenant, user).await? {
-            role_ids.extend(access.roles_of(tenant, RoleHolder::Group(&group)).await?);
-        }
         let (mut roles, mut permissions) = (BTreeSet::new(), BTreeSet::new());
-        for id in role_ids {
-            if let Some(role) = access.role(tenant, &id).await? {
-                roles.insert(role.name);
-                permissions.extend(role.permissions);
-            }
+        for role in self.repos.access.effective_roles(tenant, user).await? {
+            roles.insert(role.name);
+            permissions.extend(role.permissions);
         }
         Ok(EffectiveAccess {
             roles: roles.into_iter().collect(),
@@ -325,24 +342,32 @@ impl Identity {
         };
         let refresh = token();
         let refresh_hash = token_hash(&refresh);
-        self.repos
-            .refresh
-            .create_family(&family, &refresh_hash)
-            .await?;
-        self.session(&family, user, Secret::new(refresh), &refresh_hash, now)
-            .await
+        // The family's insert and the roles' read are independent: one round trip of latency.
+        let (created, access) = tokio::join!(
+            self.repos.refresh.create_family(&family, &refresh_hash),
+            self.effective_access(&user.tenant, &user.id),
+        );
+        created?;
+        Ok(self.session(
+            &family,
+            user,
+            Secret::new(refresh),
+            &refresh_hash,
+            now,
+            access?,
+        ))
     }
 
-    pub(crate) async fn session(
+    pub(crate) fn session(
         &self,
         family: &RefreshFamily,
         user: &User,
         refresh_token: Secret,
         refresh_hash: &str,
         issued_at: i64,
-    ) -> Result<Session, IdentityError> {
-        let access = self.effective_access(&user.tenant, &user.id).await?;
-        Ok(Session {
+        access: EffectiveAccess,
+    ) -> Session {
+        Session {
             claims: SessionClaims {
                 sub: user.id.clone(),
                 tenant: user.tenant.clone(),
@@ -356,7 +381,7 @@ impl Identity {
             refresh_expires_in: (family.expires_at - self.now()).max(0) as u64,
             issued_at,
             token_id: token_hash(&format!("jti:{refresh_hash}"))[..32].to_owned(),
-        })
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::error::RepositoryError;
 use crate::fold;
 use crate::model::{
     Group, MfaChallenge, PasswordHash, RefreshFamily, RefreshTokenRecord, Role, RoleHolder,
-    SpendOutcome, Tenant, TotpCredential, User,
+    SecretText, SpendOutcome, Tenant, TotpCredential, User,
 };
 use crate::repository::{
     AccessRepository, ChallengeStore, MfaRepository, RefreshRepository, RepoResult,
@@ -446,6 +446,21 @@ impl MfaRepository for MemoryRepositories {
         Ok(match self.lock().totp.get_mut(user) {
             Some(t) if t.confirmed && t.last_step < step => {
                 t.last_step = step;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn reseal_totp(
+        &self,
+        user: &str,
+        from: &SecretText,
+        to: &SecretText,
+    ) -> RepoResult<bool> {
+        Ok(match self.lock().totp.get_mut(user) {
+            Some(t) if t.stored_secret.secret() == from.secret() => {
+                t.stored_secret = to.clone();
                 true
             }
             _ => false,

@@ -91,11 +91,21 @@ impl Clone for PasswordHash {
     }
 }
 
+/// What a login reads about a login name: the user and its password hash.
+#[derive(Debug, Clone)]
+pub struct LoginCredential {
+    /// The user.
+    pub user: User,
+    /// Its password hash (`None`: the user has no password and cannot log in with one).
+    pub password: Option<PasswordHash>,
+}
+
 /// A user's TOTP credential.
 #[derive(Debug, Clone)]
 pub struct TotpCredential {
-    /// The shared secret, base32 without padding.
-    pub secret_base32: SecretText,
+    /// The shared secret as stored: sealed by [`crate::sealing`] (or, in a record written
+    /// before sealing, plain base32, which the next read re-seals).
+    pub stored_secret: SecretText,
     /// Whether the user proved possession with a code (only then does login ask for it).
     pub confirmed: bool,
     /// The last time step a code was accepted for (replay protection); 0 when none.

@@ -10,8 +10,8 @@
 //! row of another tenant, whatever id it is given.
 use crate::error::RepositoryError;
 use crate::model::{
-    Group, MfaChallenge, PasswordHash, RefreshFamily, RefreshTokenRecord, Role, RoleHolder,
-    SpendOutcome, Tenant, TotpCredential, User,
+    Group, LoginCredential, MfaChallenge, PasswordHash, RefreshFamily, RefreshTokenRecord, Role,
+    RoleHolder, SecretText, SpendOutcome, Tenant, TotpCredential, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -56,6 +56,20 @@ pub trait UserRepository: Send + Sync + 'static {
     async fn delete_user(&self, tenant: &str, id: &str) -> RepoResult<bool>;
     /// The user's password hash.
     async fn password_hash(&self, tenant: &str, id: &str) -> RepoResult<Option<PasswordHash>>;
+    /// What a login reads: the user whose folded username or email is `folded_login`, with
+    /// its password hash. The default makes the two reads above; a store that can answer in
+    /// one round trip (SQL: one query) should.
+    async fn login_credential(
+        &self,
+        tenant: &str,
+        folded_login: &str,
+    ) -> RepoResult<Option<LoginCredential>> {
+        let Some(user) = self.user_by_login(tenant, folded_login).await? else {
+            return Ok(None);
+        };
+        let password = self.password_hash(tenant, &user.id).await?;
+        Ok(Some(LoginCredential { user, password }))
+    }
     /// Replace the user's password hash; `false` when there is no such user in the tenant.
     async fn set_password_hash(
         &self,
@@ -113,6 +127,26 @@ pub trait AccessRepository: Send + Sync + 'static {
     ) -> RepoResult<bool>;
     /// The ids of the roles assigned directly to a user or a group.
     async fn roles_of(&self, tenant: &str, holder: RoleHolder<'_>) -> RepoResult<Vec<String>>;
+    /// The roles a user holds, directly or through its groups, each once, in any order. The
+    /// default composes the reads above (2 + 2 × groups + roles round trips); a store that
+    /// can answer in one (SQL: one query) should.
+    async fn effective_roles(&self, tenant: &str, user: &str) -> RepoResult<Vec<Role>> {
+        let mut ids: std::collections::BTreeSet<String> = self
+            .roles_of(tenant, RoleHolder::User(user))
+            .await?
+            .into_iter()
+            .collect();
+        for group in self.groups_of(tenant, user).await? {
+            ids.extend(self.roles_of(tenant, RoleHolder::Group(&group)).await?);
+        }
+        let mut roles = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(role) = self.role(tenant, &id).await? {
+                roles.push(role);
+            }
+        }
+        Ok(roles)
+    }
 }
 
 /// TOTP credentials and recovery codes, by user id (ids are globally unique).
@@ -129,6 +163,10 @@ pub trait MfaRepository: Send + Sync + 'static {
     /// Record `step` as used when it is newer than the last used one; atomic: of two
     /// concurrent calls with one step, exactly one gets `true`.
     async fn use_totp_step(&self, user: &str, step: i64) -> RepoResult<bool>;
+    /// Replace the stored secret `from` by `to` (a re-seal); compare-and-set: `false`, and
+    /// nothing written, when the stored secret is no longer `from`.
+    async fn reseal_totp(&self, user: &str, from: &SecretText, to: &SecretText)
+        -> RepoResult<bool>;
     /// Delete the TOTP credential and the recovery codes; `false` when there was none.
     async fn delete_mfa(&self, user: &str) -> RepoResult<bool>;
     /// Replace the user's recovery codes (SHA-256 hex of each).

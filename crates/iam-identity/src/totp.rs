@@ -117,6 +117,11 @@ pub fn generate_secret() -> SecretText {
     SecretText::new(TotpSecret::Raw(raw).to_encoded().to_string())
 }
 
+/// The base32 form (no padding) of a raw secret.
+pub fn encode(raw: &[u8]) -> SecretText {
+    SecretText::new(TotpSecret::Raw(raw.to_vec()).to_encoded().to_string())
+}
+
 /// The raw bytes of a base32 secret (what an authenticator app computes codes from).
 pub fn decode(secret: &SecretText) -> Result<Vec<u8>, IdentityError> {
     TotpSecret::Encoded(secret.secret().to_owned())

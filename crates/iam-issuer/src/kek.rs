@@ -101,16 +101,57 @@ impl KeyEncryptionKey {
         algorithm: KeyAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, IssuerError> {
+        self.seal_with(&Self::aad(kid, algorithm), plaintext)
+    }
+
+    /// Open a sealed private key of `kid`; any alteration is [`IssuerErrorKind::SealedKeyRejected`].
+    pub(crate) fn open(
+        &self,
+        kid: &str,
+        algorithm: KeyAlgorithm,
+        sealed: &[u8],
+    ) -> Result<Secret<Vec<u8>>, IssuerError> {
+        self.open_with(&Self::aad(kid, algorithm), sealed)
+    }
+
+    fn value_aad(context: &str) -> Vec<u8> {
+        // A prefix no signing key's associated data starts with: a sealed value never opens
+        // as a key, nor a key as a value.
+        format!("iam-sealed-value/v1\0{context}").into_bytes()
+    }
+
+    /// Seal a secret other than a signing key (a TOTP secret, say), bound to `context`: the
+    /// sealed form opens only with this key and the same `context` (name the kind of secret
+    /// and its owner, e.g. `"totp\0<user id>"`, so a sealed value copied to another row
+    /// does not open). Same format as a sealed signing key.
+    ///
+    /// ```
+    /// use iam_issuer::KeyEncryptionKey;
+    /// let kek = KeyEncryptionKey::generate();
+    /// let sealed = kek.seal_value("totp\0user-1", b"raw secret").unwrap();
+    /// assert_eq!(kek.open_value("totp\0user-1", &sealed).unwrap().secret(), b"raw secret");
+    /// assert!(kek.open_value("totp\0user-2", &sealed).is_err());
+    /// ```
+    pub fn seal_value(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, IssuerError> {
+        self.seal_with(&Self::value_aad(context), plaintext)
+    }
+
+    /// Open what [`seal_value`](Self::seal_value) sealed with `context`; a wrong key, a
+    /// wrong context or any alteration is [`IssuerErrorKind::SealedKeyRejected`].
+    pub fn open_value(&self, context: &str, sealed: &[u8]) -> Result<Secret<Vec<u8>>, IssuerError> {
+        self.open_with(&Self::value_aad(context), sealed)
+    }
+
+    fn seal_with(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, IssuerError> {
         let cipher = Aes256Gcm::new(self.0.secret().into());
         let mut nonce = [0u8; NONCE_LEN];
         random(&mut nonce);
-        let aad = Self::aad(kid, algorithm);
         let ciphertext = cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: plaintext,
-                    aad: &aad,
+                    aad,
                 },
             )
             .map_err(|_| IssuerErrorKind::KeyGeneration)?;
@@ -121,13 +162,7 @@ impl KeyEncryptionKey {
         Ok(out)
     }
 
-    /// Open a sealed private key of `kid`; any alteration is [`IssuerErrorKind::SealedKeyRejected`].
-    pub(crate) fn open(
-        &self,
-        kid: &str,
-        algorithm: KeyAlgorithm,
-        sealed: &[u8],
-    ) -> Result<Secret<Vec<u8>>, IssuerError> {
+    fn open_with(&self, aad: &[u8], sealed: &[u8]) -> Result<Secret<Vec<u8>>, IssuerError> {
         let rejected = || IssuerError::from(IssuerErrorKind::SealedKeyRejected);
         let (&version, rest) = sealed.split_first().ok_or_else(rejected)?;
         if version != VERSION || rest.len() < NONCE_LEN + 16 {
@@ -136,13 +171,12 @@ impl KeyEncryptionKey {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| rejected())?;
         let cipher = Aes256Gcm::new(self.0.secret().into());
-        let aad = Self::aad(kid, algorithm);
         cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: &aad,
+                    aad,
                 },
             )
             .map(Secret::new)
@@ -179,6 +213,23 @@ mod tests {
         assert_ne!(other.id(), kek.id());
         let err = other.open("k1", KeyAlgorithm::Es256, &sealed).unwrap_err();
         assert_eq!(err.kind(), &IssuerErrorKind::SealedKeyRejected);
+    }
+
+    #[test]
+    fn a_sealed_value_never_opens_as_a_key_nor_in_another_context() {
+        let kek = KeyEncryptionKey::generate();
+        let value = kek.seal_value("totp\0u1", b"secret").unwrap();
+        assert_eq!(
+            kek.open_value("totp\0u1", &value).unwrap().secret(),
+            b"secret"
+        );
+        assert!(kek.open_value("totp\0u2", &value).is_err());
+        assert!(kek.open("totp\0u1", KeyAlgorithm::Es256, &value).is_err());
+        let key = kek.seal("k1", KeyAlgorithm::Es256, b"private").unwrap();
+        assert!(kek.open_value("k1\0ES256", &key).is_err());
+        assert!(KeyEncryptionKey::generate()
+            .open_value("totp\0u1", &value)
+            .is_err());
     }
 
     #[test]

@@ -185,3 +185,83 @@ async fn an_unreachable_redis_still_limits_in_process_and_fails_challenges_close
     let c = RedisChallenges::new(&url, "x:").unwrap();
     assert!(c.take("h", 0).await.is_err());
 }
+
+/// The `secret` column of `iam_totp` holds the sealed form, never the base32 secret; a row
+/// written in plain text (before sealing) is re-sealed by the login that reads it.
+async fn totp_column_never_holds_the_secret(url: &str) {
+    use iam_identity::{LoginOutcome, LoginRequest, MfaProof};
+    let store = store(url).await;
+    let repos = Repositories::from_store(store.clone(), Arc::new(MemoryChallenges::default()));
+    let (id, clock, _) = conformance::identity(repos, conformance::memory_limiter());
+    let tenant = format!("t{}", &iam_identity::model::new_id()[..12]);
+    id.create_tenant(&tenant, "Test").await.unwrap();
+    let password = iam_core::Secret::new("correct horse battery staple".to_string());
+    let user = id
+        .create_user(&tenant, "alice", None, Some(&password))
+        .await
+        .unwrap();
+    let enrolment = id.enroll_totp(&tenant, &user.id).await.unwrap();
+    let base32 = enrolment.secret_base32.secret().clone();
+    let raw =
+        iam_identity::totp::decode(&iam_identity::model::SecretText::new(base32.clone())).unwrap();
+    let totp = id.policy().totp.clone();
+    let code = totp.code_at(&raw, id.now() as u64).unwrap();
+    id.confirm_totp(&tenant, &user.id, &code).await.unwrap();
+
+    let db = store.database();
+    let column = || async {
+        let row = sqlx::query(&db.sql("SELECT secret FROM iam_totp WHERE user_id = ?"))
+            .bind(&user.id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        sqlx::Row::get::<String, _>(&row, "secret")
+    };
+    let sealed = column().await;
+    assert!(sealed.starts_with("$kek1$"), "{sealed}");
+    assert!(!sealed.to_uppercase().contains(&base32));
+
+    // A row from before sealing: plain base32 in the column.
+    sqlx::query(&db.sql("UPDATE iam_totp SET secret = ? WHERE user_id = ?"))
+        .bind(&base32)
+        .bind(&user.id)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    clock.advance(30);
+    let request = LoginRequest {
+        tenant: &tenant,
+        login: "alice",
+        password: &password,
+        client_ip: None,
+    };
+    let LoginOutcome::MfaRequired(challenge) = id.login(request).await.unwrap() else {
+        panic!("MFA expected");
+    };
+    let code = totp.code_at(&raw, id.now() as u64).unwrap();
+    id.verify_mfa(challenge.mfa_token.secret(), MfaProof::Totp(&code), None)
+        .await
+        .unwrap();
+    let resealed = column().await;
+    assert!(resealed.starts_with("$kek1$"), "{resealed}");
+    assert!(!resealed.to_uppercase().contains(&base32));
+    assert_ne!(resealed, sealed, "a fresh nonce");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_totp_column_never_holds_the_secret_on_sqlite() {
+    let (_dir, url) = iam_testkit::scratch::temp_sqlite();
+    totp_column_never_holds_the_secret(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs postgres: scripts/test"]
+async fn the_totp_column_never_holds_the_secret_on_postgres() {
+    totp_column_never_holds_the_secret(&iam_testkit::services::postgres_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs mariadb: scripts/test"]
+async fn the_totp_column_never_holds_the_secret_on_mariadb() {
+    totp_column_never_holds_the_secret(&iam_testkit::services::mysql_url()).await;
+}

@@ -1,89 +1,21 @@
 //! `/admin/tenants/...`: tenants, users, groups, roles. A bearer with `iam:admin` of the
-//! tenant in the path, or of the platform tenant (for every tenant), is required.
-use crate::bootstrap::ADMIN_PERMISSION;
-use crate::errors::{problem, JsonBody};
-use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+//! tenant in the path, or of the platform tenant (for every tenant), is required: the
+//! extractors of [`caller`] check it once for every route, and `?` maps every error.
+pub mod caller;
+
+use crate::errors::JsonBody;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use iam_axum::Auth;
-use iam_core::{Principal, Secret};
-use iam_identity::audit::{AuditEvent, AuditKind, AuditSink as _, TracingAudit};
+use caller::{AdminProblem, PlatformAdmin, TenantAdmin};
+use iam_core::Secret;
 use iam_identity::model::{new_id, Group, Role, RoleHolder, Tenant, User};
-use iam_identity::IdentityError;
 use iam_service::Problem;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-type Answer = Result<Response, Problem>;
-
-fn is_platform_admin(state: &AppState, p: &Principal) -> bool {
-    p.has_permission(ADMIN_PERMISSION) && p.tenant() == Some(state.platform_tenant.as_str())
-}
-
-/// The caller administers `tenant`: 403 otherwise (also for a tenant that does not exist, so
-/// a tenant admin learns nothing about other tenants).
-fn authorize(state: &AppState, p: &Principal, tenant: &str) -> Result<(), Problem> {
-    if is_platform_admin(state, p)
-        || (p.has_permission(ADMIN_PERMISSION) && p.tenant() == Some(tenant))
-    {
-        Ok(())
-    } else {
-        Err(Problem::forbidden("iam:admin of this tenant is required"))
-    }
-}
-
-/// An audit line (and the admin-changes counter) for a change made through this API.
-fn audit(p: &Principal, tenant: &str, user: Option<&str>, action: &'static str) {
-    let mut e = AuditEvent::new(AuditKind::AdminChange);
-    (e.tenant, e.user_id, e.actor, e.action) = (
-        Some(tenant.to_owned()),
-        user.map(str::to_owned),
-        Some(p.subject().to_owned()),
-        Some(action),
-    );
-    TracingAudit.record(&e);
-    metrics::counter!("iam_api_admin_changes_total").increment(1);
-}
-
-fn err(e: IdentityError) -> Problem {
-    problem(e)
-}
-
-async fn user_in(state: &AppState, tenant: &str, id: &str) -> Result<User, Problem> {
-    state
-        .identity
-        .repositories()
-        .users
-        .user(tenant, id)
-        .await
-        .map_err(|e| err(e.into()))?
-        .ok_or_else(|| Problem::not_found("no such user"))
-}
-
-async fn group_in(state: &AppState, tenant: &str, id: &str) -> Result<Group, Problem> {
-    state
-        .identity
-        .repositories()
-        .access
-        .group(tenant, id)
-        .await
-        .map_err(|e| err(e.into()))?
-        .ok_or_else(|| Problem::not_found("no such group"))
-}
-
-async fn role_in(state: &AppState, tenant: &str, id: &str) -> Result<Role, Problem> {
-    state
-        .identity
-        .repositories()
-        .access
-        .role(tenant, id)
-        .await
-        .map_err(|e| err(e.into()))?
-        .ok_or_else(|| Problem::not_found("no such role"))
-}
+type Answer = Result<Response, AdminProblem>;
 
 fn no_content() -> Answer {
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -91,6 +23,40 @@ fn no_content() -> Answer {
 
 fn created<T: Serialize>(v: T) -> Answer {
     Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+fn found(found: bool, what: &'static str) -> Result<(), AdminProblem> {
+    if found {
+        Ok(())
+    } else {
+        Err(Problem::not_found(what).into())
+    }
+}
+
+/// The ids after `{tenant}` in an admin route's path.
+#[derive(Deserialize)]
+pub struct Ids {
+    user: Option<String>,
+    group: Option<String>,
+    role: Option<String>,
+}
+
+impl Ids {
+    fn get(value: &Option<String>) -> Result<&str, AdminProblem> {
+        // The router names every id a handler reads; a missing one is a routing bug.
+        value
+            .as_deref()
+            .ok_or_else(|| Problem::not_found("not found").into())
+    }
+    fn user(&self) -> Result<&str, AdminProblem> {
+        Self::get(&self.user)
+    }
+    fn group(&self) -> Result<&str, AdminProblem> {
+        Self::get(&self.group)
+    }
+    fn role(&self) -> Result<&str, AdminProblem> {
+        Self::get(&self.role)
+    }
 }
 
 /// `POST /admin/tenants`.
@@ -176,115 +142,6 @@ impl PageQuery {
     }
 }
 
-/// Create a tenant (platform admin).
-#[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = NewTenant,
-    responses((status = 201, body = TenantView), (status = 403), (status = 409)), security(("bearer" = [])))]
-pub async fn create_tenant(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    JsonBody(b): JsonBody<NewTenant>,
-) -> Answer {
-    if !is_platform_admin(&state, &p) {
-        return Err(Problem::forbidden(
-            "iam:admin of the platform tenant is required",
-        ));
-    }
-    let t = state
-        .identity
-        .create_tenant(&b.id, &b.display_name)
-        .await
-        .map_err(err)?;
-    audit(&p, &t.id, None, "create_tenant");
-    created(TenantView::from(t))
-}
-
-/// List tenants (platform admin).
-#[utoipa::path(get, path = "/admin/tenants", tag = "admin", params(PageQuery),
-    responses((status = 200, body = TenantPage), (status = 403)), security(("bearer" = [])))]
-pub async fn list_tenants(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Query(q): Query<PageQuery>,
-) -> Answer {
-    if !is_platform_admin(&state, &p) {
-        return Err(Problem::forbidden(
-            "iam:admin of the platform tenant is required",
-        ));
-    }
-    let limit = q.limit();
-    let list = state
-        .identity
-        .repositories()
-        .tenants
-        .list_tenants(q.cursor.as_deref(), limit)
-        .await
-        .map_err(|e| err(e.into()))?;
-    let next_cursor = (list.len() == limit)
-        .then(|| list.last().map(|t| t.id.clone()))
-        .flatten();
-    Ok(Json(TenantPage {
-        tenants: list.into_iter().map(Into::into).collect(),
-        next_cursor,
-    })
-    .into_response())
-}
-
-/// One tenant.
-#[utoipa::path(get, path = "/admin/tenants/{tenant}", tag = "admin",
-    responses((status = 200, body = TenantView), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn get_tenant(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    let t = state
-        .identity
-        .repositories()
-        .tenants
-        .tenant(&tenant)
-        .await
-        .map_err(|e| err(e.into()))?
-        .ok_or_else(|| Problem::not_found("no such tenant"))?;
-    Ok(Json(TenantView::from(t)).into_response())
-}
-
-/// Suspend a tenant (platform admin): its users can no longer log in or refresh.
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/suspend", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn suspend_tenant(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-) -> Answer {
-    set_suspended(&state, &p, &tenant, true).await
-}
-
-/// Resume a suspended tenant (platform admin).
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/resume", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn resume_tenant(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-) -> Answer {
-    set_suspended(&state, &p, &tenant, false).await
-}
-
-async fn set_suspended(state: &AppState, p: &Principal, tenant: &str, suspended: bool) -> Answer {
-    if !is_platform_admin(state, p) {
-        return Err(Problem::forbidden(
-            "iam:admin of the platform tenant is required",
-        ));
-    }
-    state
-        .identity
-        .set_tenant_suspended(tenant, suspended)
-        .await
-        .map_err(err)?;
-    no_content()
-}
-
 /// `POST /admin/tenants/{tenant}/users`.
 #[derive(Deserialize, ToSchema)]
 pub struct NewUser {
@@ -296,135 +153,6 @@ pub struct NewUser {
     pub password: Option<String>,
 }
 
-/// Create a user.
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/users", tag = "admin", request_body = NewUser,
-    responses((status = 201, body = UserView), (status = 400), (status = 403), (status = 409)), security(("bearer" = [])))]
-pub async fn create_user(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-    JsonBody(b): JsonBody<NewUser>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    let password = b.password.map(Secret::new);
-    let u = state
-        .identity
-        .create_user(&tenant, &b.username, b.email.as_deref(), password.as_ref())
-        .await
-        .map_err(err)?;
-    audit(&p, &tenant, Some(&u.id), "create_user");
-    created(UserView::from(u))
-}
-
-/// List users, by id, with a cursor.
-#[utoipa::path(get, path = "/admin/tenants/{tenant}/users", tag = "admin", params(PageQuery),
-    responses((status = 200, body = UserPage), (status = 403)), security(("bearer" = [])))]
-pub async fn list_users(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-    Query(q): Query<PageQuery>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    let limit = q.limit();
-    let list = state
-        .identity
-        .repositories()
-        .users
-        .list_users(&tenant, q.cursor.as_deref(), limit)
-        .await
-        .map_err(|e| err(e.into()))?;
-    let next_cursor = (list.len() == limit)
-        .then(|| list.last().map(|u| u.id.clone()))
-        .flatten();
-    Ok(Json(UserPage {
-        users: list.into_iter().map(Into::into).collect(),
-        next_cursor,
-    })
-    .into_response())
-}
-
-/// One user.
-#[utoipa::path(get, path = "/admin/tenants/{tenant}/users/{user}", tag = "admin",
-    responses((status = 200, body = UserView), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn get_user(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    Ok(Json(UserView::from(user_in(&state, &tenant, &user).await?)).into_response())
-}
-
-/// Disable a user (its sessions are revoked).
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/disable", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn disable_user(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    state
-        .identity
-        .set_user_disabled(&tenant, &user, true)
-        .await
-        .map_err(err)?;
-    no_content()
-}
-
-/// Enable a user.
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/enable", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn enable_user(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    state
-        .identity
-        .set_user_disabled(&tenant, &user, false)
-        .await
-        .map_err(err)?;
-    no_content()
-}
-
-/// Delete a user and everything of it.
-#[utoipa::path(delete, path = "/admin/tenants/{tenant}/users/{user}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn delete_user(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    state
-        .identity
-        .delete_user(&tenant, &user)
-        .await
-        .map_err(err)?;
-    no_content()
-}
-
-/// Remove a user's TOTP and recovery codes.
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/mfa/reset", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
-pub async fn reset_mfa(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    state
-        .identity
-        .remove_mfa(&tenant, &user)
-        .await
-        .map_err(err)?;
-    audit(&p, &tenant, Some(&user), "reset_mfa");
-    no_content()
-}
-
 /// `PUT /admin/tenants/{tenant}/users/{user}/password`.
 #[derive(Deserialize, ToSchema)]
 pub struct SetPassword {
@@ -432,97 +160,11 @@ pub struct SetPassword {
     pub password: String,
 }
 
-/// Set a user's password (its sessions are revoked).
-#[utoipa::path(put, path = "/admin/tenants/{tenant}/users/{user}/password", tag = "admin", request_body = SetPassword,
-    responses((status = 204), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn set_password(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-    JsonBody(b): JsonBody<SetPassword>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    state
-        .identity
-        .set_password(&tenant, &user, &Secret::new(b.password))
-        .await
-        .map_err(err)?;
-    no_content()
-}
-
 /// Effective access.
 #[derive(Serialize, ToSchema)]
 pub struct AccessView {
     roles: Vec<String>,
     permissions: Vec<String>,
-}
-
-/// A user's effective roles and permissions (own roles and its groups' roles).
-#[utoipa::path(get, path = "/admin/tenants/{tenant}/users/{user}/permissions", tag = "admin",
-    responses((status = 200, body = AccessView), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn user_permissions(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    user_in(&state, &tenant, &user).await?;
-    let a = state
-        .identity
-        .effective_access(&tenant, &user)
-        .await
-        .map_err(err)?;
-    Ok(Json(AccessView {
-        roles: a.roles,
-        permissions: a.permissions,
-    })
-    .into_response())
-}
-
-/// Assign a role to a user.
-#[utoipa::path(put, path = "/admin/tenants/{tenant}/users/{user}/roles/{role}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn assign_user_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user, role)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    user_in(&state, &tenant, &user).await?;
-    role_in(&state, &tenant, &role).await?;
-    state
-        .identity
-        .repositories()
-        .access
-        .assign_role(&tenant, RoleHolder::User(&user), &role)
-        .await
-        .map_err(|e| err(e.into()))?;
-    audit(&p, &tenant, Some(&user), "assign_role");
-    no_content()
-}
-
-/// Unassign a role from a user.
-#[utoipa::path(delete, path = "/admin/tenants/{tenant}/users/{user}/roles/{role}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn unassign_user_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, user, role)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    user_in(&state, &tenant, &user).await?;
-    if !state
-        .identity
-        .repositories()
-        .access
-        .unassign_role(&tenant, RoleHolder::User(&user), &role)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("the role is not assigned"));
-    }
-    audit(&p, &tenant, Some(&user), "unassign_role");
-    no_content()
 }
 
 /// `POST .../groups`.
@@ -553,197 +195,6 @@ fn check_name(name: &str) -> Result<(), Problem> {
         return Err(Problem::bad_request("invalid name"));
     }
     Ok(())
-}
-
-/// Create a group.
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/groups", tag = "admin", request_body = NewGroup,
-    responses((status = 201, body = GroupView), (status = 403), (status = 409)), security(("bearer" = [])))]
-pub async fn create_group(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-    JsonBody(b): JsonBody<NewGroup>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    check_name(&b.name)?;
-    if state
-        .identity
-        .repositories()
-        .tenants
-        .tenant(&tenant)
-        .await
-        .map_err(|e| err(e.into()))?
-        .is_none()
-    {
-        return Err(Problem::not_found("no such tenant"));
-    }
-    let g = Group {
-        id: new_id(),
-        tenant: tenant.clone(),
-        name: b.name,
-    };
-    state
-        .identity
-        .repositories()
-        .access
-        .create_group(&g)
-        .await
-        .map_err(|e| err(e.into()))?;
-    audit(&p, &tenant, None, "create_group");
-    created(GroupView::from(g))
-}
-
-/// List groups.
-#[utoipa::path(get, path = "/admin/tenants/{tenant}/groups", tag = "admin",
-    responses((status = 200, body = Vec<GroupView>), (status = 403)), security(("bearer" = [])))]
-pub async fn list_groups(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    let list = state
-        .identity
-        .repositories()
-        .access
-        .list_groups(&tenant)
-        .await
-        .map_err(|e| err(e.into()))?;
-    Ok(Json(list.into_iter().map(GroupView::from).collect::<Vec<_>>()).into_response())
-}
-
-/// Delete a group.
-#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn delete_group(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    if !state
-        .identity
-        .repositories()
-        .access
-        .delete_group(&tenant, &group)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("no such group"));
-    }
-    audit(&p, &tenant, None, "delete_group");
-    no_content()
-}
-
-/// A group's member ids.
-#[utoipa::path(get, path = "/admin/tenants/{tenant}/groups/{group}/members", tag = "admin",
-    responses((status = 200, body = Vec<String>), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn list_members(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    group_in(&state, &tenant, &group).await?;
-    let m = state
-        .identity
-        .repositories()
-        .access
-        .members(&tenant, &group)
-        .await
-        .map_err(|e| err(e.into()))?;
-    Ok(Json(m).into_response())
-}
-
-/// Add a member.
-#[utoipa::path(put, path = "/admin/tenants/{tenant}/groups/{group}/members/{user}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn add_member(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group, user)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    group_in(&state, &tenant, &group).await?;
-    user_in(&state, &tenant, &user).await?;
-    state
-        .identity
-        .repositories()
-        .access
-        .add_member(&tenant, &group, &user)
-        .await
-        .map_err(|e| err(e.into()))?;
-    audit(&p, &tenant, Some(&user), "add_member");
-    no_content()
-}
-
-/// Remove a member.
-#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}/members/{user}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn remove_member(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group, user)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    if !state
-        .identity
-        .repositories()
-        .access
-        .remove_member(&tenant, &group, &user)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("not a member"));
-    }
-    audit(&p, &tenant, Some(&user), "remove_member");
-    no_content()
-}
-
-/// Assign a role to a group.
-#[utoipa::path(put, path = "/admin/tenants/{tenant}/groups/{group}/roles/{role}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn assign_group_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group, role)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    group_in(&state, &tenant, &group).await?;
-    role_in(&state, &tenant, &role).await?;
-    state
-        .identity
-        .repositories()
-        .access
-        .assign_role(&tenant, RoleHolder::Group(&group), &role)
-        .await
-        .map_err(|e| err(e.into()))?;
-    audit(&p, &tenant, None, "assign_group_role");
-    no_content()
-}
-
-/// Unassign a role from a group.
-#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}/roles/{role}", tag = "admin",
-    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn unassign_group_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, group, role)): Path<(String, String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    group_in(&state, &tenant, &group).await?;
-    if !state
-        .identity
-        .repositories()
-        .access
-        .unassign_role(&tenant, RoleHolder::Group(&group), &role)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("the role is not assigned"));
-    }
-    audit(&p, &tenant, None, "unassign_group_role");
-    no_content()
 }
 
 /// `POST .../roles`.
@@ -797,120 +248,401 @@ fn permissions(list: Vec<String>) -> Result<Vec<String>, Problem> {
     Ok(out)
 }
 
+/// Create a tenant (platform admin).
+#[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = NewTenant,
+    responses((status = 201, body = TenantView), (status = 403), (status = 409)), security(("bearer" = [])))]
+pub async fn create_tenant(admin: PlatformAdmin, JsonBody(b): JsonBody<NewTenant>) -> Answer {
+    let t = admin
+        .identity()
+        .create_tenant(&b.id, &b.display_name)
+        .await?;
+    admin.audit(&t.id, "create_tenant");
+    created(TenantView::from(t))
+}
+
+/// List tenants (platform admin).
+#[utoipa::path(get, path = "/admin/tenants", tag = "admin", params(PageQuery),
+    responses((status = 200, body = TenantPage), (status = 403)), security(("bearer" = [])))]
+pub async fn list_tenants(admin: PlatformAdmin, Query(q): Query<PageQuery>) -> Answer {
+    let limit = q.limit();
+    let list = admin
+        .identity()
+        .repositories()
+        .tenants
+        .list_tenants(q.cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (list.len() == limit)
+        .then(|| list.last().map(|t| t.id.clone()))
+        .flatten();
+    Ok(Json(TenantPage {
+        tenants: list.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
+    .into_response())
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/admin/tenants/{tenant}", tag = "admin",
+    responses((status = 200, body = TenantView), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn get_tenant(admin: TenantAdmin) -> Answer {
+    Ok(Json(TenantView::from(admin.existing_tenant().await?)).into_response())
+}
+
+/// The `{tenant}` of a platform admin's route.
+#[derive(Deserialize)]
+pub struct TenantOnly {
+    tenant: String,
+}
+
+/// Suspend a tenant (platform admin): its users can no longer log in or refresh.
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/suspend", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn suspend_tenant(admin: PlatformAdmin, path: Path<TenantOnly>) -> Answer {
+    set_suspended(admin, &path.tenant, true).await
+}
+
+/// Resume a suspended tenant (platform admin).
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/resume", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn resume_tenant(admin: PlatformAdmin, path: Path<TenantOnly>) -> Answer {
+    set_suspended(admin, &path.tenant, false).await
+}
+
+async fn set_suspended(admin: PlatformAdmin, tenant: &str, suspended: bool) -> Answer {
+    admin
+        .identity()
+        .set_tenant_suspended(tenant, suspended)
+        .await?;
+    no_content()
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/users", tag = "admin", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400), (status = 403), (status = 409)), security(("bearer" = [])))]
+pub async fn create_user(admin: TenantAdmin, JsonBody(b): JsonBody<NewUser>) -> Answer {
+    let password = b.password.map(Secret::new);
+    let u = admin
+        .identity()
+        .create_user(
+            admin.tenant(),
+            &b.username,
+            b.email.as_deref(),
+            password.as_ref(),
+        )
+        .await?;
+    admin.audit(Some(&u.id), "create_user");
+    created(UserView::from(u))
+}
+
+/// List users, by id, with a cursor.
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/users", tag = "admin", params(PageQuery),
+    responses((status = 200, body = UserPage), (status = 403)), security(("bearer" = [])))]
+pub async fn list_users(admin: TenantAdmin, Query(q): Query<PageQuery>) -> Answer {
+    let limit = q.limit();
+    let list = admin
+        .repos()
+        .users
+        .list_users(admin.tenant(), q.cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (list.len() == limit)
+        .then(|| list.last().map(|u| u.id.clone()))
+        .flatten();
+    Ok(Json(UserPage {
+        users: list.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
+    .into_response())
+}
+
+/// One user.
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/users/{user}", tag = "admin",
+    responses((status = 200, body = UserView), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn get_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    Ok(Json(UserView::from(admin.user(ids.user()?).await?)).into_response())
+}
+
+/// Disable a user (its sessions are revoked).
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/disable", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn disable_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    admin
+        .identity()
+        .set_user_disabled(admin.tenant(), ids.user()?, true)
+        .await?;
+    no_content()
+}
+
+/// Enable a user.
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/enable", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn enable_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    admin
+        .identity()
+        .set_user_disabled(admin.tenant(), ids.user()?, false)
+        .await?;
+    no_content()
+}
+
+/// Delete a user and everything of it.
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/users/{user}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn delete_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    admin
+        .identity()
+        .delete_user(admin.tenant(), ids.user()?)
+        .await?;
+    no_content()
+}
+
+/// Remove a user's TOTP and recovery codes.
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/users/{user}/mfa/reset", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn reset_mfa(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let user = ids.user()?;
+    admin.identity().remove_mfa(admin.tenant(), user).await?;
+    admin.audit(Some(user), "reset_mfa");
+    no_content()
+}
+
+/// Set a user's password (its sessions are revoked).
+#[utoipa::path(put, path = "/admin/tenants/{tenant}/users/{user}/password", tag = "admin", request_body = SetPassword,
+    responses((status = 204), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn set_password(
+    admin: TenantAdmin,
+    Path(ids): Path<Ids>,
+    JsonBody(b): JsonBody<SetPassword>,
+) -> Answer {
+    admin
+        .identity()
+        .set_password(admin.tenant(), ids.user()?, &Secret::new(b.password))
+        .await?;
+    no_content()
+}
+
+/// A user's effective roles and permissions (own roles and its groups' roles).
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/users/{user}/permissions", tag = "admin",
+    responses((status = 200, body = AccessView), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn user_permissions(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let user = admin.user(ids.user()?).await?;
+    let a = admin
+        .identity()
+        .effective_access(admin.tenant(), &user.id)
+        .await?;
+    Ok(Json(AccessView {
+        roles: a.roles,
+        permissions: a.permissions,
+    })
+    .into_response())
+}
+
+/// Assign a role to a user.
+#[utoipa::path(put, path = "/admin/tenants/{tenant}/users/{user}/roles/{role}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn assign_user_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let (user, role) = (
+        admin.user(ids.user()?).await?,
+        admin.role(ids.role()?).await?,
+    );
+    admin
+        .repos()
+        .access
+        .assign_role(admin.tenant(), RoleHolder::User(&user.id), &role.id)
+        .await?;
+    admin.audit(Some(&user.id), "assign_role");
+    no_content()
+}
+
+/// Unassign a role from a user.
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/users/{user}/roles/{role}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn unassign_user_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let user = admin.user(ids.user()?).await?;
+    let unassigned = admin
+        .repos()
+        .access
+        .unassign_role(admin.tenant(), RoleHolder::User(&user.id), ids.role()?)
+        .await?;
+    found(unassigned, "the role is not assigned")?;
+    admin.audit(Some(&user.id), "unassign_role");
+    no_content()
+}
+
+/// Create a group.
+#[utoipa::path(post, path = "/admin/tenants/{tenant}/groups", tag = "admin", request_body = NewGroup,
+    responses((status = 201, body = GroupView), (status = 403), (status = 409)), security(("bearer" = [])))]
+pub async fn create_group(admin: TenantAdmin, JsonBody(b): JsonBody<NewGroup>) -> Answer {
+    check_name(&b.name)?;
+    admin.existing_tenant().await?;
+    let g = Group {
+        id: new_id(),
+        tenant: admin.tenant().to_owned(),
+        name: b.name,
+    };
+    admin.repos().access.create_group(&g).await?;
+    admin.audit(None, "create_group");
+    created(GroupView::from(g))
+}
+
+/// List groups.
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/groups", tag = "admin",
+    responses((status = 200, body = Vec<GroupView>), (status = 403)), security(("bearer" = [])))]
+pub async fn list_groups(admin: TenantAdmin) -> Answer {
+    let list = admin.repos().access.list_groups(admin.tenant()).await?;
+    Ok(Json(list.into_iter().map(GroupView::from).collect::<Vec<_>>()).into_response())
+}
+
+/// Delete a group.
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn delete_group(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let deleted = admin
+        .repos()
+        .access
+        .delete_group(admin.tenant(), ids.group()?)
+        .await?;
+    found(deleted, "no such group")?;
+    admin.audit(None, "delete_group");
+    no_content()
+}
+
+/// A group's member ids.
+#[utoipa::path(get, path = "/admin/tenants/{tenant}/groups/{group}/members", tag = "admin",
+    responses((status = 200, body = Vec<String>), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn list_members(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let group = admin.group(ids.group()?).await?;
+    let m = admin
+        .repos()
+        .access
+        .members(admin.tenant(), &group.id)
+        .await?;
+    Ok(Json(m).into_response())
+}
+
+/// Add a member.
+#[utoipa::path(put, path = "/admin/tenants/{tenant}/groups/{group}/members/{user}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn add_member(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let (group, user) = (
+        admin.group(ids.group()?).await?,
+        admin.user(ids.user()?).await?,
+    );
+    admin
+        .repos()
+        .access
+        .add_member(admin.tenant(), &group.id, &user.id)
+        .await?;
+    admin.audit(Some(&user.id), "add_member");
+    no_content()
+}
+
+/// Remove a member.
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}/members/{user}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn remove_member(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let user = ids.user()?;
+    let removed = admin
+        .repos()
+        .access
+        .remove_member(admin.tenant(), ids.group()?, user)
+        .await?;
+    found(removed, "not a member")?;
+    admin.audit(Some(user), "remove_member");
+    no_content()
+}
+
+/// Assign a role to a group.
+#[utoipa::path(put, path = "/admin/tenants/{tenant}/groups/{group}/roles/{role}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn assign_group_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let (group, role) = (
+        admin.group(ids.group()?).await?,
+        admin.role(ids.role()?).await?,
+    );
+    admin
+        .repos()
+        .access
+        .assign_role(admin.tenant(), RoleHolder::Group(&group.id), &role.id)
+        .await?;
+    admin.audit(None, "assign_group_role");
+    no_content()
+}
+
+/// Unassign a role from a group.
+#[utoipa::path(delete, path = "/admin/tenants/{tenant}/groups/{group}/roles/{role}", tag = "admin",
+    responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn unassign_group_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let group = admin.group(ids.group()?).await?;
+    let unassigned = admin
+        .repos()
+        .access
+        .unassign_role(admin.tenant(), RoleHolder::Group(&group.id), ids.role()?)
+        .await?;
+    found(unassigned, "the role is not assigned")?;
+    admin.audit(None, "unassign_group_role");
+    no_content()
+}
+
 /// Create a role.
 #[utoipa::path(post, path = "/admin/tenants/{tenant}/roles", tag = "admin", request_body = NewRole,
     responses((status = 201, body = RoleView), (status = 400), (status = 403), (status = 409)), security(("bearer" = [])))]
-pub async fn create_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-    JsonBody(b): JsonBody<NewRole>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
+pub async fn create_role(admin: TenantAdmin, JsonBody(b): JsonBody<NewRole>) -> Answer {
     check_name(&b.name)?;
-    if state
-        .identity
-        .repositories()
-        .tenants
-        .tenant(&tenant)
-        .await
-        .map_err(|e| err(e.into()))?
-        .is_none()
-    {
-        return Err(Problem::not_found("no such tenant"));
-    }
+    admin.existing_tenant().await?;
     let r = Role {
         id: new_id(),
-        tenant: tenant.clone(),
+        tenant: admin.tenant().to_owned(),
         name: b.name,
         permissions: permissions(b.permissions)?,
     };
-    state
-        .identity
-        .repositories()
-        .access
-        .create_role(&r)
-        .await
-        .map_err(|e| err(e.into()))?;
-    audit(&p, &tenant, None, "create_role");
+    admin.repos().access.create_role(&r).await?;
+    admin.audit(None, "create_role");
     created(RoleView::from(r))
 }
 
 /// List roles.
 #[utoipa::path(get, path = "/admin/tenants/{tenant}/roles", tag = "admin",
     responses((status = 200, body = Vec<RoleView>), (status = 403)), security(("bearer" = [])))]
-pub async fn list_roles(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path(tenant): Path<String>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    let list = state
-        .identity
-        .repositories()
-        .access
-        .list_roles(&tenant)
-        .await
-        .map_err(|e| err(e.into()))?;
+pub async fn list_roles(admin: TenantAdmin) -> Answer {
+    let list = admin.repos().access.list_roles(admin.tenant()).await?;
     Ok(Json(list.into_iter().map(RoleView::from).collect::<Vec<_>>()).into_response())
 }
 
 /// One role.
 #[utoipa::path(get, path = "/admin/tenants/{tenant}/roles/{role}", tag = "admin",
     responses((status = 200, body = RoleView), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn get_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, role)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    Ok(Json(RoleView::from(role_in(&state, &tenant, &role).await?)).into_response())
+pub async fn get_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    Ok(Json(RoleView::from(admin.role(ids.role()?).await?)).into_response())
 }
 
 /// Replace a role's permissions.
 #[utoipa::path(put, path = "/admin/tenants/{tenant}/roles/{role}/permissions", tag = "admin", request_body = RolePermissions,
     responses((status = 204), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn set_role_permissions(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, role)): Path<(String, String)>,
+    admin: TenantAdmin,
+    Path(ids): Path<Ids>,
     JsonBody(b): JsonBody<RolePermissions>,
 ) -> Answer {
-    authorize(&state, &p, &tenant)?;
     let list = permissions(b.permissions)?;
-    if !state
-        .identity
-        .repositories()
+    let set = admin
+        .repos()
         .access
-        .set_role_permissions(&tenant, &role, &list)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("no such role"));
-    }
-    audit(&p, &tenant, None, "set_role_permissions");
+        .set_role_permissions(admin.tenant(), ids.role()?, &list)
+        .await?;
+    found(set, "no such role")?;
+    admin.audit(None, "set_role_permissions");
     no_content()
 }
 
 /// Delete a role (and its assignments).
 #[utoipa::path(delete, path = "/admin/tenants/{tenant}/roles/{role}", tag = "admin",
     responses((status = 204), (status = 403), (status = 404)), security(("bearer" = [])))]
-pub async fn delete_role(
-    State(state): State<Arc<AppState>>,
-    Auth(p): Auth,
-    Path((tenant, role)): Path<(String, String)>,
-) -> Answer {
-    authorize(&state, &p, &tenant)?;
-    if !state
-        .identity
-        .repositories()
+pub async fn delete_role(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
+    let deleted = admin
+        .repos()
         .access
-        .delete_role(&tenant, &role)
-        .await
-        .map_err(|e| err(e.into()))?
-    {
-        return Err(Problem::not_found("no such role"));
-    }
-    audit(&p, &tenant, None, "delete_role");
+        .delete_role(admin.tenant(), ids.role()?)
+        .await?;
+    found(deleted, "no such role")?;
+    admin.audit(None, "delete_role");
     no_content()
 }

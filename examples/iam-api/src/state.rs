@@ -165,6 +165,9 @@ impl AppState {
             policy,
         )
         .audit(Arc::new(ServiceAudit))
+        .totp_sealing(iam_identity::sealing::TotpSecretSealing::new(
+            config.kek.clone(),
+        ))
         .refresh_secret(refresh_secret(config))?;
         let rotation = RotationPolicy::new(
             Duration::from_secs(30 * 86_400),

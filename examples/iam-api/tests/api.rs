@@ -31,9 +31,16 @@ async fn the_invalid_credential_cases_get_the_same_status_and_body() {
         ("acme", "bob", PASSWORD),
         ("frozen", "alice", PASSWORD),
     ];
+    let hasher = api.state.identity.hasher();
     let mut answers = Vec::new();
     for (t, u, p) in cases {
+        let before = hasher.verifications();
         answers.push(api.login(t, u, p).await);
+        assert_eq!(
+            hasher.verifications() - before,
+            1,
+            "{t}/{u}: exactly one argon2id verification"
+        );
     }
     for a in &answers {
         assert_eq!(a, &answers[0]);

@@ -235,6 +235,21 @@ impl AccessRepository for SqlIdentityStore {
             > 0)
     }
 
+    async fn effective_roles(&self, tenant: &str, user: &str) -> RepoResult<Vec<Role>> {
+        self.fetch_all(
+            "SELECT r.id AS id, r.tenant AS tenant, r.name AS name, r.permissions AS permissions \
+             FROM iam_roles r WHERE r.tenant = ? AND r.id IN ( \
+             SELECT a.role_id FROM iam_role_assignments a \
+             WHERE a.tenant = ? AND a.holder_kind = 'u' AND a.holder_id = ? \
+             UNION SELECT a.role_id FROM iam_role_assignments a \
+             JOIN iam_group_members m ON a.holder_kind = 'g' AND a.holder_id = m.group_id \
+             WHERE m.tenant = ? AND m.user_id = ? AND a.tenant = ?)",
+            args![tenant, tenant, user, tenant, user, tenant],
+            role_of,
+        )
+        .await
+    }
+
     async fn roles_of(&self, tenant: &str, holder: RoleHolder<'_>) -> RepoResult<Vec<String>> {
         let (kind, id) = holder_key(holder);
         self.ids(

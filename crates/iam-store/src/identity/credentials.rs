@@ -39,7 +39,7 @@ impl MfaRepository for SqlIdentityStore {
             args![user],
             |r| {
                 Ok(TotpCredential {
-                    secret_base32: SecretText::new(text(r, "secret")?),
+                    stored_secret: SecretText::new(text(r, "secret")?),
                     confirmed: int(r, "confirmed")? != 0,
                     last_step: int(r, "last_step")?,
                 })
@@ -61,7 +61,7 @@ impl MfaRepository for SqlIdentityStore {
                 .execute_in(
                     &mut tx,
                     "INSERT INTO iam_totp (user_id, secret, confirmed, last_step) VALUES (?, ?, 0, ?)",
-                    args![user, c.secret_base32.secret(), c.last_step],
+                    args![user, c.stored_secret.secret(), c.last_step],
                 )
                 .await;
             match inserted {
@@ -82,6 +82,21 @@ impl MfaRepository for SqlIdentityStore {
             .execute(
                 "UPDATE iam_totp SET confirmed = 1, last_step = ? WHERE user_id = ? AND confirmed = 0",
                 args![step, user],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn reseal_totp(
+        &self,
+        user: &str,
+        from: &SecretText,
+        to: &SecretText,
+    ) -> RepoResult<bool> {
+        Ok(self
+            .execute(
+                "UPDATE iam_totp SET secret = ? WHERE user_id = ? AND secret = ?",
+                args![to.secret(), user, from.secret()],
             )
             .await?
             == 1)

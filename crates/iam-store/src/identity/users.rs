@@ -4,7 +4,7 @@ use super::{int, opt_text, repo_err, text, SqlIdentityStore};
 use crate::database::retry_contended;
 use async_trait::async_trait;
 use iam_identity::fold;
-use iam_identity::model::{PasswordHash, Tenant, User};
+use iam_identity::model::{LoginCredential, PasswordHash, Tenant, User};
 use iam_identity::repository::{RepoResult, TenantRepository, UserRepository};
 use sqlx::any::AnyRow;
 
@@ -137,6 +137,28 @@ impl UserRepository for SqlIdentityStore {
             return Ok(None);
         };
         self.user(tenant, &id).await
+    }
+
+    async fn login_credential(
+        &self,
+        tenant: &str,
+        folded_login: &str,
+    ) -> RepoResult<Option<LoginCredential>> {
+        self.fetch_optional(
+            "SELECT u.id AS id, u.tenant AS tenant, u.username AS username, u.email AS email, \
+             u.disabled AS disabled, u.created_at AS created_at, p.phc AS phc \
+             FROM iam_user_logins l JOIN iam_users u ON u.id = l.user_id AND u.tenant = l.tenant \
+             LEFT JOIN iam_passwords p ON p.user_id = u.id \
+             WHERE l.tenant = ? AND l.login = ?",
+            args![tenant, folded_login],
+            |r| {
+                Ok(LoginCredential {
+                    user: user_of(r)?,
+                    password: opt_text(r, "phc")?.map(PasswordHash::new),
+                })
+            },
+        )
+        .await
     }
 
     async fn list_users(
