@@ -214,7 +214,24 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
     let mut foreign = claims_now();
     foreign["aud"] = json!("another-api");
     let wrong_aud = token("RS256", "rsa-1", &foreign, rs256());
-    let tampered = format!("{}x", &valid[..valid.len() - 1]);
+    // A signature byte changed: every verifier refuses it.
+    let tampered = {
+        let mut t = valid.clone().into_bytes();
+        let at = t.len() - 20;
+        t[at] = if t[at] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap()
+    };
+    // The same signature bytes in a non-canonical encoding: the last base64url character of
+    // a 256-byte signature carries 2 bits, and its 4 padding bits must be zero (RFC 4648
+    // §3.5). Go's decoder ignores them, so Oathkeeper accepts the altered token.
+    let non_canonical = {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut t = valid.clone().into_bytes();
+        let last = t.len() - 1;
+        let index = ALPHABET.iter().position(|&c| c == t[last]).unwrap();
+        t[last] = ALPHABET[(index & 0b11_0000) | 0b0001];
+        String::from_utf8(t).unwrap()
+    };
 
     let h = "Host: app.example";
     let rows: Vec<(String, Port, Expect)> = vec![
@@ -236,6 +253,8 @@ async fn the_request_corpus_gets_oathkeepers_answers_except_documented_bug_class
         (format!("GET /api/orders {h}\nAuthorization: Bearer {expired}"), Port::Proxy, Expect::Same),
         (format!("GET /api/orders {h}\nAuthorization: Bearer {wrong_aud}"), Port::Proxy, Expect::Same),
         (format!("GET /api/orders {h}\nAuthorization: Bearer {tampered}"), Port::Proxy, Expect::Same),
+        (format!("GET /api/orders {h}\nAuthorization: Bearer {non_canonical}"), Port::Proxy,
+            Expect::Safer(401, "non-canonical base64url signature (padding bits set; a second encoding of one signature, RFC 4648 §3.5)")),
         (format!("GET /api/orders {h}\nAuthorization: Basic dTpw"), Port::Proxy, Expect::Same),
         (format!("GET /chain {h}"), Port::Proxy, Expect::Same),
         (format!("GET /chain {h}\nAuthorization: Bearer {valid}"), Port::Proxy, Expect::Same),
