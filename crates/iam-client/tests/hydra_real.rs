@@ -13,60 +13,10 @@ use iam_client::{HttpClient, TrustedIssuer};
 use iam_testkit::peers::hydra::Hydra;
 use iam_testkit::schema::OpenApi;
 use serde_json::Value;
-use std::collections::HashMap;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
-/// A user agent that keeps cookies and never follows a redirect by itself.
-struct Browser {
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    /// GET `url` with the cookies; keep the new ones; the `Location` answered.
-    async fn visit(&mut self, url: &str) -> String {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut req = self.http.get(url);
-        if !cookie.is_empty() {
-            req = req.header("cookie", cookie);
-        }
-        let res = req.send().await.unwrap();
-        for c in res.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let pair = c.split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.insert(k.trim().into(), v.trim().into());
-        }
-        let status = res.status().as_u16();
-        let location = res
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        match location {
-            Some(l) if (300..400).contains(&status) => l,
-            _ => panic!(
-                "{url} answered {status} without a redirect: {}",
-                res.text().await.unwrap_or_default()
-            ),
-        }
-    }
-}
+use iam_testkit::agent::RedirectAgent as Browser;
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     let url = reqwest::Url::parse(url).unwrap();

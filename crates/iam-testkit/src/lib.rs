@@ -20,6 +20,7 @@
 //! Test code: `unwrap` and `panic!` are the right answer to a broken fixture here.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 #[cfg(feature = "axum")]
 pub mod app;
 #[cfg(feature = "conformance")]

@@ -15,54 +15,12 @@ use iam_client::{HttpClient, TrustedIssuer};
 use iam_testkit::peers::hydra::Hydra;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const SECRET: &str = "web-secret-0123456789";
 
-/// A user agent that keeps cookies and never follows a redirect by itself.
-struct Browser {
-    http: reqwest::Client,
-    cookies: HashMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    /// GET `url` with the cookies; keep the new ones; the `Location` answered.
-    async fn visit(&mut self, url: &str) -> String {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut req = self.http.get(url);
-        if !cookie.is_empty() {
-            req = req.header("cookie", cookie);
-        }
-        let res = req.send().await.unwrap();
-        for c in res.headers().get_all("set-cookie") {
-            let pair = c.to_str().unwrap().split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.insert(k.trim().into(), v.trim().into());
-        }
-        let status = res.status().as_u16();
-        match res.headers().get("location") {
-            Some(l) if (300..400).contains(&status) => l.to_str().unwrap().to_owned(),
-            _ => panic!("{url} answered {status} without a redirect"),
-        }
-    }
-}
+use iam_testkit::agent::RedirectAgent as Browser;
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)

@@ -40,7 +40,7 @@ enum Kind {
         verbose: bool,
     },
     Redirect {
-        to: String,
+        to: url::Url,
         code: u16,
         return_to_param: Option<String>,
         return_to_origins: Vec<String>,
@@ -170,13 +170,14 @@ impl ErrorHandler {
                     .get("to")
                     .and_then(Value::as_str)
                     .ok_or_else(|| fail("to is missing".into()))?;
-                url::Url::parse(to).map_err(|_| fail("to is not an absolute URL".into()))?;
+                let to =
+                    url::Url::parse(to).map_err(|_| fail("to is not an absolute URL".into()))?;
                 let code = config.get("code").and_then(Value::as_u64).unwrap_or(302) as u16;
                 if code != 301 && code != 302 {
                     return Err(fail("code must be 301 or 302".into()));
                 }
                 Kind::Redirect {
-                    to: to.to_owned(),
+                    to,
                     code,
                     return_to_param: config
                         .get("return_to_query_param")
@@ -210,7 +211,7 @@ impl ErrorHandler {
                 return_to_param,
                 return_to_origins,
             } => {
-                let mut target = url::Url::parse(to).expect("checked at load");
+                let mut target = to.clone();
                 if let (Some(param), Some(url)) = (return_to_param, facts.url) {
                     let allowed = url::Url::parse(url).ok().is_some_and(|u| {
                         let origin = u.origin().ascii_serialization();
