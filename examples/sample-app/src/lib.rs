@@ -22,6 +22,10 @@
 //! - `IAM_CREDENTIALS_URL` + `IAM_CREDENTIALS_TOKEN` (a service token): also accept PATs,
 //!   API keys and service tokens (`Authorization: Bearer pat_...` or `X-API-Key`), checked by
 //!   the credential service's `/validate` and cached 30 s;
+//! - `IAM_TRUSTED_PROXIES`: comma-separated CIDRs of the proxies in front of the app (default:
+//!   none). The end client's address, put in each request as [`iam_core::authn::ClientAddr`],
+//!   is the TCP peer, or the address a trusted proxy wrote in `X-Forwarded-For`; the credential
+//!   service charges failed validations to it instead of to this app;
 //! - `IAM_DANGEROUS_ALLOW_HTTP=1`: allow plain `http` to hosts that are not loopback for every
 //!   URL above (logged as a warning at start). Without it, `IAM_ISSUER` (when discovered),
 //!   `IAM_JWKS_URL`, the discovered `jwks_uri`, `IAM_KRATOS_PUBLIC_URL` and
@@ -30,11 +34,12 @@
 #![forbid(unsafe_code)]
 
 use iam_client::{HttpClient, IssuerKeys, JwtConfig, JwtConfigError, TransportPolicy, UrlRole};
-use iam_core::authn::AuthChain;
+use iam_core::authn::{AuthChain, ClientAddr};
 use iam_core::Principal;
+use iam_service::client_ip::TrustedProxies;
 use iam_service::health::Health;
 use iam_service::{ConfigError, Env};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The app's configuration. Its `Debug` leaves the credential service token out.
@@ -57,6 +62,8 @@ pub struct Config {
     /// The transport policy of every URL above: https or loopback, unless
     /// `IAM_DANGEROUS_ALLOW_HTTP=1`.
     pub transport: TransportPolicy,
+    /// `IAM_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the end client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +78,7 @@ impl std::fmt::Debug for Config {
                 &self.credentials.as_ref().map(|(url, _)| url),
             )
             .field("transport", &self.transport)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -114,7 +122,11 @@ impl Config {
                 ))
             }
         };
+        let trusted_proxies =
+            TrustedProxies::parse(&env.get("TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| ConfigError::invalid("IAM_TRUSTED_PROXIES", e.to_string()))?;
         Ok(Self {
+            trusted_proxies,
             listen,
             metrics_listen,
             jwt,
@@ -122,6 +134,12 @@ impl Config {
             credentials,
             transport,
         })
+    }
+
+    /// The end client of a request from the TCP peer `peer`: the peer itself, or the address
+    /// a trusted proxy wrote in `X-Forwarded-For` (see [`TrustedProxies::client_ip`]).
+    pub fn client_addr(&self, peer: IpAddr, headers: &http::HeaderMap) -> ClientAddr {
+        ClientAddr(self.trusted_proxies.client_ip(peer, headers))
     }
 
     /// The authenticator chain (JWT bearer tokens from the configured issuer) and its key

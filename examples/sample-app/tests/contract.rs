@@ -353,6 +353,55 @@ async fn pats(bin: &str) {
     assert_eq!(get(&app, "/me", Some(GOOD_PAT)).await.0, 200);
 }
 
+/// The end client's address reaches the credential service (`x-iam-client-ip`): the peer,
+/// or what a proxy in `IAM_TRUSTED_PROXIES` wrote in `X-Forwarded-For`; a forwarded header
+/// from a peer that is not trusted changes nothing.
+async fn client_addr(bin: &str) {
+    let keys = Keys::new();
+    let (jwks, validate) = (serve_jwks(keys.jwks()).await, serve_validate().await);
+    let env = |proxies: &str| {
+        vec![
+            ("IAM_ISSUER", ISS.into()),
+            ("IAM_AUDIENCE", AUD.into()),
+            ("IAM_JWKS_URL", jwks.url("/jwks.json")),
+            ("IAM_CREDENTIALS_URL", validate.url("")),
+            ("IAM_CREDENTIALS_TOKEN", SVC.into()),
+            ("IAM_TRUSTED_PROXIES", proxies.to_owned()),
+        ]
+    };
+    for (proxies, expected) in [
+        ("127.0.0.1/32", "203.0.113.7"),
+        ("", "127.0.0.1"),
+        ("10.0.0.0/8", "127.0.0.1"),
+    ] {
+        let (app, _) = start(bin, &env(proxies));
+        validate.clear();
+        // A well-formed PAT the service does not know: each one is a fresh validation.
+        let pat = iam_core::credential::generate(
+            iam_core::credential::CredentialKind::PersonalAccessToken,
+        )
+        .unwrap();
+        let res = reqwest::Client::new()
+            .get(format!("{}/me", app.base))
+            .header("authorization", format!("Bearer {}", pat.secret()))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+        let seen: Vec<Option<String>> = validate
+            .requests()
+            .iter()
+            .map(|r| r.header("x-iam-client-ip").map(str::to_owned))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![Some(expected.to_owned())],
+            "IAM_TRUSTED_PROXIES={proxies:?}"
+        );
+    }
+}
+
 /// With `IAM_METRICS_LISTEN`, `/metrics` is served there, and not on `IAM_LISTEN`.
 async fn metrics_listener(bin: &str) {
     let keys = Keys::new();
@@ -400,6 +449,7 @@ async fn axum_binary_meets_the_contract() {
     sessions(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     kratos_sessions_only(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-axum")).await;
+    client_addr(env!("CARGO_BIN_EXE_sample-app-axum")).await;
     metrics_listener(env!("CARGO_BIN_EXE_sample-app-axum")).await;
 }
 
@@ -410,6 +460,7 @@ async fn actix_binary_meets_the_contract() {
     sessions(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     kratos_sessions_only(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     pats(env!("CARGO_BIN_EXE_sample-app-actix")).await;
+    client_addr(env!("CARGO_BIN_EXE_sample-app-actix")).await;
     metrics_listener(env!("CARGO_BIN_EXE_sample-app-actix")).await;
 }
 
@@ -426,6 +477,15 @@ fn missing_configuration_exits_2() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{bin}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("IAM_ISSUER"));
+        let out = Command::new(bin)
+            .env_clear()
+            .env("IAM_ISSUER", ISS)
+            .env("IAM_AUDIENCE", AUD)
+            .env("IAM_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.0/33")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bin}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("IAM_TRUSTED_PROXIES"));
     }
 }
 

@@ -60,6 +60,7 @@ async fn main() -> std::io::Result<()> {
         actix_web::rt::spawn(server);
     }
     let health = web::Data::new(sample_app::health(keys.as_ref()));
+    let app_config = std::sync::Arc::new(config.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(health.clone())
@@ -82,6 +83,28 @@ async fn main() -> std::io::Result<()> {
             .service(
                 web::scope("")
                     .wrap(IamMiddleware::required(chain.clone()))
+                    .wrap_fn({
+                        // The end client's address for the authenticators (see the crate docs).
+                        let config = std::sync::Arc::clone(&app_config);
+                        move |req, srv| {
+                            if let Some(peer) = req.peer_addr() {
+                                let mut forwarded = http::HeaderMap::new();
+                                for value in req.headers().get_all("x-forwarded-for") {
+                                    match http::HeaderValue::from_bytes(value.as_bytes()) {
+                                        Ok(v) => forwarded.append("x-forwarded-for", v),
+                                        // Unreadable: the peer is the client.
+                                        Err(_) => {
+                                            forwarded.clear();
+                                            break;
+                                        }
+                                    };
+                                }
+                                let client = config.client_addr(peer.ip(), &forwarded);
+                                req.extensions_mut().insert(client);
+                            }
+                            srv.call(req)
+                        }
+                    })
                     .route("/me", web::get().to(|Auth(p): Auth| async move { HttpResponse::Ok().json(me_json(&p)) }))
                     .service(
                         web::resource("/admin")

@@ -1,7 +1,7 @@
 //! `sample-app-axum`: the sample API on axum. See the crate docs for the environment.
 #![forbid(unsafe_code)]
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -11,7 +11,19 @@ use iam_service::config::exit_on_error;
 use iam_service::metrics::Metrics;
 use iam_service::Service;
 use sample_app::{me_body, Config};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Puts the end client's address in the request ([`iam_core::authn::ClientAddr`]) for the
+/// authenticators: the credential service charges failed validations to it.
+async fn client_addr(State(config): State<Arc<Config>>, mut req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let client = config.client_addr(peer.ip(), req.headers());
+        req.extensions_mut().insert(client);
+    }
+    next.run(req).await
+}
 
 async fn log(req: Request, next: Next) -> Response {
     let (method, path, start) = (
@@ -49,7 +61,11 @@ async fn main() {
             get(|| async { axum::Json(serde_json::json!({"admin": true})) })
                 .route_layer(RequireLayer::permission("admin:read")),
         )
-        .layer(IamLayer::required(chain));
+        .layer(IamLayer::required(chain))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(config.clone()),
+            client_addr,
+        ));
     let mut service = Service::new(protected)
         .health(sample_app::health(keys.as_ref()))
         .metrics_listen(config.metrics_listen);
