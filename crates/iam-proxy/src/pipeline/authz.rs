@@ -1,6 +1,7 @@
 //! Authorizers: `allow`, `deny`, `remote_json`, `scopes` / `permissions` over the
-//! principal, and `opa` (in its own module).
+//! principal, and `opa` and `remote` (in their own modules).
 use super::opa::OpaAuthorizer;
+use super::remote::RemoteAuthorizer;
 use super::scope::strings;
 use super::template::Template;
 use super::{Instances, PipelineError, RequestFacts, Session};
@@ -20,6 +21,7 @@ pub(crate) enum Authorizer {
     Scopes(Vec<String>),
     Permissions(Vec<String>),
     Opa(OpaAuthorizer),
+    Remote(RemoteAuthorizer),
 }
 
 impl Authorizer {
@@ -65,23 +67,33 @@ impl Authorizer {
                     Self::Permissions(required)
                 }
             }
-            "remote" => {
-                return Err(fail(
-                    "not supported: it forwards the request body; use remote_json".into(),
-                ))
-            }
+            "remote" => Self::Remote(RemoteAuthorizer::compile(config, http).map_err(fail)?),
             "opa" => Self::Opa(OpaAuthorizer::compile(config, instances).map_err(fail)?),
             "keto_engine_acp_ory" => return Err(fail("not supported (removed from Keto)".into())),
             other => return Err(fail(format!("unknown authorizer {other:?}"))),
         })
     }
 
+    /// Whether this authorizer reads the request body (the proxy buffers it first).
+    pub(crate) fn needs_body(&self) -> bool {
+        matches!(self, Self::Remote(_))
+    }
+
+    /// Header names this authorizer sets on the request that goes upstream.
+    pub(crate) fn header_names(&self) -> Vec<String> {
+        match self {
+            Self::Remote(r) => r.header_names(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) async fn authorize(
         &self,
         facts: &RequestFacts<'_>,
-        session: &Session,
+        session: &mut Session,
     ) -> Result<(), PipelineError> {
         match self {
+            Self::Remote(r) => r.authorize(facts, session).await,
             Self::Allow => Ok(()),
             Self::Deny => Err(PipelineError::forbidden()),
             Self::Opa(o) => o.authorize(facts, session).await,
