@@ -13,9 +13,14 @@
 //! ```
 //!
 //! # Caveats
-//! - WebSocket upgrades are not proxied (the `Upgrade` header is dropped).
-//! - Upstreams are reached over plain HTTP/1.1 (`http://`); an `https://` upstream is a 502.
+//! - Only WebSocket upgrades are proxied (the serving connection must allow upgrades, e.g.
+//!   hyper's `serve_connection(..).with_upgrades()`); any other `Upgrade` (such as `h2c`) is
+//!   dropped and the request forwarded plainly. A joined WebSocket has no idle timeout.
+//! - Upstreams are spoken to in HTTP/1.1: plain for `http://`, TLS for `https://` (system
+//!   roots plus [`UpstreamTls::with_extra_ca_pem`]; no client certificates, no HTTP/2).
 //! - The upstream timeout covers the wait for the response head; the body then streams.
+//! - Request bodies are read only for rules that need them (the `remote` authorizer), up to
+//!   [`BodyLimits`]; every other body streams upstream unread and unbounded here.
 mod body;
 mod tls;
 mod upgrade;
