@@ -65,6 +65,7 @@ fn config() -> Value {
 
 struct Side {
     proxy: SocketAddr,
+    api: SocketAddr,
     remote: LoopbackServer,
     upstream: LoopbackServer,
 }
@@ -86,10 +87,21 @@ enum Send {
 }
 
 async fn send(side: &Side, method: &str, path: &str, body: &[u8], how: Send) -> Answer {
+    send_to(side, side.proxy, method, path, body, how).await
+}
+
+async fn send_to(
+    side: &Side,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    how: Send,
+) -> Answer {
     side.remote.clear();
     side.upstream.clear();
     let started = Instant::now();
-    let stream = tokio::net::TcpStream::connect(side.proxy).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: app.example\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -179,11 +191,13 @@ async fn the_remote_authorizer_gets_oathkeepers_answers_and_bounds_the_body() {
 
     let oathkeeper = Side {
         proxy: ([127, 0, 0, 1], ok.proxy).into(),
+        api: ([127, 0, 0, 1], ok.api).into(),
         remote: their_remote,
         upstream: their_upstream,
     };
     let access_proxy = Side {
         proxy: ours.proxy,
+        api: ours.api,
         remote: our_remote,
         upstream: our_upstream,
     };
@@ -238,6 +252,49 @@ async fn the_remote_authorizer_gets_oathkeepers_answers_and_bounds_the_body() {
         }
         report.push(format!("same {:?} {row}", mine.status));
     }
+
+    // /decisions hands the body to the remote too (Traefik does not send one; Envoy can).
+    for body in [&b"via decisions"[..], b"deny via decisions"] {
+        let theirs = send_to(
+            &oathkeeper,
+            oathkeeper.api,
+            "POST",
+            "/decisions/remote/a",
+            body,
+            Send::Whole,
+        )
+        .await;
+        let their_calls = oathkeeper.remote.requests();
+        let mine = send_to(
+            &access_proxy,
+            access_proxy.api,
+            "POST",
+            "/decisions/remote/a",
+            body,
+            Send::Whole,
+        )
+        .await;
+        let my_calls = access_proxy.remote.requests();
+        assert_eq!(mine.status, theirs.status, "/decisions {body:?}");
+        assert_eq!(my_calls.len(), 1);
+        assert_eq!(my_calls[0].body, their_calls[0].body);
+        assert_eq!(my_calls[0].body.as_ref(), body);
+        report.push(format!(
+            "same {:?} POST /decisions/remote/a {:?}",
+            mine.status,
+            String::from_utf8_lossy(body)
+        ));
+    }
+    let mine = send_to(
+        &access_proxy,
+        access_proxy.api,
+        "POST",
+        "/decisions/remote/a",
+        &vec![b'c'; 100 * 1024],
+        Send::Whole,
+    )
+    .await;
+    assert_eq!(mine.status, Some(413), "/decisions bounds the body too");
 
     // The remote unreachable: both fail closed; ours says 503 (a dependency is down).
     let theirs = send(&oathkeeper, "POST", "/down/a", b"x", Send::Whole).await;
