@@ -23,14 +23,16 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-/// The remote authorizer: 403 when the body asks for it, 500 on "error", else 200 with a
-/// header naming the body's length (forwarded upstream by the rule).
+/// The remote authorizer: 403 when the body asks for it, 500 on "error", 200 after 3 s on
+/// "slow", else 200 with a header naming the body's length (forwarded upstream by the rule).
 fn remote_decision(req: &RecordedRequest) -> Reply {
     let body = String::from_utf8_lossy(&req.body);
     if body.contains("deny") {
         Reply::status(403)
     } else if body.contains("error") {
         Reply::status(500)
+    } else if body.contains("slow") {
+        Reply::status(200).delayed(Duration::from_secs(3))
     } else {
         Reply::status(200).header("x-decision", &format!("allow-{}", req.body.len()))
     }
@@ -304,6 +306,31 @@ async fn the_remote_authorizer_gets_oathkeepers_answers_and_bounds_the_body() {
     assert_eq!(access_proxy.upstream.count(), 0);
     assert_eq!(oathkeeper.upstream.count(), 0);
     report.push("divergent 503 (oathkeeper 500) remote authorizer unreachable: fail closed as a dependency outage".into());
+
+    // A remote slower than `retry.give_up_after` (1 s by default): we fail closed at 1 s.
+    let theirs = send(
+        &oathkeeper,
+        "POST",
+        "/remote/a",
+        b"slow remote",
+        Send::Whole,
+    )
+    .await;
+    let mine = send(
+        &access_proxy,
+        "POST",
+        "/remote/a",
+        b"slow remote",
+        Send::Whole,
+    )
+    .await;
+    assert_eq!(mine.status, Some(503));
+    assert!(mine.took < Duration::from_millis(2500), "{:?}", mine.took);
+    assert_eq!(access_proxy.upstream.count(), 0);
+    report.push(format!(
+        "divergent 503 after {:?} (oathkeeper {:?} after {:?}) remote slower than give_up_after: one bounded attempt",
+        mine.took, theirs.status, theirs.took
+    ));
 
     // A body past our limit: Oathkeeper buffers it whole (unbounded, CWE-400) and forwards
     // it; we answer 413 and call neither the remote nor the upstream.
