@@ -1,12 +1,14 @@
 //! WebSocket upgrades through the proxy port: a real WebSocket echo upstream
 //! (tokio-tungstenite), a handshake that is allowed (identity headers set, the client's
 //! spoofed ones stripped, frames echoed both ways), one the rule denies, one the upstream
-//! refuses, and an `h2c` upgrade that must not pass as an upgrade.
+//! refuses, and an `h2c` upgrade that must not pass as an upgrade; and the same handshakes
+//! against the real Oathkeeper v0.40.9 (same status, the echo working through both).
 mod common;
 
 use common::{raw, rules_dir, start};
 use futures_util::{SinkExt as _, StreamExt as _};
 use iam_service::Env;
+use iam_testkit::peers::oathkeeper;
 use iam_testkit::{LoopbackServer, Reply};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -89,13 +91,9 @@ async fn handshake(
     .map(|(ws, _)| ws)
 }
 
-#[tokio::test]
-async fn websocket_upgrades_are_authorised_then_relayed_both_ways() {
-    let echo = echo_upstream().await;
-    let refusing = LoopbackServer::start(|_| Reply::text(426, "no websockets here")).await;
-    let plain = LoopbackServer::start(|_| Reply::text(200, "plain")).await;
-    let ws_upstream = format!("http://{}", echo.addr);
-    let rules = json!([
+fn rules(echo: SocketAddr, refusing: &str, plain: &str) -> serde_json::Value {
+    let ws_upstream = format!("http://{echo}");
+    json!([
         {"id": "ws", "match": {"url": "http://app.example/ws", "methods": ["GET"]},
          "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
          "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
@@ -105,19 +103,72 @@ async fn websocket_upgrades_are_authorised_then_relayed_both_ways() {
          "mutators": [{"handler": "noop"}], "upstream": {"url": ws_upstream}},
         {"id": "ws-refused", "match": {"url": "http://app.example/ws-refused", "methods": ["GET"]},
          "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
-         "mutators": [{"handler": "noop"}], "upstream": {"url": refusing.url("/")}},
+         "mutators": [{"handler": "noop"}], "upstream": {"url": refusing}},
         {"id": "plain", "match": {"url": "http://app.example/plain", "methods": ["GET"]},
          "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "allow"},
-         "mutators": [{"handler": "noop"}], "upstream": {"url": plain.url("/")}}
-    ]);
-    let (_dir, loc) = rules_dir(&rules);
-    let doc = json!({
-        "access_rules": {"repositories": [loc]},
+         "mutators": [{"handler": "noop"}], "upstream": {"url": plain}}
+    ])
+}
+
+fn config() -> serde_json::Value {
+    json!({
+        "access_rules": {"matching_strategy": "regexp"},
         "authenticators": {"anonymous": {"enabled": true}},
         "authorizers": {"allow": {"enabled": true}, "deny": {"enabled": true}},
-        "mutators": {"header": {"enabled": true}, "noop": {"enabled": true}},
-        "errors": {"handlers": {"json": {"enabled": true}}}
-    });
+        "mutators": {"header": {"enabled": true, "config": {"headers": {}}}, "noop": {"enabled": true}},
+        "errors": {"fallback": ["json"], "handlers": {"json": {"enabled": true, "config": {}}}}
+    })
+}
+
+/// The status a handshake got (101 when upgraded), after one echoed frame when upgraded.
+async fn handshake_status(proxy: SocketAddr, path: &str) -> u16 {
+    match handshake(proxy, path, &[("X-User", "admin")]).await {
+        Ok(mut ws) => {
+            ws.send(Message::text("echo?")).await.unwrap();
+            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("echo?"));
+            101
+        }
+        Err(WsError::Http(res)) => res.status().as_u16(),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs oathkeeper: scripts/test"]
+async fn websocket_handshakes_get_oathkeepers_answers() {
+    let echo = echo_upstream().await;
+    let refusing = LoopbackServer::start(|_| Reply::text(426, "no websockets here")).await;
+    let plain = LoopbackServer::start(|_| Reply::text(200, "plain")).await;
+    let rules = rules(echo.addr, &refusing.url("/"), &plain.url("/"));
+    let ok = oathkeeper::start(config(), &[("rules.json", rules.to_string())]).await;
+    let (_dir, loc) = rules_dir(&rules);
+    let mut doc = config();
+    doc["access_rules"]["repositories"] = json!([loc]);
+    let ours = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
+    let theirs_addr: SocketAddr = ([127, 0, 0, 1], ok.proxy).into();
+    for path in ["/ws", "/ws-denied", "/ws-refused", "/plain", "/nothing"] {
+        let theirs = handshake_status(theirs_addr, path).await;
+        let mine = handshake_status(ours.proxy, path).await;
+        assert_eq!(mine, theirs, "{path}: ours {mine}, oathkeeper {theirs}");
+        println!("same {mine} websocket handshake {path}");
+    }
+    // Both handed the upstream the session's identity, not the client's.
+    let seen = echo.handshakes.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for h in &seen {
+        assert_eq!(h["x-user"], "anonymous");
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_are_authorised_then_relayed_both_ways() {
+    let echo = echo_upstream().await;
+    let refusing = LoopbackServer::start(|_| Reply::text(426, "no websockets here")).await;
+    let plain = LoopbackServer::start(|_| Reply::text(200, "plain")).await;
+    let rules = rules(echo.addr, &refusing.url("/"), &plain.url("/"));
+    let (_dir, loc) = rules_dir(&rules);
+    let mut doc = config();
+    doc["access_rules"]["repositories"] = json!([loc]);
     let proxy = start(doc, Env::with_lookup("ACCESS_PROXY_", no_env)).await;
 
     // Allowed: the handshake reaches the upstream as the session, frames go both ways.
