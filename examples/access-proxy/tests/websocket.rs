@@ -158,6 +158,32 @@ async fn websocket_handshakes_get_oathkeepers_answers() {
     for h in &seen {
         assert_eq!(h["x-user"], "anonymous");
     }
+    // An h2c upgrade (h2c request smuggling, Bishop Fox 2020): Oathkeeper's Go reverse
+    // proxy hands `Upgrade: h2c` to the upstream; we never do.
+    let h2c = "GET /plain HTTP/1.1\nHost: app.example\nConnection: Upgrade, HTTP2-Settings\nUpgrade: h2c\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA";
+    plain.clear();
+    let theirs = raw(theirs_addr, h2c).await;
+    let their_upgrade = plain
+        .requests()
+        .first()
+        .and_then(|r| r.header("upgrade").map(str::to_owned));
+    plain.clear();
+    let mine = raw(ours.proxy, h2c).await;
+    let my_upgrade = plain
+        .requests()
+        .first()
+        .and_then(|r| r.header("upgrade").map(str::to_owned));
+    assert_eq!(mine.status, 200);
+    assert_eq!(my_upgrade, None);
+    assert_eq!(
+        their_upgrade.as_deref(),
+        Some("h2c"),
+        "Oathkeeper no longer forwards h2c upgrades: the row can become a plain 'same'"
+    );
+    println!(
+        "h2c upgrade: ours {} without Upgrade upstream; oathkeeper {} with Upgrade upstream {:?}",
+        mine.status, theirs.status, their_upgrade
+    );
 }
 
 #[tokio::test]
