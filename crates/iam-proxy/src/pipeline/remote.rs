@@ -225,4 +225,33 @@ mod tests {
         assert_eq!(a.give_up_after, Duration::from_secs(2));
         assert_eq!(a.forward, vec![HeaderName::from_static("x-decision")]);
     }
+
+    #[tokio::test]
+    async fn a_header_template_rendering_a_line_break_from_a_claim_is_a_500_and_no_call() {
+        // Nothing listens on port 9 of loopback: were a call made, it would be a 503.
+        let http = iam_client::HttpClient::new().unwrap().with_policy(
+            iam_client::TransportPolicy::new()
+                .dangerous()
+                .allow_plaintext_http(),
+        );
+        let config = serde_json::json!({"remote": "http://127.0.0.1:9/",
+            "headers": {"X-Tenant": "{{ print .Extra.tenant }}"}});
+        let a = RemoteAuthorizer::compile(&config, &http).unwrap();
+        let canonical =
+            crate::canonical::CanonicalRequest::new(&http::Method::POST, "http", "h", "/").unwrap();
+        let headers = http::HeaderMap::new();
+        let facts = RequestFacts {
+            canonical: &canonical,
+            headers: &headers,
+            client_ip: [127, 0, 0, 1].into(),
+            captures: &[],
+            body: Some(b"{}"),
+        };
+        let mut session = Session::default();
+        session
+            .extra
+            .insert("tenant".into(), "acme\r\nX-Admin: yes".into());
+        let e = a.authorize(&facts, &mut session).await.unwrap_err();
+        assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR, "{e}");
+    }
 }
