@@ -1,4 +1,4 @@
-//! The `remote` authorizer against the real Ory Oathkeeper v0.40.9: one remote authorizer
+//! The `remote` (and `remote_json`) authorizer against the real Ory Oathkeeper v0.40.9: one remote authorizer
 //! test server and one upstream per proxy, the same rules; the same status, the same body
 //! and headers at the remote, the same body and identity headers upstream. Where Oathkeeper
 //! has no bound (a huge body is buffered whole, a trickled body is waited for), the rows
@@ -49,6 +49,14 @@ fn rules(remote: &str, down: &str, upstream: &str) -> Value {
          "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}",
             "X-Missing": "{{ print .Extra.missing }}"}}}],
          "upstream": {"url": upstream}},
+        {"id": "remote-json", "match": {"url": "http://app.example/json/<.*>", "methods": ["GET", "POST"]},
+         "authenticators": [{"handler": "noop"}],
+         "authorizer": {"handler": "remote_json", "config": {"remote": remote,
+            "payload": "{\"subject\": \"{{ print .Subject }}\", \"path\": \"{{ print .MatchContext.URL.Path }}\"}",
+            "headers": {"X-Subject": "{{ print .Subject }}"},
+            "forward_response_headers_to_upstream": ["X-Decision"]}},
+         "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}],
+         "upstream": {"url": upstream}},
         {"id": "remote-down", "match": {"url": "http://app.example/down/<.*>", "methods": ["POST"]},
          "authenticators": [{"handler": "anonymous"}],
          "authorizer": {"handler": "remote", "config": {"remote": down}},
@@ -60,8 +68,9 @@ fn rules(remote: &str, down: &str, upstream: &str) -> Value {
 fn config() -> Value {
     json!({
         "access_rules": {"matching_strategy": "regexp"},
-        "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "guest"}}},
-        "authorizers": {"remote": {"enabled": true, "config": {"remote": "http://127.0.0.1:9/"}}},
+        "authenticators": {"anonymous": {"enabled": true, "config": {"subject": "guest"}}, "noop": {"enabled": true}},
+        "authorizers": {"remote": {"enabled": true, "config": {"remote": "http://127.0.0.1:9/"}},
+            "remote_json": {"enabled": true, "config": {"remote": "http://127.0.0.1:9/", "payload": "{}"}}},
         "mutators": {"noop": {"enabled": true}, "header": {"enabled": true, "config": {"headers": {}}}},
         "errors": {"fallback": ["json"], "handlers": {"json": {"enabled": true, "config": {}}}}
     })
@@ -94,6 +103,17 @@ async fn send(side: &Side, method: &str, path: &str, body: &[u8], how: Send) -> 
     send_to(side, side.proxy, method, path, body, how).await
 }
 
+async fn send_with(
+    side: &Side,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Answer {
+    send_to_as(side, addr, method, path, body, Send::Whole, authorization).await
+}
+
 async fn send_to(
     side: &Side,
     addr: SocketAddr,
@@ -102,13 +122,28 @@ async fn send_to(
     body: &[u8],
     how: Send,
 ) -> Answer {
+    send_to_as(side, addr, method, path, body, how, None).await
+}
+
+async fn send_to_as(
+    side: &Side,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    how: Send,
+    authorization: Option<&str>,
+) -> Answer {
     side.remote.clear();
     side.upstream.clear();
     let started = Instant::now();
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
+    let authorization = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: app.example\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: app.example\r\nContent-Type: text/plain\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let body = body.to_vec();
@@ -260,6 +295,68 @@ async fn the_remote_authorizer_gets_oathkeepers_answers_and_bounds_the_body() {
             assert_eq!(
                 header(m, "x-decision"),
                 Some(format!("allow-{}", body.len()).as_str())
+            );
+        }
+        report.push(format!("same {:?} {row}", mine.status));
+    }
+
+    // remote_json (behind `noop`: `anonymous` is not responsible for a request with an
+    // Authorization header): the rendered payload goes to the remote with the client's
+    // Authorization and the templated headers; the client's body streams upstream unread.
+    for (method, path, body) in [
+        ("POST", "/json/a", &b"client body"[..]),
+        ("GET", "/json/deny", b""),
+    ] {
+        let auth = "Bearer opaque";
+        let theirs = send_with(
+            &oathkeeper,
+            oathkeeper.proxy,
+            method,
+            path,
+            body,
+            Some(auth),
+        )
+        .await;
+        let (their_calls, their_forwards) =
+            (oathkeeper.remote.requests(), oathkeeper.upstream.requests());
+        let mine = send_with(
+            &access_proxy,
+            access_proxy.proxy,
+            method,
+            path,
+            body,
+            Some(auth),
+        )
+        .await;
+        let (my_calls, my_forwards) = (
+            access_proxy.remote.requests(),
+            access_proxy.upstream.requests(),
+        );
+        let row = format!("remote_json {method} {path}");
+        assert_eq!(mine.status, theirs.status, "{row}");
+        assert_eq!(their_calls.len(), 1, "{row}: {:?}", theirs.status);
+        assert_eq!(my_calls.len(), 1, "{row}");
+        let (m, t) = (&my_calls[0], &their_calls[0]);
+        assert_eq!(m.json(), t.json(), "{row}: the payload");
+        assert_eq!(m.json()["path"], path, "{row}");
+        for name in ["x-subject", "content-type", "authorization"] {
+            assert_eq!(
+                header(m, name),
+                header(t, name),
+                "{row}: remote header {name}"
+            );
+        }
+        assert_eq!(header(m, "authorization"), Some(auth), "{row}");
+        assert_eq!(my_forwards.len(), their_forwards.len(), "{row}");
+        if let (Some(m), Some(t)) = (my_forwards.first(), their_forwards.first()) {
+            assert_eq!(m.body.as_ref(), body, "{row}: the client's body upstream");
+            assert_eq!(m.body, t.body, "{row}");
+            for name in ["x-user", "x-decision"] {
+                assert_eq!(header(m, name), header(t, name), "{row}: upstream {name}");
+            }
+            assert!(
+                header(m, "x-decision").is_some_and(|v| v.starts_with("allow-")),
+                "{row}"
             );
         }
         report.push(format!("same {:?} {row}", mine.status));

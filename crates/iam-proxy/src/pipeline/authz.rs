@@ -1,9 +1,8 @@
-//! Authorizers: `allow`, `deny`, `remote_json`, `scopes` / `permissions` over the
-//! principal, and `opa` and `remote` (in their own modules).
+//! Authorizers: `allow`, `deny`, `scopes` / `permissions` over the principal, and `opa`,
+//! `remote` and `remote_json` (in their own modules).
 use super::opa::OpaAuthorizer;
 use super::remote::RemoteAuthorizer;
 use super::scope::strings;
-use super::template::Template;
 use super::{Instances, PipelineError, RequestFacts, Session};
 use crate::error::RuleError;
 use serde_json::Value;
@@ -13,11 +12,6 @@ use serde_json::Value;
 pub(crate) enum Authorizer {
     Allow,
     Deny,
-    RemoteJson {
-        url: String,
-        payload: Template,
-        http: iam_client::HttpClient,
-    },
     Scopes(Vec<String>),
     Permissions(Vec<String>),
     Opa(OpaAuthorizer),
@@ -42,19 +36,7 @@ impl Authorizer {
             "allow" => Self::Allow,
             "deny" => Self::Deny,
             "remote_json" => {
-                let url = config
-                    .get("remote")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| fail("remote is missing".into()))?;
-                let payload = config
-                    .get("payload")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| fail("payload is missing".into()))?;
-                Self::RemoteJson {
-                    url: url.to_owned(),
-                    payload: Template::parse(payload).map_err(|e| fail(e.to_string()))?,
-                    http: http.clone(),
-                }
+                Self::Remote(RemoteAuthorizer::compile_json(config, http).map_err(fail)?)
             }
             "scopes" | "permissions" => {
                 let required = strings(config.get("required"));
@@ -76,7 +58,7 @@ impl Authorizer {
 
     /// Whether this authorizer reads the request body (the proxy buffers it first).
     pub(crate) fn needs_body(&self) -> bool {
-        matches!(self, Self::Remote(_))
+        matches!(self, Self::Remote(r) if r.needs_body())
     }
 
     /// Header names this authorizer sets on the request that goes upstream.
@@ -105,26 +87,6 @@ impl Authorizer {
                 Some(p) if required.iter().all(|s| p.has_permission(s)) => Ok(()),
                 _ => Err(PipelineError::forbidden()),
             },
-            Self::RemoteJson { url, payload, http } => {
-                let body = payload.render(&session.template_data(facts));
-                if serde_json::from_str::<Value>(&body).is_err() {
-                    return Err(PipelineError::internal("remote_json payload is not JSON"));
-                }
-                let req = http::Request::post(url.as_str())
-                    .header(http::header::CONTENT_TYPE, "application/json")
-                    .body(body.into_bytes())
-                    .map_err(|_| PipelineError::internal("remote_json: invalid remote URL"))?;
-                let res = http.call(req).await.map_err(|_| {
-                    PipelineError::unavailable("the remote authorizer is unavailable")
-                })?;
-                match res.status().as_u16() {
-                    200 => Ok(()),
-                    403 => Err(PipelineError::forbidden()),
-                    _ => Err(PipelineError::internal(
-                        "the remote authorizer answered with an unexpected status",
-                    )),
-                }
-            }
         }
     }
 }

@@ -1,8 +1,11 @@
-//! The `remote` authorizer: the request body goes to `remote` in a POST, with the client's
-//! `Content-Type` and `Authorization` and the configured templated `headers`; `200` allows,
-//! `403` denies, anything else fails closed.
+//! The `remote` and `remote_json` authorizers: a POST to `remote` with the client's
+//! `Authorization` and the configured templated `headers`; `200` allows, `403` denies,
+//! anything else fails closed. `remote` sends the request body with the client's
+//! `Content-Type`; `remote_json` sends its `payload` template rendered (it must be JSON) as
+//! `application/json`.
 //!
-//! Config (rule or global), as Oathkeeper v0.40.9 reads it: `remote` (required), `headers`
+//! Config (rule or global), as Oathkeeper v0.40.9 reads it: `remote` (required), `payload`
+//! (`remote_json` only, required: a template over the session), `headers`
 //! (name → template over `.Subject`, `.Extra`, `.MatchContext`; an empty result is not sent),
 //! `forward_response_headers_to_upstream` (names copied from the remote's 200 answer onto the
 //! request that goes upstream), `retry.give_up_after` (a Go duration, default `1s`: the whole
@@ -28,6 +31,8 @@ use std::time::Duration;
 #[derive(Debug)]
 pub(crate) struct RemoteAuthorizer {
     url: url::Url,
+    /// `remote_json`'s payload; `None` for `remote` (the request body is sent).
+    payload: Option<Template>,
     headers: Vec<(HeaderName, Template)>,
     forward: Vec<HeaderName>,
     give_up_after: Duration,
@@ -67,7 +72,29 @@ pub(crate) fn go_duration(text: &str) -> Option<Duration> {
 }
 
 impl RemoteAuthorizer {
+    /// `remote`: the request body is sent.
     pub(crate) fn compile(config: &Value, http: &iam_client::HttpClient) -> Result<Self, String> {
+        Self::compile_with(config, http, None)
+    }
+
+    /// `remote_json`: the rendered `payload` is sent.
+    pub(crate) fn compile_json(
+        config: &Value,
+        http: &iam_client::HttpClient,
+    ) -> Result<Self, String> {
+        let payload = config
+            .get("payload")
+            .and_then(Value::as_str)
+            .ok_or("payload is missing")?;
+        let payload = Template::parse(payload).map_err(|e| format!("payload: {e}"))?;
+        Self::compile_with(config, http, Some(payload))
+    }
+
+    fn compile_with(
+        config: &Value,
+        http: &iam_client::HttpClient,
+        payload: Option<Template>,
+    ) -> Result<Self, String> {
         let remote = config
             .get("remote")
             .and_then(Value::as_str)
@@ -120,11 +147,17 @@ impl RemoteAuthorizer {
         let give_up_after = retry("give_up_after", Duration::from_secs(1))?;
         Ok(Self {
             url,
+            payload,
             headers,
             forward,
             give_up_after,
             http: http.clone().with_timeout(give_up_after),
         })
+    }
+
+    /// Whether the request body is sent (`remote`), so the caller must buffer it.
+    pub(crate) fn needs_body(&self) -> bool {
+        self.payload.is_none()
     }
 
     /// The names copied from the remote's answer (reserved: no client may send them).
@@ -137,15 +170,30 @@ impl RemoteAuthorizer {
         facts: &RequestFacts<'_>,
         session: &mut Session,
     ) -> Result<(), PipelineError> {
+        let (body, content_type) = match &self.payload {
+            None => (
+                facts.body.map(<[u8]>::to_vec).unwrap_or_default(),
+                facts
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static("")),
+            ),
+            Some(payload) => {
+                let body = payload.render(&session.template_data(facts));
+                if serde_json::from_str::<Value>(&body).is_err() {
+                    return Err(PipelineError::internal("remote_json payload is not JSON"));
+                }
+                (
+                    body.into_bytes(),
+                    HeaderValue::from_static("application/json"),
+                )
+            }
+        };
         let mut req = http::Request::post(self.url.as_str())
-            .body(facts.body.map(|b| b.to_vec()).unwrap_or_default())
+            .body(body)
             .map_err(|_| PipelineError::internal("remote: invalid remote URL"))?;
         let out = req.headers_mut();
-        let content_type = facts
-            .headers
-            .get(CONTENT_TYPE)
-            .cloned()
-            .unwrap_or(HeaderValue::from_static(""));
         out.insert(CONTENT_TYPE, content_type);
         if let Some(a) = facts.headers.get(AUTHORIZATION) {
             out.insert(AUTHORIZATION, a.clone());
