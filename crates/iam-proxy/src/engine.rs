@@ -38,7 +38,9 @@ use crate::pipeline::{
     Session,
 };
 use crate::rules::{MatchError, RuleRepository};
+use bytes::Bytes;
 use http::{HeaderMap, Method, Uri};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -60,6 +62,8 @@ pub struct Allowed {
     pub client_ip: IpAddr,
     /// The host the client addressed (after trusted forwarding).
     pub host: String,
+    /// The body, when the rule read it (forward these bytes: the client's stream is spent).
+    pub body: Option<Bytes>,
 }
 
 /// The engine's answer.
@@ -96,7 +100,8 @@ impl AccessEngine {
 
     /// Decide on one request from `peer`. On [`Listener::Decisions`], `uri` is the
     /// `/decisions…` URI and the request asked about is read from it (or from a trusted
-    /// proxy's `X-Forwarded-Method` / `X-Forwarded-Uri`).
+    /// proxy's `X-Forwarded-Method` / `X-Forwarded-Uri`). A rule that reads the body (the
+    /// `remote` authorizer) gets an empty one: use [`decide_with_body`](Self::decide_with_body).
     pub async fn decide(
         &self,
         peer: IpAddr,
@@ -105,6 +110,28 @@ impl AccessEngine {
         headers: &HeaderMap,
         listener: Listener,
     ) -> Verdict {
+        self.decide_with_body(peer, method, uri, headers, listener, || async {
+            Ok(Bytes::new())
+        })
+        .await
+    }
+
+    /// [`decide`](Self::decide), with `read_body` called (once, after the rule is matched)
+    /// only when the matched rule reads the body; its error (limit, timeout) is answered with
+    /// the rule's error handlers. The bytes are in [`Allowed::body`] for forwarding.
+    pub async fn decide_with_body<F, Fut>(
+        &self,
+        peer: IpAddr,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        listener: Listener,
+        read_body: F,
+    ) -> Verdict
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, PipelineError>>,
+    {
         let Some(rules) = self.repo.current() else {
             let e = PipelineError::unavailable("access rules are not loaded yet");
             return Verdict::Deny(crate::pipeline::json_error_response(&e));
@@ -175,11 +202,20 @@ impl AccessEngine {
             }
         };
         let pipeline = Arc::clone(rules.pipeline(matched.index));
+        let body = if pipeline.needs_body() {
+            match read_body().await {
+                Ok(b) => Some(b),
+                Err(e) => return Verdict::Deny(rules.error_response(Some(&pipeline), &facts, &e)),
+            }
+        } else {
+            None
+        };
         let request = RequestFacts {
             canonical: &canonical,
             headers: &clean,
             client_ip: origin.client_ip,
             captures: &matched.captures,
+            body: body.as_deref(),
         };
         match pipeline.run(&request).await {
             Ok(session) => Verdict::Allow(Box::new(Allowed {
@@ -189,6 +225,7 @@ impl AccessEngine {
                 client_ip: origin.client_ip,
                 canonical,
                 headers: clean,
+                body,
             })),
             Err(e) => Verdict::Deny(rules.error_response(Some(&pipeline), &facts, &e)),
         }

@@ -25,6 +25,8 @@
 //! | `UPSTREAM_TIMEOUT` | 30 s | wait for an upstream's response head |
 //! | `RELOAD_INTERVAL` | 5 s | how often rule files are checked for changes |
 //!
+//! Body limits and upstream TLS: see [`transport`].
+//!
 //! ```no_run
 //! # async fn f() {
 //! let config = access_proxy::Config::from_document(&serde_json::json!({
@@ -36,13 +38,15 @@
 //! ```
 //!
 //! # Caveats
-//! No TLS (terminate in front), no WebSocket upgrades, no rate limits yet; CORS only on the
+//! No TLS on the listeners (terminate in front; `https://` upstreams are fine, see
+//! [`transport`]), no rate limits yet; CORS only on the
 //! proxy port (see [`cors`]); see the
 //! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
 //! instance signs with its own, so upstreams must trust every instance's JWKS.
 #![forbid(unsafe_code)]
 
 pub mod cors;
+pub mod transport;
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
@@ -97,6 +101,8 @@ pub struct Config {
     pub ignored_keys: Vec<String>,
     /// CORS on the proxy port (`serve.proxy.cors`), when enabled.
     pub proxy_cors: Option<tower_http::cors::CorsLayer>,
+    /// Body limits and upstream TLS roots (see [`transport`]).
+    pub transport: transport::TransportSettings,
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -205,6 +211,7 @@ impl Config {
             ignored_keys,
             proxy_cors: cors::from_config(doc.pointer("/serve/proxy/cors").unwrap_or(&Value::Null))
                 .map_err(|e| ConfigError::invalid("serve.proxy.cors", e.to_string()))?,
+            transport: transport::TransportSettings::from_env(env)?,
         })
     }
 }
@@ -283,14 +290,14 @@ impl App {
 
     /// `/decisions`, `/health/*`, `/metrics`.
     pub fn api_router(&self) -> axum::Router {
-        let decisions = Decisions::new(self.engine.clone(), self.config.deny_style);
+        let decisions = Decisions::new(self.engine.clone(), self.config.deny_style)
+            .body_limits(self.config.transport.body_limits);
         let handler = move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
                             mut req: axum::extract::Request| {
             let decisions = decisions.clone();
             async move {
                 req.extensions_mut().insert(PeerAddr(peer));
-                let (parts, _body) = req.into_parts();
-                let res = decisions.decide(&parts).await;
+                let res = decisions.decide_request(req).await;
                 metrics::counter!("access_proxy_decisions_total", "status" => res.status().as_u16().to_string()).increment(1);
                 res.map(axum::body::Body::from)
             }
@@ -333,8 +340,19 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        let proxy: AccessProxy<hyper::body::Incoming> =
-            AccessProxy::new(self.engine.clone(), self.config.upstream_timeout);
+        let proxy: AccessProxy<hyper::body::Incoming> = match AccessProxy::new(
+            self.engine.clone(),
+            self.config.upstream_timeout,
+        )
+        .body_limits(self.config.transport.body_limits)
+        .upstream_tls(&self.config.transport.upstream_tls)
+        {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                tracing::error!(error = %e, "upstream TLS settings are unusable: proxy port not served");
+                return;
+            }
+        };
         match self.config.proxy_cors.clone() {
             Some(cors) => accept_loop(listener, cors.layer(proxy), shutdown).await,
             None => accept_loop(listener, proxy, shutdown).await,
@@ -390,6 +408,7 @@ async fn accept_loop<S>(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), per_request)
+                .with_upgrades()
                 .await;
         });
     }

@@ -13,6 +13,10 @@ pub enum ErrorKind {
     Forbidden,
     /// 404: no rule matches.
     NotFound,
+    /// 408: the client sent a body a rule reads too slowly.
+    RequestTimeout,
+    /// 413: the client sent a body a rule reads beyond the configured limit.
+    PayloadTooLarge,
     /// 500: several rules match, a handler is misconfigured or unavailable.
     InternalServerError,
     /// 503: a dependency (key set, session store, policy endpoint) is down: fail closed.
@@ -28,6 +32,8 @@ impl ErrorKind {
             Self::Unauthorized => S::UNAUTHORIZED,
             Self::Forbidden => S::FORBIDDEN,
             Self::NotFound => S::NOT_FOUND,
+            Self::RequestTimeout => S::REQUEST_TIMEOUT,
+            Self::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
             Self::InternalServerError => S::INTERNAL_SERVER_ERROR,
             Self::ServiceUnavailable => S::SERVICE_UNAVAILABLE,
         }
@@ -40,6 +46,8 @@ impl ErrorKind {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::RequestTimeout => "request_timeout",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::InternalServerError => "internal_server_error",
             Self::ServiceUnavailable => "service_unavailable",
         }

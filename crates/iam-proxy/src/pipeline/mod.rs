@@ -21,8 +21,9 @@
 //! # Caveats
 //! - `id_token` needs a key ring ([`PipelineBuilder::id_token_keys`]); without one it is
 //!   refused at load. Its `jwks_url` is not read (see the `id_token` module).
-//! - `opa` decides with iam-policy (a remote OPA or in-process Rego; see the `opa` module);
-//!   `remote` (which forwards the request body) is refused: use `remote_json`.
+//! - `opa` decides with iam-policy (a remote OPA or in-process Rego; see the `opa` module).
+//! - `remote` sends the request body: the caller buffers it for the rules that need it
+//!   ([`RulePipeline::needs_body`], bounded by the caller's limit; see the `remote` module).
 //! - `bearer_token` and `cookie_session` talk to Kratos through iam-client's cached
 //!   `KratosSessions`: `check_session_url` must end in `/sessions/whoami` with
 //!   `preserve_path: true`; `preserve_host`, `additional_headers` and forwarding other headers
@@ -38,6 +39,7 @@ mod id_token;
 mod kratos;
 mod mutate;
 mod opa;
+mod remote;
 mod scope;
 mod template;
 mod token;
@@ -74,6 +76,9 @@ pub struct RequestFacts<'a> {
     pub client_ip: IpAddr,
     /// The matched rule's capture groups.
     pub captures: &'a [String],
+    /// The request body, when the rule reads it ([`RulePipeline::needs_body`]) and the
+    /// caller buffered it; `None` reads as empty.
+    pub body: Option<&'a [u8]>,
 }
 
 /// The authentication session a request builds up, as in Oathkeeper.
@@ -367,6 +372,7 @@ impl PipelineBuilder {
         for rule in set.rules() {
             let p = self.compile_rule(rule)?;
             reserved.extend(p.mutators.iter().flat_map(|m| m.header_names()));
+            reserved.extend(p.authorizer.header_names());
             pipelines.push(Arc::new(p));
         }
         let identity_headers = IdentityHeaderNames::new(reserved.iter().map(String::as_str));
@@ -477,6 +483,12 @@ impl RulePipeline {
         &self.upstream
     }
 
+    /// Whether a handler of this rule reads the request body (the `remote` authorizer): the
+    /// caller must buffer it (bounded) and pass it in [`RequestFacts::body`].
+    pub fn needs_body(&self) -> bool {
+        self.authorizer.needs_body()
+    }
+
     /// Run the pipeline: the first authenticator that is responsible decides ("not
     /// responsible" passes to the next, any other error stops), then the authorizer, then
     /// every mutator in order.
@@ -494,7 +506,7 @@ impl RulePipeline {
             }
         }
         let mut session = session.ok_or_else(PipelineError::unauthorized)?;
-        self.authorizer.authorize(facts, &session).await?;
+        self.authorizer.authorize(facts, &mut session).await?;
         if self.mutators.is_empty() {
             return Err(PipelineError::internal(
                 "no mutation handler was set in the rule",

@@ -17,7 +17,8 @@
 //!
 //! # Caveats
 //! Values print as Go's `fmt` prints JSON-decoded values (`1e+06` for a million, `<no value>`
-//! for a missing key, `map[a:1]` for an object) for strings, numbers, booleans and null;
+//! for a missing key outside `print`, `""` for a missing key or null inside it as
+//! Oathkeeper's own `print` does, `map[a:1]` for an object) for strings, numbers, booleans and null;
 //! objects and arrays follow Go's layout but key order is the JSON document's.
 use serde_json::Value;
 
@@ -265,6 +266,11 @@ impl Template {
                     let mut prev_string = true;
                     for (i, p) in ps.iter().enumerate() {
                         let v = lookup(data, p).unwrap_or(&Value::Null);
+                        if v.is_null() {
+                            // Oathkeeper's templates replace Go's `print` with one that
+                            // prints nil (a missing key, under `missingkey=zero`) as "".
+                            continue;
+                        }
                         let is_string = v.is_string();
                         if i > 0 && !is_string && !prev_string {
                             out.push(' ');
@@ -303,7 +309,7 @@ mod tests {
     fn the_actions_oathkeeper_rules_use_render_as_go_does() {
         let data = json!({
             "Subject": "u1",
-            "Extra": {"n": 1000000, "f": 1.5, "i": 42, "b": true, "list": ["a", "b"], "o": {"k": "v"}},
+            "Extra": {"none": null, "n": 1000000, "f": 1.5, "i": 42, "b": true, "list": ["a", "b"], "o": {"k": "v"}},
             "MatchContext": {
                 "RegexpCaptureGroups": ["c0", "c1"],
                 "Header": {"X-Api": ["k1", "k2"]},
@@ -315,7 +321,8 @@ mod tests {
             ("{{ print .Subject }}", "u1"),
             ("{{.Subject}}", "u1"),
             ("{{ .Extra.missing }}", "<no value>"),
-            ("{{ print .Extra.missing }}", "<nil>"),
+            ("{{ print .Extra.missing }}", ""),
+            ("{{ print .Extra.none }}", ""),
             (
                 "{{ print .Extra.n }}|{{ .Extra.f }}|{{ .Extra.i }}|{{ .Extra.b }}",
                 "1e+06|1.5|42|true",
