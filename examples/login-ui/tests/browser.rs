@@ -57,6 +57,12 @@ fn iam_config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr, hydra: &H
         admin_url: hydra.admin_url().to_owned(),
         public_url: hydra.public_url().to_owned(),
         remember_for: Duration::from_secs(3600),
+        headless: iam_api::hydra_provider::HeadlessClientSettings {
+            client_id: "iam-api".into(),
+            client_secret: iam_core::Secret::new("iam-api-secret-0123456789".into()),
+            redirect_uri: "http://127.0.0.1:9/iam-api/callback".into(),
+            issuer: hydra.issuer(),
+        },
     });
     config
 }
