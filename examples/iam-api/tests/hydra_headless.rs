@@ -7,6 +7,7 @@ mod hydra_stack;
 
 use common::{claims, totp_code, PASSWORD};
 use hydra_stack::{stack, Stack};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 /// The suite's middleware pointed at Hydra by discovery, in a service that shows the
@@ -211,6 +212,20 @@ async fn with_totp_the_mfa_token_finishes_the_flow_once_and_a_forged_one_gets_no
         .post("/auth/mfa/verify", json!({"mfa_token": mfa_token}), None)
         .await;
     assert_eq!(status, 400);
+
+    // Removing TOTP takes a token of an MFA login (Hydra's carries `acr` under `ext`).
+    let (status, _) = s
+        .api
+        .send(Method::DELETE, "/auth/mfa/totp", None, Some(&bearer))
+        .await;
+    assert_eq!(status, 403);
+    let (status, e) = s
+        .api
+        .send(Method::DELETE, "/auth/mfa/totp", None, Some(&access))
+        .await;
+    assert_eq!(status, 204, "{e}");
+    let (status, body) = s.api.login("acme", "alice", PASSWORD).await;
+    tokens_of(&s, status, &body);
 }
 
 #[tokio::test]

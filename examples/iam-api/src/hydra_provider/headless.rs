@@ -79,15 +79,15 @@ use std::time::{Duration, Instant};
 /// How many headless logins may wait for their MFA step at once (per instance).
 pub const MAX_PENDING_MFA: usize = 10_000;
 /// How many times a flow is tried at Hydra before the answer is 503.
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 5;
 
-/// Wait a little longer after each failed try, with a jitter of up to 40 ms from the
+/// Wait a little longer after each failed try, with a jitter of up to 50 ms from the
 /// clock's sub-second digits so that racing flows spread out.
 async fn backoff(attempt: u32) {
     let jitter = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()) % 40);
-    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 40 + jitter)).await;
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 50);
+    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 50 + jitter)).await;
 }
 
 /// The longest refresh token sent on to Hydra (Hydra's are about 90 characters).

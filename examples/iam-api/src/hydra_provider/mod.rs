@@ -51,9 +51,6 @@
 //!   `/auth/password/change`) take them (by `iss`; the IAM API's own tokens still validate
 //!   until they expire). Apps of the challenge way get their tokens from Hydra's
 //!   `/oauth2/token`; Hydra's own `invalid_grant` reaches them straight from Hydra.
-//! - `DELETE /auth/mfa/totp` needs `acr: mfa` at the top level of the token, which Hydra's
-//!   access tokens do not carry (the headless login puts `acr` under `ext`): in `hydra` mode
-//!   an admin resets MFA instead (`POST /admin/tenants/{t}/users/{u}/mfa/reset`).
 //! - Hydra v2.3 keeps a flow's state inside its challenge, so it cannot tell a challenge it
 //!   already accepted from a fresh one. The IAM API remembers the challenges it answered
 //!   (their SHA-256, for an hour, at most 100,000; beyond that it refuses with 503) in the
