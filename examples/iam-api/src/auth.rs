@@ -349,7 +349,14 @@ pub async fn password_change(
         .change_password(tenant, p.subject(), &current, &new)
         .await
     {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => match &state.hydra {
+            // `hydra` mode: the user's token chains and login sessions at Hydra end too.
+            Some(hydra) => match hydra.end_sessions(p.subject()).await {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => Problem::from(e).into_response(),
+            },
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
         Err(e) => problem(e).into_response(),
     }
 }

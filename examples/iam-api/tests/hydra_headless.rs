@@ -141,6 +141,24 @@ async fn a_password_login_without_a_challenge_gets_hydra_tokens_and_refresh_and_
     let (status, e) = refresh(&s, &fourth).await;
     assert_eq!((status, e["error"].as_str()), (401, Some("invalid_grant")));
 
+    // A password change ends the user's token chains at Hydra too.
+    let (status, body) = s.api.login("acme", "alice", PASSWORD).await;
+    let (bearer, fifth) = tokens_of(&s, status, &body);
+    let new_password = "another long enough password";
+    let (status, e) = s
+        .api
+        .post(
+            "/auth/password/change",
+            json!({"current_password": PASSWORD, "new_password": new_password}),
+            Some(&bearer),
+        )
+        .await;
+    assert_eq!(status, 204, "{e}");
+    let (status, e) = refresh(&s, &fifth).await;
+    assert_eq!((status, e["error"].as_str()), (401, Some("invalid_grant")));
+    let (status, body) = s.api.login("acme", "alice", new_password).await;
+    tokens_of(&s, status, &body);
+
     // Hydra goes away: 503, never a token.
     let Stack { hydra, api, .. } = s;
     drop(hydra);

@@ -595,6 +595,21 @@ impl HeadlessLogin {
     }
 }
 
+impl HydraProvider {
+    /// End every session of `subject` at Hydra: its consent sessions with every client
+    /// (and the token chains they issued) and its login sessions. Hydra down: 503.
+    pub(crate) async fn end_sessions(&self, subject: &str) -> Result<(), ProviderError> {
+        self.admin
+            .revoke_consent_sessions(subject, None)
+            .await
+            .map_err(unavailable("revoke consent sessions"))?;
+        self.admin
+            .revoke_login_sessions(LoginSessions::Subject(subject))
+            .await
+            .map_err(unavailable("revoke login sessions"))
+    }
+}
+
 fn provider(state: &AppState) -> Result<&HydraProvider, Problem> {
     state
         .hydra
@@ -756,16 +771,7 @@ pub(super) async fn logout(state: Arc<AppState>, auth: Option<Auth>, body: Logou
                     "a bearer access token is required for all: true",
                 ));
             };
-            hydra
-                .admin
-                .revoke_consent_sessions(p.subject(), None)
-                .await
-                .map_err(unavailable("revoke consent sessions"))?;
-            hydra
-                .admin
-                .revoke_login_sessions(LoginSessions::Subject(p.subject()))
-                .await
-                .map_err(unavailable("revoke login sessions"))?;
+            hydra.end_sessions(p.subject()).await?;
             return Ok(());
         }
         let Some(token) = &body.refresh_token else {
