@@ -70,6 +70,7 @@ mod cookies;
 pub mod headless;
 pub mod login;
 mod pending;
+mod server_flow;
 mod used;
 
 pub use consent::{consent_request, submit_consent, ConsentBody, ConsentInfo};
@@ -167,7 +168,7 @@ pub struct HydraProvider {
     public_prefix: String,
     remember_for: Duration,
     used: UsedChallenges,
-    headless: headless::HeadlessLogin,
+    headless: server_flow::HeadlessLogin,
     settings: HydraSettings,
 }
 
@@ -186,7 +187,7 @@ impl HydraProvider {
             public_prefix: format!("{}/", settings.public_url),
             remember_for: settings.remember_for,
             used: UsedChallenges::new(Duration::from_secs(3600), 100_000),
-            headless: headless::HeadlessLogin::new(settings, http.clone()),
+            headless: server_flow::HeadlessLogin::new(settings, http.clone()),
             settings: settings.clone(),
         })
     }
