@@ -222,6 +222,57 @@ fn token_error<RE: std::error::Error + 'static>(
     }
 }
 
+/// The user of a verified ID token: `sub`, the issuer, `exp`, `auth_time`, `acr`, `amr`,
+/// `email` (+ `email_verified`), and the suite's `tenant`, `roles` and `permissions` claims
+/// where the provider put them (the IAM API's consent does, at the top level). A claim of
+/// the wrong type is left out, not an error: the token was already verified, and these are
+/// only read.
+fn id_token_principal(
+    issuer: &str,
+    subject: &str,
+    expires_at: i64,
+    raw: &serde_json::Map<String, serde_json::Value>,
+) -> Principal {
+    use serde_json::Value;
+    let text = |name: &str| raw.get(name).and_then(Value::as_str);
+    let strings = |name: &str| -> Vec<String> {
+        raw.get(name)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut b = Principal::builder(subject, PrincipalKind::UserSession)
+        .issuer(issuer)
+        .expires_at(expires_at)
+        .roles(strings("roles"))
+        .permissions(strings("permissions"));
+    if let Some(t) = raw.get("auth_time").and_then(Value::as_i64) {
+        b = b.auth_time(t);
+    }
+    if let Some(tenant) = text("tenant") {
+        b = b.tenant(tenant);
+    }
+    if let Some(acr) = text("acr") {
+        b = b.acr(acr);
+    }
+    if raw.get("amr").is_some() {
+        b = b.amr(strings("amr"));
+    }
+    if let Some(email) = text("email") {
+        let mut m = serde_json::Map::new();
+        m.insert("email".into(), Value::String(email.to_owned()));
+        if let Some(v) = raw.get("email_verified").and_then(Value::as_bool) {
+            m.insert("email_verified".into(), Value::Bool(v));
+        }
+        b = b.claims(m);
+    }
+    b.build()
+}
+
 impl LoginClient {
     /// A relying party of a discovered issuer.
     pub fn new(
@@ -331,35 +382,17 @@ impl LoginClient {
                 ));
             }
         }
-        let text = |name: &str| claims.get(name).and_then(serde_json::Value::as_str);
         let subject = claims
             .subject()
             .ok_or_else(|| LoginError::InvalidIdToken("no sub".into()))?;
-        let mut b = Principal::builder(subject, PrincipalKind::UserSession)
-            .issuer(self.id_tokens.issuer())
-            .expires_at(claims.expires_at());
-        if let Some(t) = claims.get("auth_time").and_then(serde_json::Value::as_i64) {
-            b = b.auth_time(t);
-        }
-        if let Some(acr) = text("acr") {
-            b = b.acr(acr);
-        }
-        if let Some(amr) = claims.get("amr").and_then(serde_json::Value::as_array) {
-            b = b.amr(amr.iter().filter_map(|m| m.as_str().map(str::to_owned)));
-        }
-        if let Some(email) = text("email") {
-            let mut m = serde_json::Map::new();
-            m.insert("email".into(), serde_json::Value::String(email.to_owned()));
-            if let Some(v) = claims
-                .get("email_verified")
-                .and_then(serde_json::Value::as_bool)
-            {
-                m.insert("email_verified".into(), serde_json::Value::Bool(v));
-            }
-            b = b.claims(m);
-        }
+        let principal = id_token_principal(
+            self.id_tokens.issuer(),
+            subject,
+            claims.expires_at(),
+            claims.raw(),
+        );
         Ok(LoginOutcome {
-            principal: b.build(),
+            principal,
             tokens: token_set(&res),
             id_token: IdToken(std::sync::Arc::new(iam_core::Secret::new(id_token))),
         })
@@ -476,6 +509,46 @@ mod tests {
             assert!(!shown.contains("eyJ"), "{shown}");
             assert!(shown.contains("redacted"), "{shown}");
         }
+    }
+
+    #[test]
+    fn the_principal_of_an_id_token_carries_tenant_roles_and_permissions() {
+        let raw = serde_json::json!({
+            "sub": "u-1", "exp": 2_000_000_000, "tenant": "acme", "roles": ["reader"],
+            "permissions": ["docs:read"], "acr": "mfa", "amr": ["pwd", "otp"],
+            "auth_time": 1_900_000_000, "email": "a@acme.example", "email_verified": false,
+        });
+        let p = id_token_principal(
+            "https://auth.example.com/",
+            "u-1",
+            2_000_000_000,
+            raw.as_object().unwrap(),
+        );
+        assert_eq!(p.subject(), "u-1");
+        assert_eq!(p.tenant(), Some("acme"));
+        assert_eq!(p.roles(), ["reader".to_owned()]);
+        assert!(p.permissions().grants("docs:read"));
+        assert!(!p.permissions().grants("docs:write"));
+        assert_eq!(p.acr(), Some("mfa"));
+        assert_eq!(p.amr(), ["pwd".to_owned(), "otp".to_owned()]);
+        assert_eq!(p.claims()["email_verified"], false);
+    }
+
+    #[test]
+    fn an_id_token_without_the_suites_claims_or_with_odd_types_gives_none_of_them() {
+        let raw = serde_json::json!({"sub": "u-1", "exp": 1, "tenant": 5, "roles": "reader",
+            "permissions": [1, "docs:read"]});
+        let p = id_token_principal("https://a.example/", "u-1", 1, raw.as_object().unwrap());
+        assert_eq!(p.tenant(), None);
+        assert!(p.roles().is_empty());
+        assert!(p.permissions().grants("docs:read"));
+        let p = id_token_principal(
+            "https://a.example/",
+            "u-1",
+            1,
+            serde_json::json!({"sub": "u-1"}).as_object().unwrap(),
+        );
+        assert_eq!((p.tenant(), p.acr()), (None, None));
     }
 
     #[test]

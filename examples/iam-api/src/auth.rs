@@ -307,7 +307,14 @@ pub async fn totp_confirm(
 #[utoipa::path(delete, path = "/auth/mfa/totp", tag = "mfa",
     responses((status = 204), (status = 401), (status = 403)), security(("bearer" = [])))]
 pub async fn totp_delete(State(state): State<Arc<AppState>>, Auth(p): Auth) -> Response {
-    if p.acr() != Some("mfa") {
+    // Hydra's access tokens (`hydra` mode) carry it under `ext`, from the IAM API's consent.
+    let ext_acr = || {
+        p.claims()
+            .get("ext")
+            .and_then(|ext| ext.get("acr"))
+            .and_then(serde_json::Value::as_str)
+    };
+    if p.acr().or_else(ext_acr) != Some("mfa") {
         return Problem::forbidden("a token from an MFA login (acr mfa) is required")
             .into_response();
     }
@@ -342,7 +349,14 @@ pub async fn password_change(
         .change_password(tenant, p.subject(), &current, &new)
         .await
     {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => match &state.hydra {
+            // `hydra` mode: the user's token chains and login sessions at Hydra end too.
+            Some(hydra) => match hydra.end_sessions(p.subject()).await {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => Problem::from(e).into_response(),
+            },
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
         Err(e) => problem(e).into_response(),
     }
 }

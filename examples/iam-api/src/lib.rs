@@ -64,7 +64,16 @@ pub fn own_tokens(state: &AppState) -> AuthChain {
     let validator = validator
         .build()
         .expect("an issuer URL and audiences from the configuration");
-    AuthChain::new().with(JwtAuthenticator::new(validator, state.own_keys.clone()))
+    let own = JwtAuthenticator::new(validator, state.own_keys.clone());
+    match &state.hydra {
+        // `hydra` mode: Hydra's tokens from the headless login too.
+        Some(hydra) => AuthChain::new().with(
+            hydra
+                .bearer_tokens(own, &state.audience)
+                .expect("Hydra's issuer and public URL were checked at start"),
+        ),
+        None => AuthChain::new().with(own),
+    }
 }
 
 /// Every `/auth/*` request counts against its client IP.
@@ -94,10 +103,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         None => Router::new()
             .route("/auth/login", post(auth::login))
             .route("/auth/mfa/verify", post(auth::mfa_verify))
-            .route("/auth/logout", post(auth::logout).layer(optional)),
+            .route("/auth/logout", post(auth::logout).layer(optional))
+            .route("/auth/refresh", post(auth::refresh)),
         Some(_) => hydra_provider::routes(optional),
-    }
-    .route("/auth/refresh", post(auth::refresh));
+    };
     let bearer_auth = Router::new()
         .route("/auth/mfa/totp/enroll", post(auth::totp_enroll))
         .route("/auth/mfa/totp/confirm", post(auth::totp_confirm))

@@ -5,149 +5,15 @@
 //! the suite's middleware mapping Hydra's `ext` into the principal; refresh and refresh reuse
 //! at Hydra; hostile challenges; a locked account; a disabled account at consent; logout.
 mod common;
+mod hydra_stack;
 
-use common::{claims, start_with, totp_code, Api, PASSWORD};
+use common::{claims, start_with, totp_code, PASSWORD};
+use hydra_stack::{form_safe, headless_client, query_param, redirect_of, stack, Browser, REDIRECT};
 use iam_api::config::TokenBackend;
 use iam_api::hydra_provider::HydraSettings;
-use iam_client::hydra::{HydraAdmin, OAuth2Client};
-use iam_client::login::{LoginClient, PendingLogin};
-use iam_client::{HttpClient, TrustedIssuer};
-use iam_testkit::peers::hydra::Hydra;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const SECRET: &str = "web-secret-0123456789";
-
-use iam_testkit::agent::RedirectAgent as Browser;
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    reqwest::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Hydra, the IAM API as its login provider, a tenant `acme` with alice holding role
-/// `reader` (`docs:read`), and a third-party (`shop`) and a first-party (`console`) client.
-struct Stack {
-    hydra: Hydra,
-    api: Api,
-    alice: String,
-}
-
-async fn stack() -> Stack {
-    let hydra = Hydra::builder()
-        .login_url("http://127.0.0.1:9/login")
-        .consent_url("http://127.0.0.1:9/consent")
-        .logout_url("http://127.0.0.1:9/logout")
-        .start()
-        .await;
-    let settings = HydraSettings {
-        admin_url: hydra.admin_url().to_owned(),
-        public_url: hydra.public_url().to_owned(),
-        remember_for: Duration::from_secs(3600),
-    };
-    let api = start_with(|c| c.token_backend = TokenBackend::Hydra(settings)).await;
-    // The IAM API's own login (no challenge) stays for its admin API.
-    let root = api.admin_token().await;
-    let alice = api.tenant_with_user(&root, "acme").await;
-    let (_, role) = api
-        .post(
-            "/admin/tenants/acme/roles",
-            json!({"name": "reader", "permissions": ["docs:read"]}),
-            Some(&root),
-        )
-        .await;
-    let path = format!(
-        "/admin/tenants/acme/users/{alice}/roles/{}",
-        role["id"].as_str().unwrap()
-    );
-    let (s, _) = api.send(Method::PUT, &path, None, Some(&root)).await;
-    assert_eq!(s, 204);
-    let admin = HydraAdmin::new(hydra.admin_url(), HttpClient::new().unwrap()).unwrap();
-    for (id, first_party) in [("shop", false), ("console", true)] {
-        let mut c = OAuth2Client::web(id, REDIRECT).secret(SECRET);
-        c.scope = Some("openid offline_access email".into());
-        c.audience = vec!["orders-api".into()];
-        c.skip_consent = Some(first_party);
-        c.post_logout_redirect_uris = vec!["http://127.0.0.1:9/bye".into()];
-        admin.create_client(&c).await.unwrap();
-    }
-    Stack { hydra, api, alice }
-}
-
-impl Stack {
-    async fn client(&self, id: &str) -> LoginClient {
-        let http = HttpClient::new().unwrap();
-        let issuer = TrustedIssuer::discover(&self.hydra.issuer(), id, &http)
-            .await
-            .unwrap();
-        LoginClient::new(&issuer, id, SECRET, REDIRECT, http).unwrap()
-    }
-
-    /// The client sends the browser to Hydra; Hydra sends it to the login page.
-    async fn authorize(
-        &self,
-        browser: &mut Browser,
-        client: &LoginClient,
-        scopes: &[&str],
-    ) -> (String, PendingLogin) {
-        let (url, pending) = client.begin(scopes);
-        let to_login = browser.visit(&url).await;
-        let challenge = query_param(&to_login, "login_challenge")
-            .unwrap_or_else(|| panic!("not a login redirect: {to_login}"));
-        (challenge, pending)
-    }
-
-    async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        self.api.send(Method::GET, path_and_query, None, None).await
-    }
-
-    async fn password(&self, challenge: &str, password: &str, remember: bool) -> (u16, Value) {
-        self.api
-            .post(
-                "/auth/login",
-                json!({"login_challenge": challenge, "tenant": "acme", "username": "alice",
-                       "password": password, "remember": remember}),
-                None,
-            )
-            .await
-    }
-
-    /// Hydra's token endpoint, as the client calls it (client_secret_basic).
-    async fn token_call(&self, form: &str) -> (u16, Value) {
-        let res = reqwest::Client::new()
-            .post(format!("{}/oauth2/token", self.hydra.public_url()))
-            .basic_auth("shop", Some(SECRET))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.to_owned())
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-}
-
-fn redirect_of(status: u16, body: &Value) -> String {
-    assert_eq!(status, 200, "{body}");
-    body["redirect_to"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no redirect_to: {body}"))
-        .to_owned()
-}
-
-/// A token from Hydra, checked to be form-safe (Hydra's are `ory_rt_…`).
-fn form_safe(token: &str) -> &str {
-    assert!(token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)));
-    token
-}
-
 #[tokio::test]
 #[ignore = "needs hydra: scripts/test"]
 async fn a_third_party_client_gets_tokens_with_the_users_claims_after_password_and_consent() {
@@ -220,6 +86,10 @@ async fn a_third_party_client_gets_tokens_with_the_users_claims_after_password_a
         .await
         .unwrap();
     assert_eq!(outcome.principal.subject(), s.alice);
+    // LoginClient's principal carries the suite's top-level ID-token claims.
+    assert_eq!(outcome.principal.tenant(), Some("acme"));
+    assert_eq!(outcome.principal.roles(), ["reader".to_owned()]);
+    assert!(outcome.principal.permissions().grants("docs:read"));
     let id = claims(outcome.id_token.secret());
     assert_eq!(id["tenant"], "acme");
     assert_eq!(id["roles"], json!(["reader"]));
@@ -540,12 +410,13 @@ async fn forged_foreign_and_malformed_challenges_and_a_locked_account_get_a_clea
 }
 
 #[tokio::test]
-async fn with_hydra_down_a_challenge_is_503_never_a_login() {
+async fn with_hydra_down_a_challenge_and_the_headless_login_are_503_never_a_login() {
     let port = iam_testkit::scratch::free_port();
     let settings = HydraSettings {
         admin_url: format!("http://127.0.0.1:{port}"),
         public_url: format!("http://127.0.0.1:{port}"),
         remember_for: Duration::from_secs(60),
+        headless: headless_client(&format!("http://127.0.0.1:{port}/")),
     };
     let api = start_with(|c| c.token_backend = TokenBackend::Hydra(settings)).await;
     let (status, body) = api
@@ -562,9 +433,18 @@ async fn with_hydra_down_a_challenge_is_503_never_a_login() {
         .await;
     assert_eq!(status, 503, "{body}");
     assert!(body.get("redirect_to").is_none());
-    // Without a challenge, the IAM API's own login still answers.
+    // Without a challenge (the headless login), refresh and logout: 503, never a token.
     let (status, body) = api
         .login("default", common::ADMIN_EMAIL, common::ADMIN_PASSWORD)
         .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+    let (status, body) = api
+        .post("/auth/refresh", json!({"refresh_token": "ory_rt_x"}), None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = api
+        .post("/auth/logout", json!({"refresh_token": "ory_rt_x"}), None)
+        .await;
+    assert_eq!(status, 503, "{body}");
 }

@@ -6,8 +6,17 @@
 //
 // Environment: AUTH_URL, CALLBACK_PREFIX, USERNAME, PASSWORD, WRONG_PASSWORD, TOTP_CODE
 // (optional), EXPECT_CONSENT (0/1), CHECK_REPLAY (0/1: the used login page shows an error
-// afterwards), CHROMIUM (default /usr/bin/chromium).
+// afterwards), REMEMBER (0/1: tick "remember" on the login and consent pages), LOGOUT (0/1,
+// below), CHROMIUM (default /usr/bin/chromium).
+//
+// With LOGOUT=1, after the callback line the script reads one JSON line from stdin:
+// {"again_url", "logout_url", "logged_out_prefix", "after_url"}. It visits again_url (a
+// remembered login: the callback without the form), then logout_url (RP-initiated logout:
+// Hydra → the page's logout step → the IAM API), waits for logged_out_prefix, visits
+// after_url and waits for the login form (Hydra's session ended), and prints
+// {"again": URL, "form_again": true}.
 import { chromium } from "playwright-core";
+import readline from "node:readline";
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -42,6 +51,8 @@ try {
 
   await page.fill("#username", env("USERNAME"));
   await page.fill("#password", env("PASSWORD"));
+  const remember = env("REMEMBER", "0") === "1";
+  if (remember) await page.check("#remember");
   await page.click("#sign-in");
 
   if (process.env.TOTP_CODE) {
@@ -51,6 +62,7 @@ try {
   }
   if (env("EXPECT_CONSENT", "0") === "1") {
     await page.waitForSelector("#consent.shown");
+    if (remember) await page.check("#remember-consent");
     await page.click("#allow");
   }
   // (Playwright's routes do not see the redirects of a navigation: the callback is served
@@ -69,6 +81,33 @@ try {
     if (await page.isVisible("#login-form")) throw new Error("a used challenge shows the form");
   }
   console.log(JSON.stringify({ callback }));
+
+  if (env("LOGOUT", "0") === "1") {
+    const lines = readline.createInterface({ input: process.stdin });
+    const next = JSON.parse(await new Promise((resolve) => lines.once("line", resolve)));
+    lines.close();
+    // Remembered login and consent: straight back to the client, no form.
+    await page.goto(next.again_url);
+    try {
+      await page.waitForURL((url) => url.href.startsWith(callbackPrefix) && url.href !== callback);
+    } catch (e) {
+      throw new Error(`a remembered login did not come back; at ${page.url()}: ${e.message}`);
+    }
+    const again = page.url();
+    // RP-initiated logout: Hydra → the page's logout step → the IAM API → the client.
+    await page.goto(next.logout_url);
+    await page.waitForSelector("#logout.shown");
+    await page.click("#sign-out");
+    try {
+      await page.waitForURL((url) => url.href.startsWith(next.logged_out_prefix));
+    } catch (e) {
+      throw new Error(`logout never reached ${next.logged_out_prefix}; at ${page.url()}: ${e.message}`);
+    }
+    // Hydra's session is over: a new authorization asks for the password again.
+    await page.goto(next.after_url);
+    await page.waitForSelector("#login-form.shown");
+    console.log(JSON.stringify({ again, form_again: true }));
+  }
 } finally {
   await browser.close();
 }

@@ -3,8 +3,11 @@
 //! login provider. An OAuth2 client runs the authorization-code + PKCE flow; the browser
 //! fills the page; the code at the client's redirect URI is exchanged for tokens that carry
 //! the user's tenant, roles and permissions; a wrong password shows an error and does not
-//! navigate; the used login page shows an error afterwards. Fails (never skips) when node,
-//! Chromium or playwright-core is missing.
+//! navigate; the used login page shows an error afterwards; the sample app's `/me` shows the
+//! user's tenant, roles and permissions from the access token; a remembered login comes back
+//! without the form until an RP-initiated logout (`id_token_hint`) through the page and the
+//! IAM API ends Hydra's session. Fails (never skips) when node, Chromium or playwright-core
+//! is missing.
 use iam_api::config::{Config, TokenBackend};
 use iam_api::hydra_provider::HydraSettings;
 use iam_client::hydra::{HydraAdmin, OAuth2Client};
@@ -57,6 +60,12 @@ fn iam_config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr, hydra: &H
         admin_url: hydra.admin_url().to_owned(),
         public_url: hydra.public_url().to_owned(),
         remember_for: Duration::from_secs(3600),
+        headless: iam_api::hydra_provider::HeadlessClientSettings {
+            client_id: "iam-api".into(),
+            client_secret: iam_core::Secret::new("iam-api-secret-0123456789".into()),
+            redirect_uri: "http://127.0.0.1:9/iam-api/callback".into(),
+            issuer: hydra.issuer(),
+        },
     });
     config
 }
@@ -104,34 +113,75 @@ fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// `tests/browser.mjs` running: its JSON lines are read one by one, and it may be told the
+/// next step on its stdin.
+struct BrowserRun {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl BrowserRun {
+    /// Start `tests/browser.mjs` with `env`.
+    fn start(env: &[(&str, String)]) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        assert!(
+            dir.join("node_modules/playwright-core").is_dir(),
+            "playwright-core is missing: run `npm ci` in {}",
+            dir.display()
+        );
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromium).is_file(),
+            "{chromium} is missing: apt-get install -y chromium"
+        );
+        let mut child = std::process::Command::new("node")
+            .arg("browser.mjs")
+            .current_dir(&dir)
+            .env("CHROMIUM", &chromium)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node (install nodejs): {e}"));
+        let stdout = child.stdout.take().unwrap();
+        Self {
+            child,
+            lines: std::io::BufRead::lines(std::io::BufReader::new(stdout)),
+        }
+    }
+
+    /// The next JSON line the script prints (it fails the test when the script ends first).
+    fn next(&mut self) -> Value {
+        for line in self.lines.by_ref() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line.unwrap()) {
+                return v;
+            }
+        }
+        let status = self.child.wait().unwrap();
+        panic!("browser.mjs ended ({status}) without its answer: see its stderr above");
+    }
+
+    /// Tell the script its next step.
+    fn send(&mut self, step: &Value) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{step}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Wait for the script to end well.
+    fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "browser.mjs failed: {status}");
+    }
+}
+
 /// Run `tests/browser.mjs` with `env`; its callback URL.
 fn run_browser(env: &[(&str, String)]) -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is missing: run `npm ci` in {}",
-        dir.display()
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).is_file(),
-        "{chromium} is missing: apt-get install -y chromium"
-    );
-    let out = std::process::Command::new("node")
-        .arg("browser.mjs")
-        .current_dir(&dir)
-        .env("CHROMIUM", &chromium)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run node (install nodejs): {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser.mjs failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let mut run = BrowserRun::start(env);
+    let line = run.next();
+    run.finish();
     line["callback"].as_str().unwrap().to_owned()
 }
 
@@ -142,10 +192,12 @@ async fn a_browser_signs_in_on_the_page_with_and_without_totp_and_the_client_get
     let client_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let redirect = format!("http://{}/callback", client_listener.local_addr().unwrap());
     let redirect = redirect.as_str();
-    let callback_page = axum::Router::new().route(
-        "/callback",
-        axum::routing::get(|| async { "callback reached" }),
-    );
+    let callback_page = axum::Router::new()
+        .route(
+            "/callback",
+            axum::routing::get(|| async { "callback reached" }),
+        )
+        .route("/bye", axum::routing::get(|| async { "signed out" }));
     serve(client_listener, callback_page).await;
     // The login page first: Hydra must know its URL.
     let ui_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -219,8 +271,11 @@ async fn a_browser_signs_in_on_the_page_with_and_without_totp_and_the_client_get
         .unwrap();
     assert_eq!(res.status().as_u16(), 204);
     let admin = HydraAdmin::new(hydra.admin_url(), HttpClient::new().unwrap()).unwrap();
+    let bye = redirect.replace("/callback", "/bye");
     let mut c = OAuth2Client::web("shop", redirect).secret(SECRET);
     c.skip_consent = Some(false);
+    c.audience = vec![AUDIENCE.into()];
+    c.post_logout_redirect_uris = vec![bye.clone()];
     admin.create_client(&c).await.unwrap();
     let http = HttpClient::new().unwrap();
     let issuer = TrustedIssuer::discover(&hydra.issuer(), "shop", &http)
@@ -307,4 +362,108 @@ async fn a_browser_signs_in_on_the_page_with_and_without_totp_and_the_client_get
     assert_eq!(id["acr"], "mfa");
     assert_eq!(id["amr"], json!(["pwd", "otp"]));
     assert_eq!(id["tenant"], "acme");
+
+    // Alice again, remembering the login and the consent, for an API audience: the sample
+    // app's `/me` (its middleware on Hydra's issuer) shows her tenant, roles and permissions;
+    // then RP-initiated logout ends Hydra's session.
+    let sample = sample_app_me(&hydra).await;
+    let with_audience = |url: String| format!("{url}&audience={AUDIENCE}");
+    let (url, pending) = shop.begin(&["openid", "offline_access"]);
+    let prefix = callback_prefix.clone();
+    let mut run = tokio::task::spawn_blocking(move || {
+        BrowserRun::start(&[
+            ("AUTH_URL", with_audience(url)),
+            ("CALLBACK_PREFIX", prefix),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", PASSWORD.into()),
+            ("EXPECT_CONSENT", "1".into()),
+            ("REMEMBER", "1".into()),
+            ("LOGOUT", "1".into()),
+        ])
+    })
+    .await
+    .unwrap();
+    let (line, mut run) = tokio::task::spawn_blocking(move || (run.next(), run))
+        .await
+        .unwrap();
+    let callback = line["callback"].as_str().unwrap();
+    let outcome = shop
+        .complete(
+            pending,
+            &query_param(callback, "code").unwrap(),
+            &query_param(callback, "state").unwrap(),
+        )
+        .await
+        .unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("{sample}/me"))
+        .bearer_auth(outcome.tokens.access_token.secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["subject"], ids[0].as_str());
+    assert_eq!(me["tenant"], "acme");
+    assert_eq!(me["roles"], json!(["reader"]));
+    assert_eq!(me["permissions"], json!(["docs:read"]));
+    assert_eq!(me["client_id"], "shop");
+
+    let logout_url = shop
+        .logout_url(&outcome.id_token, Some(&bye), Some("bye-state"))
+        .unwrap();
+    assert!(logout_url.contains("id_token_hint="), "{logout_url}");
+    // (Without offline_access: LoginClient asks `prompt=consent` for it, which never skips.)
+    let (again_url, _) = shop.begin(&["openid"]);
+    let (after_url, _) = shop.begin(&["openid"]);
+    let step = json!({
+        "again_url": with_audience(again_url),
+        "logout_url": logout_url,
+        "logged_out_prefix": bye,
+        "after_url": after_url,
+    });
+    let done = tokio::task::spawn_blocking(move || {
+        run.send(&step);
+        let done = run.next();
+        run.finish();
+        done
+    })
+    .await
+    .unwrap();
+    let again = done["again"].as_str().unwrap();
+    assert!(query_param(again, "code").is_some(), "{again}");
+    assert_eq!(done["form_again"], true);
+}
+
+/// The audience of the API the shop calls.
+const AUDIENCE: &str = "orders-api";
+
+/// The sample app's `/me` (`sample-app-axum`'s handler and middleware from its library,
+/// configured as `IAM_ISSUER` = Hydra's issuer, `IAM_AUDIENCE` = [`AUDIENCE`]), served on a
+/// loopback port.
+async fn sample_app_me(hydra: &Hydra) -> String {
+    let config = sample_app::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        jwt: Some(iam_client::JwtConfig::new(hydra.issuer()).audience(AUDIENCE)),
+        kratos_public_url: None,
+        credentials: None,
+        transport: iam_client::TransportPolicy::new(),
+    };
+    let (chain, _keys) = config.chain().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(|iam_axum::Auth(p): iam_axum::Auth| async move {
+                (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    sample_app::me_body(&p),
+                )
+            }),
+        )
+        .layer(iam_axum::IamLayer::required(chain));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    serve(listener, app).await;
+    base
 }

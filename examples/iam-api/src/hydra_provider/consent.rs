@@ -44,7 +44,7 @@ pub struct ConsentInfo {
 }
 
 /// What the account grants: the claims of the tokens, or a refusal.
-struct Grant {
+pub(super) struct Grant {
     tenant: String,
     roles: Vec<String>,
     permissions: Vec<String>,
@@ -53,7 +53,7 @@ struct Grant {
 
 impl Grant {
     /// The policy handed to the consent helper.
-    fn decide(
+    pub(super) fn decide(
         &self,
         request: &ConsentRequest,
         remember_for: Option<std::time::Duration>,
@@ -99,7 +99,7 @@ impl HydraProvider {
 
     /// The claims of the consent's user, or `None` when the user is no longer active (or the
     /// login did not come from this IAM API: no tenant in its context).
-    async fn grant(
+    pub(super) async fn grant(
         &self,
         state: &AppState,
         request: &ConsentRequest,
@@ -138,7 +138,7 @@ impl HydraProvider {
     }
 
     /// Reject a consent whose user cannot be granted anything.
-    async fn refuse(&self, challenge: &str) -> Result<RedirectAnswer, ProviderError> {
+    pub(super) async fn refuse(&self, challenge: &str) -> Result<RedirectAnswer, ProviderError> {
         let r = self
             .admin
             .reject_consent_request(

@@ -221,7 +221,8 @@ pub async fn login_request(
 }
 
 /// `POST /auth/login`: with `login_challenge`, the password step of a Hydra login
-/// (`{redirect_to}` or an MFA challenge); without, the `self` mode login.
+/// (`{redirect_to}` or an MFA challenge); without, the headless login (Hydra's tokens,
+/// see [`super::headless`]).
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ClientIp(ip): ClientIp,
@@ -229,7 +230,7 @@ pub async fn login(
 ) -> Response {
     let body = match split::<ChallengeLoginBody, auth::LoginBody>(body, "login_challenge") {
         Ok(Ok(b)) => b,
-        Ok(Err(own)) => return auth::login(State(state), ClientIp(ip), JsonBody(own)).await,
+        Ok(Err(own)) => return super::headless::login(state, ip, own).await,
         Err(p) => return p.into_response(),
     };
     let result: Result<Response, Problem> = async {
@@ -274,7 +275,7 @@ pub async fn login(
 }
 
 /// `POST /auth/mfa/verify`: with `login_challenge`, the MFA step of a Hydra login
-/// (`{redirect_to}`); without, the `self` mode MFA step.
+/// (`{redirect_to}`); without, the MFA step of the headless login.
 pub async fn mfa_verify(
     State(state): State<Arc<AppState>>,
     ClientIp(ip): ClientIp,
@@ -282,7 +283,7 @@ pub async fn mfa_verify(
 ) -> Response {
     let body = match split::<ChallengeMfaBody, auth::MfaVerifyBody>(body, "login_challenge") {
         Ok(Ok(b)) => b,
-        Ok(Err(own)) => return auth::mfa_verify(State(state), ClientIp(ip), JsonBody(own)).await,
+        Ok(Err(own)) => return super::headless::mfa_verify(state, ip, own).await,
         Err(p) => return p.into_response(),
     };
     answer(
@@ -312,16 +313,15 @@ pub async fn mfa_verify(
 }
 
 /// `POST /auth/logout`: with `logout_challenge`, accept Hydra's logout and revoke every
-/// login session of the user at Hydra; without, the `self` mode logout.
+/// login session of the user at Hydra; without, the headless logout (Hydra's revocation).
 pub async fn logout(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
     auth: Option<Auth>,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
     let body = match split::<ChallengeLogoutBody, auth::LogoutBody>(body, "logout_challenge") {
         Ok(Ok(b)) => b,
-        Ok(Err(own)) => return auth::logout(State(state), ClientIp(ip), auth, JsonBody(own)).await,
+        Ok(Err(own)) => return super::headless::logout(state, auth, own).await,
         Err(p) => return p.into_response(),
     };
     answer(

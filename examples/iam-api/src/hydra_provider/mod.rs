@@ -12,6 +12,7 @@
 //! | `GET /auth/consent` | `?consent_challenge=…` | `{redirect_to}` when decided without the user (Hydra's `skip`, a first-party client with `skip_consent`), else `{client_id, client_name, requested_scope, requested_audience}` |
 //! | `POST /auth/consent` | `{consent_challenge, approve, grant_scope, remember}` | `{redirect_to}` |
 //! | `POST /auth/logout` | `{logout_challenge}` | `{redirect_to}`; every login session of the user at Hydra is revoked |
+//! | `POST /auth/login`, `/auth/mfa/verify`, `/auth/refresh`, `/auth/logout` | without a challenge | the headless login: Hydra's tokens (see [`headless`]) |
 //!
 //! The login is accepted at Hydra with the user id as `subject`, `acr` (`pwd` or `mfa`),
 //! `amr` (`pwd`, `otp`, `recovery_code`), `remember` when asked, and the tenant in the
@@ -32,6 +33,7 @@
 //!         "IAM_API_TOKEN_BACKEND" => "hydra",
 //!         "IAM_API_HYDRA_ADMIN_URL" => "http://127.0.0.1:4445",
 //!         "IAM_API_HYDRA_PUBLIC_URL" => "http://127.0.0.1:4444",
+//!         "IAM_API_HYDRA_CLIENT_SECRET" => "a-long-random-client-secret",
 //!         "IAM_API_KEY_ENCRYPTION_KEY" => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 //!         _ => return None,
 //!     };
@@ -43,12 +45,12 @@
 //! ```
 //!
 //! # Caveats
-//! - What stays in `hydra` mode: `POST /auth/login`, `/auth/mfa/verify` and `/auth/logout`
-//!   *without* a challenge, and `/auth/refresh`, still issue and manage the IAM API's own
-//!   tokens (audience `IAM_API_AUDIENCE`), because the admin API and the self-service routes
-//!   (`/auth/mfa/totp/*`, `/auth/password/change`) take only those. Apps get their tokens
-//!   from Hydra's `/oauth2/token`; the IAM API relays no token call, so Hydra's own
-//!   `invalid_grant` (refresh reuse, a spent code) reaches the app straight from Hydra.
+//! - Without a challenge, `POST /auth/login`, `/auth/mfa/verify`, `/auth/refresh` and
+//!   `/auth/logout` are the headless login of first-party apps ([`headless`]): Hydra issues
+//!   those tokens too, and the admin API and the self-service routes (`/auth/mfa/totp/*`,
+//!   `/auth/password/change`) take them (by `iss`; the IAM API's own tokens still validate
+//!   until they expire). Apps of the challenge way get their tokens from Hydra's
+//!   `/oauth2/token`; Hydra's own `invalid_grant` reaches them straight from Hydra.
 //! - Hydra v2.3 keeps a flow's state inside its challenge, so it cannot tell a challenge it
 //!   already accepted from a fresh one. The IAM API remembers the challenges it answered
 //!   (their SHA-256, for an hour, at most 100,000; beyond that it refuses with 503) in the
@@ -62,11 +64,17 @@
 //! - The MFA token is not bound to the login challenge: it already proves the password of
 //!   one user, and whoever holds it with a valid code may finish any open login challenge
 //!   as that user.
+mod bearer;
 pub mod consent;
+mod cookies;
+pub mod headless;
 pub mod login;
+mod pending;
+mod server_flow;
 mod used;
 
 pub use consent::{consent_request, submit_consent, ConsentBody, ConsentInfo};
+pub use headless::{HeadlessClientSettings, HeadlessTokens};
 pub use login::{
     login, login_request, logout, mfa_verify, ChallengeLoginBody, ChallengeLogoutBody,
     ChallengeMfaBody, LoginInfo,
@@ -90,6 +98,7 @@ pub fn routes(optional: iam_axum::IamLayer) -> axum::Router<std::sync::Arc<crate
         .route("/auth/mfa/verify", post(mfa_verify))
         .route("/auth/consent", get(consent_request).post(submit_consent))
         .route("/auth/logout", post(logout).layer(optional))
+        .route("/auth/refresh", post(headless::refresh))
 }
 
 /// The longest challenge accepted (Hydra v2.3's are encrypted flows of about 1 KiB).
@@ -106,6 +115,8 @@ pub struct HydraSettings {
     /// `IAM_API_HYDRA_REMEMBER_SECONDS`: how long Hydra remembers a login or consent the user
     /// asked it to remember (default 30 days).
     pub remember_for: Duration,
+    /// The IAM API's own confidential client, for the headless login (no challenge).
+    pub headless: HeadlessClientSettings,
 }
 
 impl HydraSettings {
@@ -139,9 +150,11 @@ impl HydraSettings {
                 })?;
             Ok(url)
         };
+        let public_url = checked("HYDRA_PUBLIC_URL")?;
         Ok(TokenBackend::Hydra(Self {
             admin_url: checked("HYDRA_ADMIN_URL")?,
-            public_url: checked("HYDRA_PUBLIC_URL")?,
+            headless: HeadlessClientSettings::from_env(env, &public_url)?,
+            public_url,
             remember_for: env
                 .seconds("HYDRA_REMEMBER_SECONDS", Duration::from_secs(30 * 86_400))?,
         }))
@@ -155,17 +168,27 @@ pub struct HydraProvider {
     public_prefix: String,
     remember_for: Duration,
     used: UsedChallenges,
+    headless: server_flow::HeadlessLogin,
+    settings: HydraSettings,
 }
 
 impl HydraProvider {
     /// A provider for `settings` (the admin URL is checked against the transport policy).
     pub fn new(settings: &HydraSettings) -> Result<Self, HydraError> {
         let http = HttpClient::new()?.with_timeout(Duration::from_secs(10));
+        // The bearer authenticator built later from these must not fail.
+        iam_client::JwtConfig::new(settings.headless.issuer.clone())
+            .jwks_url(format!("{}/.well-known/jwks.json", settings.public_url))
+            .audience("check")
+            .authenticator_with(&http)
+            .map_err(|_| HydraError::InvalidUrl)?;
         Ok(Self {
-            admin: HydraAdmin::new(&settings.admin_url, http)?,
+            admin: HydraAdmin::new(&settings.admin_url, http.clone())?,
             public_prefix: format!("{}/", settings.public_url),
             remember_for: settings.remember_for,
             used: UsedChallenges::new(Duration::from_secs(3600), 100_000),
+            headless: server_flow::HeadlessLogin::new(settings, http.clone()),
+            settings: settings.clone(),
         })
     }
 
@@ -282,6 +305,7 @@ mod tests {
             "IAM_API_TOKEN_BACKEND" => Some("hydra".into()),
             "IAM_API_HYDRA_ADMIN_URL" => Some(admin.into()),
             "IAM_API_HYDRA_PUBLIC_URL" => public.map(Into::into),
+            "IAM_API_HYDRA_CLIENT_SECRET" => Some("a-long-random-client-secret".into()),
             _ => None,
         }
     }
