@@ -24,6 +24,7 @@
 //! | `DECISIONS_STYLE` | `as-is` | `nginx`: refusals only as 401/403 |
 //! | `UPSTREAM_TIMEOUT` | 30 s | wait for an upstream's response head |
 //! | `RELOAD_INTERVAL` | 5 s | how often rule files are checked for changes |
+//! | `RATE_LIMIT_*` | none | rate-limit tiers (file section `rate_limit`, see [`ratelimit`]) |
 //!
 //! ```no_run
 //! # async fn f() {
@@ -36,13 +37,14 @@
 //! ```
 //!
 //! # Caveats
-//! No TLS (terminate in front), no WebSocket upgrades, no rate limits yet; CORS only on the
+//! No TLS (terminate in front), no WebSocket upgrades; CORS only on the
 //! proxy port (see [`cors`]); see the
 //! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
 //! instance signs with its own, so upstreams must trust every instance's JWKS.
 #![forbid(unsafe_code)]
 
 pub mod cors;
+pub mod ratelimit;
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
@@ -63,8 +65,9 @@ use std::time::Duration;
 use tower_layer::Layer as _;
 
 /// Top-level keys of an Oathkeeper config this proxy reads (others are warned about).
-const KNOWN_KEYS: [&str; 6] = [
+const KNOWN_KEYS: [&str; 7] = [
     "serve",
+    "rate_limit",
     "access_rules",
     "authenticators",
     "authorizers",
@@ -97,6 +100,8 @@ pub struct Config {
     pub ignored_keys: Vec<String>,
     /// CORS on the proxy port (`serve.proxy.cors`), when enabled.
     pub proxy_cors: Option<tower_http::cors::CorsLayer>,
+    /// Rate-limit tiers (`rate_limit`, see [`ratelimit`]).
+    pub rate_limit: ratelimit::RateLimitConfig,
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -205,6 +210,7 @@ impl Config {
             ignored_keys,
             proxy_cors: cors::from_config(doc.pointer("/serve/proxy/cors").unwrap_or(&Value::Null))
                 .map_err(|e| ConfigError::invalid("serve.proxy.cors", e.to_string()))?,
+            rate_limit: ratelimit::RateLimitConfig::from_document(doc, env)?,
         })
     }
 }
@@ -262,10 +268,13 @@ impl App {
             ),
             Err(e) => tracing::error!(error = %e, "access rules did not load"),
         }
-        let engine = AccessEngine::new(
+        let mut engine = AccessEngine::new(
             repository.clone(),
             ForwardedTrust::new(config.trusted_proxies.clone()),
         );
+        if let Some(tiers) = ratelimit::RateLimitTiers::from_config(&config.rate_limit) {
+            engine = engine.with_admission(Arc::new(tiers));
+        }
         Ok(Self {
             engine,
             repository,
