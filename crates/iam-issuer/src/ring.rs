@@ -264,7 +264,8 @@ impl KeyRing {
         &self.inner.policy
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    /// Now on the ring's clock (Unix seconds): what minted tokens' `iat` and `exp` count from.
+    pub fn now(&self) -> i64 {
         self.inner.clock.now_unix()
     }
 

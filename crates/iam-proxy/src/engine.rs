@@ -30,7 +30,10 @@
 //! ```
 //!
 //! # Caveats
-//! Before the first successful rule load every request is answered 503.
+//! Before the first successful rule load every request is answered 503. With an
+//! [`Admission`] set ([`AccessEngine::with_admission`]) the engine asks it before matching,
+//! before the pipeline and after authentication; a refusal is answered 429.
+use crate::admission::{Admission, ClientFacts, RuleFacts};
 use crate::canonical::CanonicalRequest;
 use crate::forwarded::{ForwardedTrust, Listener};
 use crate::pipeline::{
@@ -80,12 +83,23 @@ pub enum Verdict {
 pub struct AccessEngine {
     repo: Arc<RuleRepository<CompiledRules>>,
     trust: ForwardedTrust,
+    admission: Option<Arc<dyn Admission>>,
 }
 
 impl AccessEngine {
     /// An engine over a repository of compiled rules.
     pub fn new(repo: Arc<RuleRepository<CompiledRules>>, trust: ForwardedTrust) -> Self {
-        Self { repo, trust }
+        Self {
+            repo,
+            trust,
+            admission: None,
+        }
+    }
+
+    /// Ask `admission` before matching, before the pipeline and after authentication.
+    pub fn with_admission(mut self, admission: Arc<dyn Admission>) -> Self {
+        self.admission = Some(admission);
+        self
     }
 
     /// The repository.
@@ -150,6 +164,14 @@ impl AccessEngine {
             }
         };
         facts.client_ip = origin.client_ip;
+        if let Some(a) = &self.admission {
+            let client = ClientFacts {
+                client_ip: origin.client_ip,
+            };
+            if let Err(refusal) = a.before_matching(&client).await {
+                return Verdict::Deny(refusal.into_response());
+            }
+        }
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let (method, target) = match listener {
             Listener::Proxy => (method.clone(), path_and_query.to_owned()),
@@ -217,7 +239,30 @@ impl AccessEngine {
             captures: &matched.captures,
             body: body.as_deref(),
         };
-        match pipeline.run(&request).await {
+        let match_url = canonical.match_url();
+        let rule_facts = RuleFacts {
+            client_ip: origin.client_ip,
+            rule_id: pipeline.id(),
+            method: &method,
+            url: &match_url,
+        };
+        if let Some(a) = &self.admission {
+            if let Err(refusal) = a.before_pipeline(&rule_facts).await {
+                return Verdict::Deny(refusal.into_response());
+            }
+        }
+        let outcome = match pipeline.authenticate(&request).await {
+            Ok(session) => {
+                if let Some(a) = &self.admission {
+                    if let Err(refusal) = a.after_authentication(&rule_facts, &session).await {
+                        return Verdict::Deny(refusal.into_response());
+                    }
+                }
+                pipeline.authorize_and_mutate(&request, session).await
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(session) => Verdict::Allow(Box::new(Allowed {
                 session,
                 rule: pipeline,

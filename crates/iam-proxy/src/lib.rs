@@ -11,12 +11,14 @@
 //! - [`canonical`], [`forwarded`], [`strip`]: one reading of each request, trusted proxies,
 //!   identity headers a client may not send.
 //! - [`pipeline`]: authenticators, authorizers, mutators, error handlers.
-//! - [`engine`]: one request to a verdict; [`proxy`]: the reverse proxy and `/decisions`.
+//! - [`engine`]: one request to a verdict ([`admission`]: rate limits and other budgets
+//!   around it); [`proxy`]: the reverse proxy and `/decisions`.
 //!
 //! # Caveats
 //! See each module's caveats; the differences to Oathkeeper are listed in the crate README.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod canonical;
 pub mod engine;
 mod error;

@@ -24,6 +24,8 @@
 //! | `DECISIONS_STYLE` | `as-is` | `nginx`: refusals only as 401/403 |
 //! | `UPSTREAM_TIMEOUT` | 30 s | wait for an upstream's response head |
 //! | `RELOAD_INTERVAL` | 5 s | how often rule files are checked for changes |
+//! | `RATE_LIMIT_*` | none | rate-limit tiers (file section `rate_limit`, see [`ratelimit`]) |
+//! | `ID_TOKEN_DATABASE_URL`, `ID_TOKEN_KEY_ENCRYPTION_KEY` | none | `id_token` keys shared by every instance (file section `id_token_keys`, see [`keys`]) |
 //!
 //! Body limits and upstream TLS: see [`transport`].
 //!
@@ -39,21 +41,22 @@
 //!
 //! # Caveats
 //! No TLS on the listeners (terminate in front; `https://` upstreams are fine, see
-//! [`transport`]), no rate limits yet; CORS only on the
+//! [`transport`]); CORS only on the
 //! proxy port (see [`cors`]); see the
-//! README for the differences to Oathkeeper. The `id_token` keys live in memory: each
-//! instance signs with its own, so upstreams must trust every instance's JWKS.
+//! README for the differences to Oathkeeper. Without `ID_TOKEN_DATABASE_URL` the `id_token`
+//! keys live in memory: each instance signs with its own, so upstreams must trust every
+//! instance's JWKS.
 #![forbid(unsafe_code)]
 
 pub mod cors;
+pub mod keys;
+pub mod ratelimit;
 pub mod transport;
 
 use axum::extract::ConnectInfo;
 use axum::routing::any;
 use hyper_util::rt::TokioIo;
-use iam_issuer::{
-    Issuer, KeyAlgorithm, KeyEncryptionKey, KeyRing, MemoryKeyStore, RotationPolicy, RotationTask,
-};
+use iam_issuer::{Issuer, KeyRing, RotationTask};
 use iam_proxy::engine::AccessEngine;
 use iam_proxy::forwarded::{ForwardedTrust, TrustedProxies};
 use iam_proxy::pipeline::{CompiledRules, HandlerConfigs, PipelineBuilder};
@@ -67,8 +70,10 @@ use std::time::Duration;
 use tower_layer::Layer as _;
 
 /// Top-level keys of an Oathkeeper config this proxy reads (others are warned about).
-const KNOWN_KEYS: [&str; 6] = [
+const KNOWN_KEYS: [&str; 8] = [
     "serve",
+    "rate_limit",
+    "id_token_keys",
     "access_rules",
     "authenticators",
     "authorizers",
@@ -103,6 +108,10 @@ pub struct Config {
     pub proxy_cors: Option<tower_http::cors::CorsLayer>,
     /// Body limits and upstream TLS roots (see [`transport`]).
     pub transport: transport::TransportSettings,
+    /// Rate-limit tiers (`rate_limit`, see [`ratelimit`]).
+    pub rate_limit: ratelimit::RateLimitConfig,
+    /// Where the `id_token` keys live (`id_token_keys`, see [`keys`]).
+    pub id_token_keys: keys::IdTokenKeysConfig,
 }
 
 fn addr(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -212,6 +221,8 @@ impl Config {
             proxy_cors: cors::from_config(doc.pointer("/serve/proxy/cors").unwrap_or(&Value::Null))
                 .map_err(|e| ConfigError::invalid("serve.proxy.cors", e.to_string()))?,
             transport: transport::TransportSettings::from_env(env)?,
+            rate_limit: ratelimit::RateLimitConfig::from_document(doc, env)?,
+            id_token_keys: keys::IdTokenKeysConfig::from_document(doc, env)?,
         })
     }
 }
@@ -228,20 +239,6 @@ pub struct App {
     config: Config,
 }
 
-/// The `id_token` keys: ES256, generated at start and kept in memory (rotated by
-/// [`App::rotate_keys`] on the default policy: every 30 days, tokens up to one hour).
-async fn id_token_keys() -> Result<KeyRing, ConfigError> {
-    KeyRing::open(
-        Arc::new(MemoryKeyStore::new()),
-        KeyEncryptionKey::generate(),
-        KeyAlgorithm::Es256,
-        RotationPolicy::default(),
-        iam_core::clock::SystemClock,
-    )
-    .await
-    .map_err(|e| ConfigError::invalid("mutators.id_token", e.to_string()))
-}
-
 /// A rule source that does not parse.
 fn source_error(e: iam_proxy::RuleError) -> ConfigError {
     ConfigError::invalid("ACCESS_PROXY_ACCESS_RULES_REPOSITORIES", e.to_string())
@@ -251,7 +248,7 @@ impl App {
     /// Build the engine and load the rules once (a failed load is logged; the service then
     /// answers 503 and is not ready until a reload succeeds).
     pub async fn new(config: Config) -> Result<Self, ConfigError> {
-        let keys = id_token_keys().await?;
+        let keys = config.id_token_keys.open().await?;
         let sources = config
             .repositories
             .iter()
@@ -269,10 +266,13 @@ impl App {
             ),
             Err(e) => tracing::error!(error = %e, "access rules did not load"),
         }
-        let engine = AccessEngine::new(
+        let mut engine = AccessEngine::new(
             repository.clone(),
             ForwardedTrust::new(config.trusted_proxies.clone()),
         );
+        if let Some(tiers) = ratelimit::RateLimitTiers::from_config(&config.rate_limit) {
+            engine = engine.with_admission(Arc::new(tiers));
+        }
         Ok(Self {
             engine,
             repository,

@@ -493,6 +493,12 @@ impl RulePipeline {
     /// responsible" passes to the next, any other error stops), then the authorizer, then
     /// every mutator in order.
     pub async fn run(&self, facts: &RequestFacts<'_>) -> Result<Session, PipelineError> {
+        let session = self.authenticate(facts).await?;
+        self.authorize_and_mutate(facts, session).await
+    }
+
+    /// The first half of [`run`](Self::run): the authenticator chain.
+    pub async fn authenticate(&self, facts: &RequestFacts<'_>) -> Result<Session, PipelineError> {
         if self.authenticators.is_empty() {
             return Err(PipelineError::internal(
                 "no authentication handler was set in the rule",
@@ -505,7 +511,15 @@ impl RulePipeline {
                 break;
             }
         }
-        let mut session = session.ok_or_else(PipelineError::unauthorized)?;
+        session.ok_or_else(PipelineError::unauthorized)
+    }
+
+    /// The second half of [`run`](Self::run): the authorizer, then every mutator in order.
+    pub async fn authorize_and_mutate(
+        &self,
+        facts: &RequestFacts<'_>,
+        mut session: Session,
+    ) -> Result<Session, PipelineError> {
         self.authorizer.authorize(facts, &mut session).await?;
         if self.mutators.is_empty() {
             return Err(PipelineError::internal(
