@@ -179,6 +179,25 @@ impl Database {
                 })
             });
         }
+        if backend == Backend::Sqlite {
+            // Write-ahead logging: a commit appends to the log and syncs it once, where the
+            // default rollback journal syncs the journal, the database and the directory
+            // (start-up, which commits the migrations, the keys and the bootstrap, was
+            // mostly waiting on those); readers no longer wait for a writer either.
+            // `synchronous` stays FULL: a committed spend of a refresh token or a TOTP step
+            // survives a power cut. WAL is a property of the file, kept once set.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            });
+        }
         let pool = options.connect(url).await?;
         Ok(Self { pool, backend })
     }
