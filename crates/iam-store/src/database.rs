@@ -153,7 +153,8 @@ pub struct Database {
 
 impl Database {
     /// Connect to `url` (`sqlite://path?mode=rwc`, `postgres://…`, `mysql://…`). For SQLite
-    /// the file's directory is created when missing.
+    /// the file's directory is created when missing, and the file is put in WAL mode
+    /// (write-ahead log, `synchronous = FULL`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let backend = Backend::of(url).ok_or(StoreError::UnsupportedUrl)?;
         if backend == Backend::Sqlite {
