@@ -21,6 +21,17 @@ fn check_name(name: &str, field: &'static str, max: usize) -> Result<(), Identit
     Ok(())
 }
 
+fn check_user_fields(username: &str, email: Option<&str>) -> Result<(), IdentityError> {
+    check_name(username, "username", 256)?;
+    if let Some(e) = email {
+        check_name(e, "email", 320)?;
+        if !e.contains('@') || e.contains(char::is_whitespace) {
+            return Err(IdentityError::InvalidInput("email"));
+        }
+    }
+    Ok(())
+}
+
 impl Identity {
     fn admin_event(&self, tenant: &str, user: Option<&str>, action: &'static str) {
         let mut e = AuditEvent::new(AuditKind::AdminChange);
@@ -61,13 +72,7 @@ impl Identity {
         email: Option<&str>,
         password: Option<&Secret>,
     ) -> Result<User, IdentityError> {
-        check_name(username, "username", 256)?;
-        if let Some(e) = email {
-            check_name(e, "email", 320)?;
-            if !e.contains('@') || e.contains(char::is_whitespace) {
-                return Err(IdentityError::InvalidInput("email"));
-            }
-        }
+        check_user_fields(username, email)?;
         if self.repos.tenants.tenant(tenant).await?.is_none() {
             return Err(IdentityError::NotFound);
         }
@@ -78,6 +83,33 @@ impl Identity {
             }
             None => None,
         };
+        self.insert_user(tenant, username, email, hash).await
+    }
+
+    /// [`Self::create_user`] with a password hashed beforehand by [`Self::hasher`] (after
+    /// [`crate::PasswordPolicy::check_new`]): for a caller that hashes while it does other
+    /// work, as a service's start-up creating its first administrator does.
+    pub async fn create_user_with_hash(
+        &self,
+        tenant: &str,
+        username: &str,
+        email: Option<&str>,
+        hash: crate::model::PasswordHash,
+    ) -> Result<User, IdentityError> {
+        check_user_fields(username, email)?;
+        if self.repos.tenants.tenant(tenant).await?.is_none() {
+            return Err(IdentityError::NotFound);
+        }
+        self.insert_user(tenant, username, email, Some(hash)).await
+    }
+
+    async fn insert_user(
+        &self,
+        tenant: &str,
+        username: &str,
+        email: Option<&str>,
+        hash: Option<crate::model::PasswordHash>,
+    ) -> Result<User, IdentityError> {
         let user = User {
             id: new_id(),
             tenant: tenant.to_owned(),

@@ -348,20 +348,12 @@ impl Identity {
             self.effective_access(&user.tenant, &user.id),
         );
         created?;
-        Ok(self.session(
-            &family,
-            user,
-            Secret::new(refresh),
-            &refresh_hash,
-            now,
-            access?,
-        ))
+        Ok(self.session(&family, Secret::new(refresh), &refresh_hash, now, access?))
     }
 
     pub(crate) fn session(
         &self,
         family: &RefreshFamily,
-        user: &User,
         refresh_token: Secret,
         refresh_hash: &str,
         issued_at: i64,
@@ -369,8 +361,8 @@ impl Identity {
     ) -> Session {
         Session {
             claims: SessionClaims {
-                sub: user.id.clone(),
-                tenant: user.tenant.clone(),
+                sub: family.user_id.clone(),
+                tenant: family.tenant.clone(),
                 roles: access.roles,
                 permissions: access.permissions,
                 acr: family.acr.clone(),

@@ -177,6 +177,21 @@ pub enum SpendOutcome {
     Unknown,
 }
 
+/// What a refresh reads when it spends a token: the outcome, the token's family and, when the
+/// store can tell in the same round trip, whether the family's tenant and user may still
+/// refresh ([`crate::repository::RefreshRepository::spend_token_with_family`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentToken {
+    /// What the attempt to spend found.
+    pub outcome: SpendOutcome,
+    /// The token's family (`None` for an unknown token or a family deleted since).
+    pub family: Option<RefreshFamily>,
+    /// `Some(true)`: the family's tenant exists and is not suspended and its user exists and
+    /// is not disabled; `Some(false)`: one of them is not so; `None`: the store did not read
+    /// them (the flow then reads the tenant and the user itself).
+    pub holder_active: Option<bool>,
+}
+
 /// A pending MFA challenge (after a correct password, before the second factor).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaChallenge {

@@ -44,14 +44,16 @@ impl Identity {
         let now = self.now();
         let successor = self.successor(presented);
         let successor_hash = token_hash(&successor);
-        let (record, issued_at) = match self
+        // One call: the spend, the family and (on SQL stores) whether its tenant and user
+        // may still refresh.
+        let spent = self
             .repos
             .refresh
-            .spend_token(&token_hash(presented), &successor_hash, now)
-            .await?
-        {
+            .spend_token_with_family(&token_hash(presented), &successor_hash, now)
+            .await?;
+        let issued_at = match spent.outcome {
             SpendOutcome::Unknown => return Err(IdentityError::InvalidRefreshToken),
-            SpendOutcome::Spent(record) => (record, now),
+            SpendOutcome::Spent(_) => now,
             SpendOutcome::AlreadySpent(record) => {
                 let spent_at = record.spent_at.unwrap_or(now);
                 if now - spent_at > self.policy.refresh_grace.as_secs() as i64 {
@@ -60,37 +62,47 @@ impl Identity {
                         .refresh
                         .revoke_family(&record.family_id, now)
                         .await?;
-                    let family = self.repos.refresh.family(&record.family_id).await?;
                     let mut e = AuditEvent::new(AuditKind::RefreshReuse);
                     e.family_id = Some(record.family_id);
                     e.client_ip = client_ip;
-                    if let Some(f) = family.filter(|_| revoked) {
+                    if let Some(f) = spent.family.filter(|_| revoked) {
                         (e.tenant, e.user_id) = (Some(f.tenant), Some(f.user_id));
                     }
                     self.emit(e);
                     return Err(IdentityError::InvalidRefreshToken);
                 }
-                (record, spent_at)
+                spent_at
             }
         };
-        let family = self.live_family(&record.family_id, now).await?;
-        // Three independent reads at once: one round trip of latency.
-        let (tenant, user, access) = tokio::join!(
-            self.repos.tenants.tenant(&family.tenant),
-            self.repos.users.user(&family.tenant, &family.user_id),
-            self.effective_access(&family.tenant, &family.user_id),
-        );
-        let (tenant, user) = (tenant?, user?);
-        let Some(user) = user.filter(|u| active(tenant.as_ref(), Some(u))) else {
-            return Err(IdentityError::InvalidRefreshToken);
+        let family = spent
+            .family
+            .filter(|f| f.revoked_at.is_none() && now < f.expires_at)
+            .ok_or(IdentityError::InvalidRefreshToken)?;
+        let access = match spent.holder_active {
+            Some(false) => return Err(IdentityError::InvalidRefreshToken),
+            Some(true) => {
+                self.effective_access(&family.tenant, &family.user_id)
+                    .await?
+            }
+            None => {
+                // Three independent reads at once: one round trip of latency.
+                let (tenant, user, access) = tokio::join!(
+                    self.repos.tenants.tenant(&family.tenant),
+                    self.repos.users.user(&family.tenant, &family.user_id),
+                    self.effective_access(&family.tenant, &family.user_id),
+                );
+                if !active(tenant?.as_ref(), user?.as_ref()) {
+                    return Err(IdentityError::InvalidRefreshToken);
+                }
+                access?
+            }
         };
         Ok(self.session(
             &family,
-            &user,
             Secret::new(successor),
             &successor_hash,
             issued_at,
-            access?,
+            access,
         ))
     }
 

@@ -11,7 +11,7 @@
 use crate::error::RepositoryError;
 use crate::model::{
     Group, LoginCredential, MfaChallenge, PasswordHash, RefreshFamily, RefreshTokenRecord, Role,
-    RoleHolder, SecretText, SpendOutcome, Tenant, TotpCredential, User,
+    RoleHolder, SecretText, SpendOutcome, SpentToken, Tenant, TotpCredential, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -190,6 +190,30 @@ pub trait RefreshRepository: Send + Sync + 'static {
         successor_hash: &str,
         now: i64,
     ) -> RepoResult<SpendOutcome>;
+    /// [`Self::spend_token`], and the token's family, and whether its tenant and user may
+    /// still refresh: what one refresh reads. The default makes the two calls and leaves
+    /// `holder_active` unread; a store that can answer in one round trip (SQL: one statement
+    /// joining the family, the user and the tenant) should, as the refresh path is the
+    /// service's hottest.
+    async fn spend_token_with_family(
+        &self,
+        token_hash: &str,
+        successor_hash: &str,
+        now: i64,
+    ) -> RepoResult<SpentToken> {
+        let outcome = self.spend_token(token_hash, successor_hash, now).await?;
+        let family = match &outcome {
+            SpendOutcome::Unknown => None,
+            SpendOutcome::Spent(r) | SpendOutcome::AlreadySpent(r) => {
+                self.family(&r.family_id).await?
+            }
+        };
+        Ok(SpentToken {
+            outcome,
+            family,
+            holder_active: None,
+        })
+    }
     /// One token's record, without changing anything.
     async fn token(&self, token_hash: &str) -> RepoResult<Option<RefreshTokenRecord>>;
     /// Revoke a family (idempotent); `false` when there is no such family.

@@ -162,11 +162,19 @@ impl Database {
     ) -> Result<Vec<i64>, StoreError> {
         let backend = self.backend();
         let mut conn = self.pool().acquire().await?;
-        sqlx::query(create_table(backend))
-            .execute(&mut *conn)
-            .await?;
+        // The lock first: two PostgreSQL sessions running `CREATE TABLE IF NOT EXISTS` at
+        // once can both miss the table and one then fails on the catalogue's unique index
+        // (seen with two test processes on an emptied database).
         lock(&mut conn, backend, namespace).await?;
-        let result = apply(&mut conn, backend, namespace, migrations).await;
+        let created = sqlx::query(create_table(backend))
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(StoreError::from);
+        let result = match created {
+            Ok(()) => apply(&mut conn, backend, namespace, migrations).await,
+            Err(e) => Err(e),
+        };
         let unlocked = unlock(&mut conn, backend, namespace).await;
         let applied = result?;
         unlocked?;

@@ -90,6 +90,63 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The release binary, started in `dir` on `port` with `env`, and the time from spawn to its
+/// first `200` from `/health/ready` (polled every 2 ms).
+async fn start_binary(
+    http: &reqwest::Client,
+    dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> (std::process::Child, Duration) {
+    let t = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_iam-api"))
+        .current_dir(dir)
+        .env("IAM_API_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IAM_API_IP_ATTEMPTS_PER_MINUTE", "1000000")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    loop {
+        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (child, t.elapsed())
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap();
+}
+
+/// The CPU time (user + system) a process has used so far, from `/proc/{pid}/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) end with `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ is 100 on every Linux the project targets (sysconf(_SC_CLK_TCK)).
+    Duration::from_millis(ticks * 10)
+}
+
+const BOOTSTRAP: [(&str, &str); 2] = [
+    ("IAM_API_BOOTSTRAP_ADMIN_EMAIL", "admin@example.com"),
+    ("IAM_API_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD),
+];
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = iam_testkit::scratch::TempDir::new();
@@ -98,8 +155,10 @@ async fn main() {
     // 1–2. The bare hash on a one-worker pool, default cost, against logins through the
     // service (SQLite) with one hashing worker and four clients, in alternating rounds so
     // that a change of machine load hits both alike.
+    // The service's own pool settings (`config` below), so only the service differs.
     let hasher = PasswordHasher::new(HashingConfig {
         workers: 1,
+        queue: 64,
         ..HashingConfig::default()
     })
     .unwrap();
@@ -109,11 +168,15 @@ async fn main() {
     login(&http, &base).await;
     let (rounds, n) = (5, 20);
     let (mut bare_time, mut login_time) = (Duration::ZERO, Duration::ZERO);
+    let mut bare_cpu = Duration::ZERO;
     for _ in 0..rounds {
         let t = Instant::now();
+        // Nothing else of this process runs meanwhile: its CPU time is the hashes'.
+        let cpu = cpu_time(std::process::id());
         for _ in 0..n {
             assert!(hasher.verify(&pw, Some(&hash)).await.unwrap());
         }
+        bare_cpu += cpu_time(std::process::id()) - cpu;
         bare_time += t.elapsed();
         let t = Instant::now();
         let clients: Vec<_> = (0..4)
@@ -165,23 +228,39 @@ async fn main() {
         percentile(&times, 0.99)
     );
 
-    // 4. Refreshes per second (4 chains in parallel).
+    // 4. Refreshes per second (4 chains in parallel) against the release binary, whose own
+    // CPU time (user + system, from /proc) is counted apart from the load generator's and
+    // the database's: refreshes per CPU-second of the service is "per core".
     let (db_name, db) = match std::env::var("IAM_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => ("PostgreSQL", url),
-        _ => ("SQLite", dir.sqlite_url("refresh.db")),
+        _ => (
+            "SQLite",
+            "sqlite://./iam-data/refresh.db?mode=rwc".to_owned(),
+        ),
     };
     let rdir = iam_testkit::scratch::TempDir::new();
-    let (rbase, _rstate) = serve(rdir.path(), db, 2).await;
+    let rport = iam_testkit::scratch::free_port();
+    let mut renv = BOOTSTRAP.to_vec();
+    renv.push(("IAM_API_DATABASE_URL", &db));
+    let (rchild, _) = start_binary(&http, rdir.path(), rport, &renv).await;
+    let rbase = format!("http://127.0.0.1:{rport}");
     let duration = Duration::from_secs(5);
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(
+            login(&http, &rbase).await["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let cpu_before = cpu_time(rchild.id());
     let t = Instant::now();
-    let chains: Vec<_> = (0..4)
-        .map(|_| {
+    let chains: Vec<_> = tokens
+        .into_iter()
+        .map(|mut token| {
             let (http, base) = (http.clone(), rbase.clone());
             tokio::spawn(async move {
-                let mut token = login(&http, &base).await["refresh_token"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
                 let start = Instant::now();
                 let mut count = 0u64;
                 while start.elapsed() < duration {
@@ -204,11 +283,14 @@ async fn main() {
     for c in chains {
         total += c.await.unwrap();
     }
+    let (elapsed, service_cpu) = (t.elapsed(), cpu_time(rchild.id()) - cpu_before);
     println!(
-        "refreshes over HTTP on {db_name}, 4 clients, 2 cores shared with the clients: {:.0}/s",
-        total as f64 / t.elapsed().as_secs_f64()
+        "refreshes over HTTP on {db_name} (release binary), 4 clients, service + database + clients on the 2 cores: {:.0}/s; the service used {:.2} s of CPU for {total}: {:.0} refreshes per CPU-second of the service",
+        total as f64 / elapsed.as_secs_f64(),
+        service_cpu.as_secs_f64(),
+        total as f64 / service_cpu.as_secs_f64().max(0.01)
     );
-    let t = Instant::now();
+    let (t, cpu_before) = (Instant::now(), cpu_time(rchild.id()));
     let clients: Vec<_> = (0..4)
         .map(|_| {
             let (http, base) = (http.clone(), rbase.clone());
@@ -222,58 +304,43 @@ async fn main() {
     for c in clients {
         c.await.unwrap();
     }
+    let login_cpu = (cpu_time(rchild.id()) - cpu_before) / 40;
+    let hash_cpu = bare_cpu / (rounds * n);
     println!(
-        "logins over HTTP on {db_name}, two hashing workers, 4 clients: {:.1}/s",
-        40.0 / t.elapsed().as_secs_f64()
+        "logins over HTTP on {db_name} (release binary), hashing workers = CPUs, 4 clients: {:.1}/s; CPU per login in the service {login_cpu:?} against {hash_cpu:?} per bare hash: {:.1} logins per CPU-second of the service, {:.3}x the bare hash's {:.1} per CPU-second",
+        40.0 / t.elapsed().as_secs_f64(),
+        1.0 / login_cpu.as_secs_f64(),
+        hash_cpu.as_secs_f64() / login_cpu.as_secs_f64(),
+        1.0 / hash_cpu.as_secs_f64()
     );
+    stop(rchild);
 
-    // 5. The release binary: start-up to ready, RSS idle and under a 2,000-login burst.
+    // 5. The release binary: start-up to ready on SQLite, on a new and on an existing
+    // database, with and without the bootstrap admin (whose password is hashed on the
+    // first start only); then RSS idle and under a 2,000-login burst.
+    let mut startups = Vec::new();
+    for (label, env) in [
+        ("with the bootstrap admin", &BOOTSTRAP[..]),
+        ("without", &[][..]),
+    ] {
+        let sdir = iam_testkit::scratch::TempDir::new();
+        let port = iam_testkit::scratch::free_port();
+        let (child, fresh) = start_binary(&http, sdir.path(), port, env).await;
+        stop(child);
+        let (child, existing) = start_binary(&http, sdir.path(), port, env).await;
+        stop(child);
+        startups.push(format!(
+            "{label}: new database {fresh:?}, existing {existing:?}"
+        ));
+    }
+    println!(
+        "start-up to ready on SQLite (release binary, spawn to the first 200 from /health/ready): {}",
+        startups.join("; ")
+    );
     let bdir = iam_testkit::scratch::TempDir::new();
     let port = iam_testkit::scratch::free_port();
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iam-api"))
-        .current_dir(bdir.path())
-        .env("IAM_API_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IAM_API_BOOTSTRAP_ADMIN_EMAIL", "admin@example.com")
-        .env("IAM_API_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
-        .env("IAM_API_IP_ATTEMPTS_PER_MINUTE", "1000000")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (child, _) = start_binary(&http, bdir.path(), port, &BOOTSTRAP).await;
     let base = format!("http://127.0.0.1:{port}");
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let first_start = t.elapsed();
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    child.wait().unwrap();
-    // Second start on the existing database (migrations and keys in place).
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iam-api"))
-        .current_dir(bdir.path())
-        .env("IAM_API_LISTEN", format!("127.0.0.1:{port}"))
-        .env("IAM_API_IP_ATTEMPTS_PER_MINUTE", "1000000")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health/ready")).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let restart = t.elapsed();
-    println!("start-up to ready on SQLite (release binary, includes process spawn and the first poll): fresh {first_start:?}, existing database {restart:?}");
     login(&http, &base).await;
     let idle = status_kib(child.id(), "VmRSS:");
     let burst_client = reqwest::Client::builder()
@@ -307,9 +374,5 @@ async fn main() {
         let peak = status_kib(child.id(), "VmHWM:");
         println!("{burst} concurrent logins: {ok} × 200, {busy} × 503, {other} other; peak RSS so far {} MiB, now {} MiB", peak / 1024, status_kib(child.id(), "VmRSS:") / 1024);
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    child.wait().unwrap();
+    stop(child);
 }

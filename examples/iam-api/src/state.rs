@@ -145,11 +145,27 @@ impl AppState {
                 ),
             };
         let hasher = Arc::new(PasswordHasher::new(config.hashing)?);
+        let passwords = PasswordPolicy {
+            min_chars: config.min_password_chars,
+            ..PasswordPolicy::default()
+        };
+        // A new database: the bootstrap admin's password is hashed while the key ring opens.
+        let bootstrap_hash = match &config.bootstrap {
+            Some((email, password)) => {
+                crate::bootstrap::start_hashing(
+                    &*store,
+                    &hasher,
+                    &passwords,
+                    &config.platform_tenant,
+                    email,
+                    password,
+                )
+                .await?
+            }
+            None => None,
+        };
         let policy = IdentityPolicy {
-            passwords: PasswordPolicy {
-                min_chars: config.min_password_chars,
-                ..PasswordPolicy::default()
-            },
+            passwords,
             totp: iam_identity::totp::TotpSettings {
                 issuer: "iam-api".into(),
                 ..Default::default()
@@ -204,7 +220,7 @@ impl AppState {
             },
         });
         if let Some((email, password)) = &config.bootstrap {
-            crate::bootstrap::admin(&state, email, password).await?;
+            crate::bootstrap::admin(&state, email, password, bootstrap_hash).await?;
         }
         Ok(state)
     }

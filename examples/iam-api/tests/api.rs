@@ -967,6 +967,7 @@ async fn effective_permissions_come_from_user_and_group_roles_and_reach_the_toke
         &api.state,
         ADMIN_EMAIL,
         &iam_core::Secret::new("ignored for an existing user".into()),
+        None,
     )
     .await
     .unwrap();

@@ -108,4 +108,27 @@ pub async fn refresh_ends_at_the_absolute_lifetime_and_on_logout(
         id.refresh(s.refresh_token.secret(), None).await,
         Err(IdentityError::InvalidRefreshToken)
     ));
+    // So does suspending the tenant (the user enabled again).
+    id.repositories()
+        .users
+        .set_user_disabled(&tenant, &alice, false)
+        .await
+        .unwrap();
+    let s = session(&id, &tenant).await;
+    let t = id
+        .refresh(s.refresh_token.secret(), None)
+        .await
+        .unwrap()
+        .refresh_token
+        .secret()
+        .clone();
+    id.repositories()
+        .tenants
+        .set_tenant_suspended(&tenant, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        id.refresh(&t, None).await,
+        Err(IdentityError::InvalidRefreshToken)
+    ));
 }

@@ -18,6 +18,9 @@
 //! - Atomic operations (spending a refresh token, using a TOTP step, redeeming a recovery
 //!   code) are single conditional `UPDATE`s, so they hold across instances sharing the
 //!   database.
+//! - A refresh reads what it needs with its spend: on PostgreSQL one statement (a CTE that
+//!   spends the token, records its successor and joins the family, the user and the tenant),
+//!   on SQLite and MariaDB one transaction; only the roles are a second statement.
 //! - TOTP secrets are stored in plain base32: protect the database as you would the secrets.
 //! - Every tenant-scoped statement filters on the tenant as well as the id.
 mod access;
