@@ -1021,6 +1021,7 @@ async fn a_token_from_iam_api_is_accepted_by_the_sample_app_through_discovery() 
         kratos_public_url: None,
         credentials: None,
         transport: iam_client::TransportPolicy::new(),
+        trusted_proxies: Default::default(),
     };
     let (chain, _keys) = config.chain().unwrap();
     let app = axum::Router::new()

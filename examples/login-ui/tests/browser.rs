@@ -449,6 +449,7 @@ async fn sample_app_me(hydra: &Hydra) -> String {
         kratos_public_url: None,
         credentials: None,
         transport: iam_client::TransportPolicy::new(),
+        trusted_proxies: Default::default(),
     };
     let (chain, _keys) = config.chain().unwrap();
     let app = axum::Router::new()
