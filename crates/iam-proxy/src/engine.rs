@@ -198,14 +198,15 @@ impl AccessEngine {
                 return Verdict::Deny(rules.error_response(None, &facts, &e));
             }
         };
+        let match_url = canonical.match_url();
         let url = match canonical.query() {
-            Some(q) => format!("{}?{q}", canonical.match_url()),
-            None => canonical.match_url(),
+            Some(q) => format!("{match_url}?{q}"),
+            None => match_url.clone(),
         };
         facts.url = Some(&url);
         let mut clean = headers.clone();
         rules.identity_headers().strip(&mut clean);
-        let matched = match rules.rules().find(method.as_str(), &canonical.match_url()) {
+        let matched = match rules.rules().find(method.as_str(), &match_url) {
             Ok(m) => m,
             Err(e) => {
                 let kind = match e {
@@ -224,6 +225,18 @@ impl AccessEngine {
             }
         };
         let pipeline = Arc::clone(rules.pipeline(matched.index));
+        let rule_facts = RuleFacts {
+            client_ip: origin.client_ip,
+            rule_id: pipeline.id(),
+            method: &method,
+            url: &match_url,
+        };
+        // Admission before the body is read: a refused client never makes us buffer it.
+        if let Some(a) = &self.admission {
+            if let Err(refusal) = a.before_pipeline(&rule_facts).await {
+                return Verdict::Deny(refusal.into_response());
+            }
+        }
         let body = if pipeline.needs_body() {
             match read_body().await {
                 Ok(b) => Some(b),
@@ -239,18 +252,6 @@ impl AccessEngine {
             captures: &matched.captures,
             body: body.as_deref(),
         };
-        let match_url = canonical.match_url();
-        let rule_facts = RuleFacts {
-            client_ip: origin.client_ip,
-            rule_id: pipeline.id(),
-            method: &method,
-            url: &match_url,
-        };
-        if let Some(a) = &self.admission {
-            if let Err(refusal) = a.before_pipeline(&rule_facts).await {
-                return Verdict::Deny(refusal.into_response());
-            }
-        }
         let outcome = match pipeline.authenticate(&request).await {
             Ok(session) => {
                 if let Some(a) = &self.admission {

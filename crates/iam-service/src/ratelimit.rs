@@ -24,14 +24,18 @@
 //!   keys go idle: memory stays bounded and limits stay on.
 //! - [`RedisRateLimiter`] falls back to its own in-process limiter when Redis does not answer
 //!   within its timeout (limits then hold per instance; never switched off). Redis's clock is
-//!   used, so instances with skewed clocks agree.
+//!   used, so instances with skewed clocks agree. After a failure it leaves Redis alone for a
+//!   back-off (1 s, doubling to 30 s) and limits in process meanwhile, so a Redis that hangs
+//!   costs one timeout per back-off, not one per request; only one request at a time tries to
+//!   connect. It logs once when Redis goes away and once when it is back.
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// `count` requests per `period`, bursts up to `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,12 +203,56 @@ impl RateLimiter for LocalRateLimiter {
 /// A GCRA limiter whose state lives in Redis, shared by every instance.
 pub struct RedisRateLimiter {
     client: redis::Client,
-    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    conn: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    connecting: AtomicBool,
+    breaker: Mutex<Breaker>,
     prefix: String,
     quota: RateQuota,
     timeout: Duration,
     fallback: LocalRateLimiter,
     script: redis::Script,
+}
+
+/// When Redis may be asked again after a failure.
+#[derive(Debug)]
+struct Breaker {
+    /// Redis is left alone until then (`None`: Redis answered last time).
+    open_until: Option<Instant>,
+    /// The next back-off.
+    backoff: Duration,
+    first_backoff: Duration,
+}
+
+impl Breaker {
+    const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+    fn new(first_backoff: Duration) -> Self {
+        Self {
+            open_until: None,
+            backoff: first_backoff,
+            first_backoff,
+        }
+    }
+
+    /// Whether Redis may be asked now.
+    fn allows(&self, now: Instant) -> bool {
+        self.open_until.is_none_or(|until| now >= until)
+    }
+
+    /// A failure: leave Redis alone for the back-off, then double it. True when Redis was
+    /// answering before (the moment to log).
+    fn trip(&mut self, now: Instant) -> bool {
+        let was_up = self.open_until.is_none();
+        self.open_until = Some(now + self.backoff);
+        self.backoff = (self.backoff * 2).min(Self::MAX_BACKOFF);
+        was_up
+    }
+
+    /// An answer: true when Redis had been failing (the moment to log).
+    fn close(&mut self) -> bool {
+        self.backoff = self.first_backoff;
+        self.open_until.take().is_some()
+    }
 }
 
 impl std::fmt::Debug for RedisRateLimiter {
@@ -242,7 +290,9 @@ impl RedisRateLimiter {
     pub fn new(url: &str, prefix: &str, quota: RateQuota) -> Result<Self, RedisUrlError> {
         Ok(Self {
             client: redis::Client::open(url).map_err(|_| RedisUrlError)?,
-            conn: tokio::sync::Mutex::new(None),
+            conn: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            breaker: Mutex::new(Breaker::new(Duration::from_secs(1))),
             prefix: prefix.to_owned(),
             quota,
             timeout: Duration::from_millis(250),
@@ -257,35 +307,83 @@ impl RedisRateLimiter {
         self
     }
 
-    async fn shared(&self, key: &str) -> Option<RateDecision> {
-        let mut slot = self.conn.lock().await;
-        if slot.is_none() {
-            let conn =
-                tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
-                    .await
-                    .ok()?
-                    .ok()?;
-            *slot = Some(conn);
+    /// How long Redis is left alone after its first failure (default 1 s; it doubles with
+    /// each further failure, up to 30 s).
+    pub fn backoff(self, backoff: Duration) -> Self {
+        *lock(&self.breaker) = Breaker::new(backoff.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// A connection, or `None` when there is none and this request is not the one to make
+    /// it (another is connecting, or the connection failed).
+    async fn connection(&self) -> Result<Option<redis::aio::MultiplexedConnection>, ()> {
+        if let Some(conn) = lock(&self.conn).as_ref() {
+            return Ok(Some(conn.clone()));
         }
-        let mut conn = slot.as_ref()?.clone();
-        drop(slot);
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let conn =
+            tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+                .await;
+        self.connecting.store(false, Ordering::Release);
+        match conn {
+            Ok(Ok(conn)) => {
+                *lock(&self.conn) = Some(conn.clone());
+                Ok(Some(conn))
+            }
+            _ => Err(()),
+        }
+    }
+
+    /// Redis's decision, or `None` to decide in process.
+    async fn shared(&self, key: &str) -> Option<RateDecision> {
+        if !lock(&self.breaker).allows(Instant::now()) {
+            return None;
+        }
+        let mut conn = match self.connection().await {
+            Ok(Some(conn)) => conn,
+            Ok(None) => return None,
+            Err(()) => {
+                self.failed();
+                return None;
+            }
+        };
         let interval = self.quota.emission_interval().as_micros() as i64;
         let tolerance = interval * i64::from(self.quota.count() - 1);
         let mut invocation = self.script.key(format!("{}{key}", self.prefix));
         invocation.arg(interval).arg(tolerance);
         let answer =
             tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
-        match answer {
-            Ok(Ok(wait)) if wait < 0 => Some(RateDecision::Allowed),
-            Ok(Ok(wait)) => Some(RateDecision::Limited {
+        let decision = match answer {
+            Ok(Ok(wait)) if wait < 0 => RateDecision::Allowed,
+            Ok(Ok(wait)) => RateDecision::Limited {
                 retry_after: Duration::from_micros(wait as u64),
-            }),
+            },
             _ => {
-                *self.conn.lock().await = None;
-                None
+                *lock(&self.conn) = None;
+                self.failed();
+                return None;
             }
+        };
+        if lock(&self.breaker).close() {
+            tracing::info!("rate-limit store reachable again: limits are shared");
+        }
+        Some(decision)
+    }
+
+    fn failed(&self) {
+        metrics::counter!("iam_ratelimit_store_errors_total").increment(1);
+        if lock(&self.breaker).trip(Instant::now()) {
+            tracing::warn!("rate-limit store unreachable: limiting in process until it answers");
         }
     }
+}
+
+/// A poisoned lock still holds a usable value here (plain data, no invariant across fields
+/// that a panic could break halfway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl RateLimiter for RedisRateLimiter {
@@ -296,11 +394,7 @@ impl RateLimiter for RedisRateLimiter {
         Box::pin(async move {
             match self.shared(key).await {
                 Some(decision) => decision,
-                None => {
-                    metrics::counter!("iam_ratelimit_store_errors_total").increment(1);
-                    tracing::warn!("rate-limit store unreachable: limiting in process");
-                    self.fallback.check_now(key)
-                }
+                None => self.fallback.check_now(key),
             }
         })
     }

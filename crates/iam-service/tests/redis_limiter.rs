@@ -1,5 +1,7 @@
 //! The Redis-shared limiter against a real Redis (started by `scripts/test`).
 use iam_service::ratelimit::{RateDecision, RateLimiter, RateQuota, RedisRateLimiter};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn unique_prefix() -> String {
@@ -44,6 +46,72 @@ async fn redis_down_limits_in_process_instead_of_switching_limits_off() {
     assert!(l.check("k").await.is_allowed());
     assert!(l.check("k").await.is_allowed());
     assert!(!l.check("k").await.is_allowed());
+}
+
+/// A "Redis" on loopback that accepts connections and never answers (a hung server, or a
+/// network that drops packets), counting the connections it is asked for.
+async fn hung_redis() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/0", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_hung_redis_costs_one_timeout_per_back_off_not_one_per_request() {
+    let (url, accepted) = hung_redis().await;
+    let l = Arc::new(
+        RedisRateLimiter::new(&url, "x:", RateQuota::per_minute(5))
+            .unwrap()
+            .timeout(Duration::from_millis(100))
+            .backoff(Duration::from_secs(60)),
+    );
+    // A burst at once while the first request is still waiting for Redis: only one of them
+    // connects, the others decide in process.
+    let burst: Vec<_> = (0..20)
+        .map(|i| {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move { l.check(&format!("burst{i}")).await })
+        })
+        .collect();
+    for b in burst {
+        assert!(b.await.unwrap().is_allowed());
+    }
+    let mut allowed = 0;
+    for _ in 0..100 {
+        if l.check("k").await.is_allowed() {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5, "the quota holds in process");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "Redis is left alone during the back-off"
+    );
+}
+
+#[tokio::test]
+async fn after_the_back_off_redis_is_asked_again() {
+    let (url, accepted) = hung_redis().await;
+    let l = RedisRateLimiter::new(&url, "x:", RateQuota::per_minute(5))
+        .unwrap()
+        .timeout(Duration::from_millis(50))
+        .backoff(Duration::from_millis(50));
+    assert!(l.check("k").await.is_allowed());
+    assert!(l.check("k").await.is_allowed());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(l.check("k").await.is_allowed());
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "asked again once");
 }
 
 #[test]

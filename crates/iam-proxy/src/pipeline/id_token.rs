@@ -237,6 +237,7 @@ mod tests {
             headers: &headers,
             client_ip: "127.0.0.1".parse().unwrap(),
             captures: &[],
+            body: None,
         };
         let mut session = Session {
             subject: subject.to_owned(),
