@@ -69,6 +69,37 @@ fn validate(token: &str, keys: &iam_core::JwkSet) -> bool {
     validator.validate(token, keys).is_ok()
 }
 
+/// A database of this test's own next to the test database, emptied: the key table is the
+/// one iam-api uses too (`iam_issuer_keys`), and the iam-api tests running on the test
+/// database must never find keys sealed under this test's key-encryption key, nor this test
+/// theirs.
+async fn own_postgres_database() -> String {
+    let url = iam_testkit::services::postgres_url();
+    let (server, test_db) = url.rsplit_once('/').expect("a database in the URL");
+    let name = format!("{test_db}_proxy_keys");
+    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let admin = iam_store::Database::connect(&url).await.unwrap();
+    let exists = iam_store::sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name.clone())
+        .fetch_optional(admin.pool())
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        iam_store::sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+    }
+    let own = format!("{server}/{name}");
+    let db = iam_store::Database::connect(&own).await.unwrap();
+    // Absent on the first run: nothing to empty.
+    let _ = iam_store::sqlx::query("DELETE FROM iam_issuer_keys")
+        .execute(db.pool())
+        .await;
+    own
+}
+
 async fn two_instances_share_one_key_ring(database_url: String) {
     let kek = iam_issuer::KeyEncryptionKey::generate().to_base64();
     let f =
@@ -98,7 +129,7 @@ async fn two_instances_on_one_sqlite_key_store_sign_with_one_key_and_publish_one
 #[tokio::test]
 #[ignore = "needs postgres: scripts/test"]
 async fn two_instances_on_one_postgres_key_store_sign_with_one_key_and_publish_one_jwks() {
-    two_instances_share_one_key_ring(iam_testkit::services::postgres_url()).await;
+    two_instances_share_one_key_ring(own_postgres_database().await).await;
 }
 
 #[tokio::test]
