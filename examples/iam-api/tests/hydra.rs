@@ -8,7 +8,9 @@ mod common;
 mod hydra_stack;
 
 use common::{claims, start_with, totp_code, PASSWORD};
-use hydra_stack::{form_safe, headless_client, query_param, redirect_of, stack, Browser, REDIRECT};
+use hydra_stack::{
+    form_safe, headless_client, hook_secret, query_param, redirect_of, stack, Browser, REDIRECT,
+};
 use iam_api::config::TokenBackend;
 use iam_api::hydra_provider::HydraSettings;
 use reqwest::Method;
@@ -417,6 +419,7 @@ async fn with_hydra_down_a_challenge_and_the_headless_login_are_503_never_a_logi
         public_url: format!("http://127.0.0.1:{port}"),
         remember_for: Duration::from_secs(60),
         headless: headless_client(&format!("http://127.0.0.1:{port}/")),
+        token_hook_secret: hook_secret(),
     };
     let api = start_with(|c| c.token_backend = TokenBackend::Hydra(settings)).await;
     let (status, body) = api

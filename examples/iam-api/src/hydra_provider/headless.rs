@@ -333,7 +333,7 @@ pub async fn refresh(
                 metrics::counter!("iam_api_refreshes_total", "outcome" => "success").increment(1);
                 Ok(HeadlessTokens::new(&tokens, None))
             }
-            Err(LoginError::ReloginRequired) => {
+            Err(e) if session_over(&e) => {
                 metrics::counter!("iam_api_refreshes_total", "outcome" => "refused").increment(1);
                 Err(invalid_grant())
             }
@@ -347,6 +347,17 @@ pub async fn refresh(
     match result {
         Ok(t) => Json(t).into_response(),
         Err(p) => p.into_response(),
+    }
+}
+
+/// Whether a refresh failure means "log in again": `invalid_grant` (expired, revoked,
+/// reused), or `access_denied`, the token hook's refusal of an account that is no longer
+/// active (disabled, deleted, tenant suspended).
+fn session_over(e: &LoginError) -> bool {
+    match e {
+        LoginError::ReloginRequired => true,
+        LoginError::Refused(code) => code == "access_denied",
+        _ => false,
     }
 }
 

@@ -34,6 +34,7 @@
 //!         "IAM_API_HYDRA_ADMIN_URL" => "http://127.0.0.1:4445",
 //!         "IAM_API_HYDRA_PUBLIC_URL" => "http://127.0.0.1:4444",
 //!         "IAM_API_HYDRA_CLIENT_SECRET" => "a-long-random-client-secret",
+//!         "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => "a-long-random-hook-secret",
 //!         "IAM_API_KEY_ENCRYPTION_KEY" => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 //!         _ => return None,
 //!     };
@@ -71,6 +72,7 @@ pub mod headless;
 pub mod login;
 mod pending;
 mod server_flow;
+pub mod token_hook;
 mod used;
 
 pub use consent::{consent_request, submit_consent, ConsentBody, ConsentInfo};
@@ -117,6 +119,9 @@ pub struct HydraSettings {
     pub remember_for: Duration,
     /// The IAM API's own confidential client, for the headless login (no challenge).
     pub headless: HeadlessClientSettings,
+    /// `IAM_API_HYDRA_TOKEN_HOOK_SECRET` (required, at least 16 characters): what Hydra sends
+    /// to `POST /hydra/token-hook` (see [`token_hook`]).
+    pub token_hook_secret: token_hook::TokenHookSecret,
 }
 
 impl HydraSettings {
@@ -157,6 +162,14 @@ impl HydraSettings {
             public_url,
             remember_for: env
                 .seconds("HYDRA_REMEMBER_SECONDS", Duration::from_secs(30 * 86_400))?,
+            token_hook_secret: env.required("HYDRA_TOKEN_HOOK_SECRET").and_then(|s| {
+                token_hook::TokenHookSecret::new(s).ok_or_else(|| {
+                    ConfigError::invalid(
+                        env.name("HYDRA_TOKEN_HOOK_SECRET"),
+                        "must be at least 16 characters",
+                    )
+                })
+            })?,
         }))
     }
 }
@@ -170,6 +183,13 @@ pub struct HydraProvider {
     used: UsedChallenges,
     headless: server_flow::HeadlessLogin,
     settings: HydraSettings,
+}
+
+impl HydraProvider {
+    /// What Hydra must send to the token hook.
+    pub(crate) fn token_hook_secret(&self) -> &token_hook::TokenHookSecret {
+        &self.settings.token_hook_secret
+    }
 }
 
 impl HydraProvider {
@@ -306,6 +326,7 @@ mod tests {
             "IAM_API_HYDRA_ADMIN_URL" => Some(admin.into()),
             "IAM_API_HYDRA_PUBLIC_URL" => public.map(Into::into),
             "IAM_API_HYDRA_CLIENT_SECRET" => Some("a-long-random-client-secret".into()),
+            "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => Some("a-long-random-hook-secret".into()),
             _ => None,
         }
     }
