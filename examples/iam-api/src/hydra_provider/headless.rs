@@ -394,6 +394,19 @@ pub(super) async fn logout(state: Arc<AppState>, auth: Option<Auth>, body: Logou
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_invalid_grant_and_the_hooks_access_denied_end_the_session() {
+        assert!(session_over(&LoginError::ReloginRequired));
+        assert!(session_over(&LoginError::Refused("access_denied".into())));
+        for other in [
+            LoginError::Refused("invalid_client".into()),
+            LoginError::Refused("server_error".into()),
+            LoginError::Unavailable("down".into()),
+        ] {
+            assert!(!session_over(&other), "{other:?}");
+        }
+    }
+
     fn settings(lookup: fn(&str) -> Option<String>) -> Result<HeadlessClientSettings, ConfigError> {
         HeadlessClientSettings::from_env(&Env::with_lookup("IAM_API_", lookup), "http://h:4444")
     }

@@ -355,6 +355,29 @@ mod tests {
     }
 
     #[test]
+    fn hydra_mode_refuses_to_start_without_a_long_enough_token_hook_secret() {
+        let lookups: [fn(&str) -> Option<String>; 2] = [
+            |n| {
+                (n != "IAM_API_HYDRA_TOKEN_HOOK_SECRET")
+                    .then(|| hydra_with(n, "http://127.0.0.1:4445", Some("https://a.example")))
+                    .flatten()
+            },
+            |n| match n {
+                "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => Some("fifteen-chars..".into()),
+                _ => hydra_with(n, "http://127.0.0.1:4445", Some("https://a.example")),
+            },
+        ];
+        for lookup in lookups {
+            let e = backend(lookup).unwrap_err();
+            assert!(
+                e.to_string().contains("IAM_API_HYDRA_TOKEN_HOOK_SECRET"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("fifteen"), "{e}");
+        }
+    }
+
+    #[test]
     fn a_plain_http_admin_url_off_loopback_is_refused() {
         let lookups: [fn(&str) -> Option<String>; 4] = [
             |n| hydra_with(n, "http://hydra.internal:4445", Some("https://a.example")),

@@ -62,11 +62,12 @@ pub async fn hydra_and_api(sent: &str) -> (Hydra, Api) {
         .login_url("http://127.0.0.1:9/login")
         .consent_url("http://127.0.0.1:9/consent")
         .logout_url("http://127.0.0.1:9/logout")
-        .env("OAUTH2_TOKEN_HOOK_URL", hook_url)
-        .env("OAUTH2_TOKEN_HOOK_AUTH_TYPE", "api_key")
-        .env("OAUTH2_TOKEN_HOOK_AUTH_CONFIG_IN", "header")
-        .env("OAUTH2_TOKEN_HOOK_AUTH_CONFIG_NAME", HOOK_SECRET_HEADER)
-        .env("OAUTH2_TOKEN_HOOK_AUTH_CONFIG_VALUE", sent)
+        .env(
+            "OAUTH2_TOKEN_HOOK",
+            json!({"url": hook_url, "auth": {"type": "api_key",
+                   "config": {"in": "header", "name": HOOK_SECRET_HEADER, "value": sent}}})
+            .to_string(),
+        )
         .start()
         .await;
     let settings = HydraSettings {
