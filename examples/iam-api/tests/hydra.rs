@@ -396,9 +396,18 @@ async fn forged_foreign_and_malformed_challenges_and_a_locked_account_get_a_clea
         )
         .await;
     let to_consent = other.visit(&redirect_of(status, &body)).await;
-    let disable = format!("/admin/tenants/acme/users/{bob}/disable");
-    let (status, _) = s.api.post(&disable, json!({}), Some(&root)).await;
-    assert_eq!(status, 204);
+    // Disabled behind the admin API's back (the admin API also ends the user's sessions at
+    // Hydra, after which Hydra answers the flow with its own generic error): the consent
+    // decision itself refuses.
+    assert!(s
+        .api
+        .state
+        .identity
+        .repositories()
+        .users
+        .set_user_disabled("acme", &bob, true)
+        .await
+        .unwrap());
     let consent = query_param(&to_consent, "consent_challenge").unwrap();
     let (status, decided) = s
         .get(&format!("/auth/consent?consent_challenge={consent}"))
