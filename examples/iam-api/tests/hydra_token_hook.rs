@@ -65,6 +65,20 @@ fn tokens(status: u16, body: &Value) -> (String, String) {
     )
 }
 
+/// Hydra's introspection of `token` (admin API).
+async fn introspect(s: &Stack, token: &str) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/admin/oauth2/introspect", s.hydra.admin_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", form_safe(token)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The `reader` role's id in tenant `acme`.
 async fn reader_role(s: &Stack, root: &str) -> String {
     let (status, roles) = s
@@ -133,10 +147,13 @@ async fn a_removed_role_is_gone_at_the_next_headless_refresh_and_a_disabled_user
         .await
         .unwrap());
     let (status, body) = s.api.login("acme", "alice", PASSWORD).await;
-    let (_, refresh_token) = tokens(status, &body);
+    let (access, refresh_token) = tokens(status, &body);
+    assert_eq!(introspect(&s, &access).await["active"], true);
     let path = format!("/admin/tenants/acme/users/{}/disable", s.alice);
     let (status, _) = s.api.send(Method::POST, &path, None, Some(&root)).await;
     assert_eq!(status, 204);
+    // The chain's access token is revoked at Hydra at once (introspection).
+    assert_eq!(introspect(&s, &access).await["active"], false);
     let (status, body) = refresh(&s, &refresh_token).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -365,6 +382,16 @@ async fn the_token_hook_answers_an_active_user_with_current_claims_and_refuses_t
     let other = json!({"session": {"extra": {}, "id_token": null}, "request": {}});
     let (status, _) = hook(&api, Some(HOOK_SECRET), other.to_string().into_bytes()).await;
     assert_eq!(status, 204);
+
+    // Storage down: 503 (Hydra refuses the token), never the session back.
+    users
+        .set_user_disabled("default", &admin.id, false)
+        .await
+        .unwrap();
+    api.state.database.close().await;
+    let (status, answer) = hook(&api, Some(HOOK_SECRET), body("default", &admin.id)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.get("session").is_none());
 }
 
 #[tokio::test]

@@ -13,12 +13,14 @@
 //! | `POST /auth/consent` | `{consent_challenge, approve, grant_scope, remember}` | `{redirect_to}` |
 //! | `POST /auth/logout` | `{logout_challenge}` | `{redirect_to}`; every login session of the user at Hydra is revoked |
 //! | `POST /auth/login`, `/auth/mfa/verify`, `/auth/refresh`, `/auth/logout` | without a challenge | the headless login: Hydra's tokens (see [`headless`]) |
+//! | `POST /hydra/token-hook` | Hydra's token hook call (secret header) | the session's claims recomputed, or 403 for an inactive account (see [`token_hook`]) |
 //!
 //! The login is accepted at Hydra with the user id as `subject`, `acr` (`pwd` or `mfa`),
 //! `amr` (`pwd`, `otp`, `recovery_code`), `remember` when asked, and the tenant in the
 //! login `context`. Consent puts `tenant`, `roles` and `permissions` into
 //! `session.access_token` (Hydra writes them under `ext`, which the suite's middleware
-//! reads) and `session.id_token`, computed afresh at every consent.
+//! reads) and `session.id_token`, computed afresh at every consent and, through Hydra's
+//! token hook, at every token Hydra issues (refreshes included).
 //!
 //! Failed passwords go through the same limiter and lockout as `self` mode (the same
 //! `Identity::login`). A malformed challenge is 400; one Hydra does not know, that expired,
