@@ -30,6 +30,11 @@
 //!   claim another hook or provider added to those is kept only because it comes back from
 //!   the session Hydra sent.
 //! - The hook is not rate limited (Hydra is its only caller, behind the secret).
+//! - A session is taken as the IAM API's when its access-token claims carry `tenant`: with
+//!   several login providers on one Hydra, another provider's `tenant` claim is looked up
+//!   here too (and refused unless the user exists in that tenant).
+//! - A role or permission change reaches the next token Hydra issues; access tokens issued
+//!   before keep their claims until `exp`.
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
