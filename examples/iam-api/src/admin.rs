@@ -369,6 +369,7 @@ pub async fn disable_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
         .identity()
         .set_user_disabled(admin.tenant(), ids.user()?, true)
         .await?;
+    admin.end_hydra_sessions(ids.user()?).await;
     no_content()
 }
 
@@ -391,6 +392,7 @@ pub async fn delete_user(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
         .identity()
         .delete_user(admin.tenant(), ids.user()?)
         .await?;
+    admin.end_hydra_sessions(ids.user()?).await;
     no_content()
 }
 
@@ -401,6 +403,7 @@ pub async fn reset_mfa(admin: TenantAdmin, Path(ids): Path<Ids>) -> Answer {
     let user = ids.user()?;
     admin.identity().remove_mfa(admin.tenant(), user).await?;
     admin.audit(Some(user), "reset_mfa");
+    admin.end_hydra_sessions(user).await;
     no_content()
 }
 
@@ -416,6 +419,7 @@ pub async fn set_password(
         .identity()
         .set_password(admin.tenant(), ids.user()?, &Secret::new(b.password))
         .await?;
+    admin.end_hydra_sessions(ids.user()?).await;
     no_content()
 }
 

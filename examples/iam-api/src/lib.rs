@@ -190,8 +190,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             put(admin::set_role_permissions),
         )
         .layer(bearer);
+    // Hydra's token hook: behind its own secret, outside the per-IP limiter (Hydra is one
+    // client address calling for every user).
+    let token_hook = match state.hydra {
+        None => Router::new(),
+        Some(_) => Router::new().route(
+            "/hydra/token-hook",
+            post(hydra_provider::token_hook::token_hook),
+        ),
+    };
     Router::new()
         .merge(auth_routes)
+        .merge(token_hook)
         .merge(admin)
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks.json", get(jwks))

@@ -58,8 +58,13 @@ pub fn config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr) -> Config
 }
 
 pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Api {
-    let dir = iam_testkit::scratch::TempDir::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, tweak).await
+}
+
+/// The service on a listener bound before (its address known to a peer started first).
+pub async fn start_on(listener: tokio::net::TcpListener, tweak: impl FnOnce(&mut Config)) -> Api {
+    let dir = iam_testkit::scratch::TempDir::new();
     let addr = listener.local_addr().unwrap();
     let mut config = config(&dir, addr);
     tweak(&mut config);

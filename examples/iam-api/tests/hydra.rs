@@ -8,7 +8,9 @@ mod common;
 mod hydra_stack;
 
 use common::{claims, start_with, totp_code, PASSWORD};
-use hydra_stack::{form_safe, headless_client, query_param, redirect_of, stack, Browser, REDIRECT};
+use hydra_stack::{
+    form_safe, headless_client, hook_secret, query_param, redirect_of, stack, Browser, REDIRECT,
+};
 use iam_api::config::TokenBackend;
 use iam_api::hydra_provider::HydraSettings;
 use reqwest::Method;
@@ -394,9 +396,18 @@ async fn forged_foreign_and_malformed_challenges_and_a_locked_account_get_a_clea
         )
         .await;
     let to_consent = other.visit(&redirect_of(status, &body)).await;
-    let disable = format!("/admin/tenants/acme/users/{bob}/disable");
-    let (status, _) = s.api.post(&disable, json!({}), Some(&root)).await;
-    assert_eq!(status, 204);
+    // Disabled behind the admin API's back (the admin API also ends the user's sessions at
+    // Hydra, after which Hydra answers the flow with its own generic error): the consent
+    // decision itself refuses.
+    assert!(s
+        .api
+        .state
+        .identity
+        .repositories()
+        .users
+        .set_user_disabled("acme", &bob, true)
+        .await
+        .unwrap());
     let consent = query_param(&to_consent, "consent_challenge").unwrap();
     let (status, decided) = s
         .get(&format!("/auth/consent?consent_challenge={consent}"))
@@ -417,6 +428,7 @@ async fn with_hydra_down_a_challenge_and_the_headless_login_are_503_never_a_logi
         public_url: format!("http://127.0.0.1:{port}"),
         remember_for: Duration::from_secs(60),
         headless: headless_client(&format!("http://127.0.0.1:{port}/")),
+        token_hook_secret: hook_secret(),
     };
     let api = start_with(|c| c.token_backend = TokenBackend::Hydra(settings)).await;
     let (status, body) = api

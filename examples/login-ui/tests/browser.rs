@@ -66,6 +66,10 @@ fn iam_config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr, hydra: &H
             redirect_uri: "http://127.0.0.1:9/iam-api/callback".into(),
             issuer: hydra.issuer(),
         },
+        token_hook_secret: iam_api::hydra_provider::token_hook::TokenHookSecret::new(
+            "iam-api-token-hook-secret-0123".into(),
+        )
+        .unwrap(),
     });
     config
 }

@@ -166,6 +166,18 @@ impl TenantAdmin {
         self.state.identity.repositories()
     }
 
+    /// In `hydra` mode, end `user`'s sessions at Hydra (consent sessions with the token
+    /// chains they issued, and login sessions), so its current tokens stop refreshing at
+    /// once. Best effort: a failure is logged, and Hydra's token hook still refuses the
+    /// next refresh of a user that is no longer active.
+    pub async fn end_hydra_sessions(&self, user: &str) {
+        if let Some(hydra) = &self.state.hydra {
+            if let Err(e) = hydra.end_sessions(user).await {
+                tracing::warn!(error = %e, tenant = %self.tenant, user, "admin: ending the user's Hydra sessions failed");
+            }
+        }
+    }
+
     /// Record an admin change of this tenant (of `user`, when it concerns one).
     pub fn audit(&self, user: Option<&str>, action: &'static str) {
         audit(&self.principal, &self.tenant, user, action);

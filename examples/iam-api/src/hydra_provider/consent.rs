@@ -52,6 +52,15 @@ pub(super) struct Grant {
 }
 
 impl Grant {
+    /// The claims put into both tokens: `tenant`, `roles`, `permissions`.
+    pub(super) fn claims(&self) -> [(&'static str, serde_json::Value); 3] {
+        [
+            ("tenant", json!(self.tenant)),
+            ("roles", json!(self.roles)),
+            ("permissions", json!(self.permissions)),
+        ]
+    }
+
     /// The policy handed to the consent helper.
     pub(super) fn decide(
         &self,
@@ -59,11 +68,7 @@ impl Grant {
         remember_for: Option<std::time::Duration>,
     ) -> ConsentDecision {
         let mut d = ConsentDecision::grant_requested(request);
-        for (name, value) in [
-            ("tenant", json!(self.tenant)),
-            ("roles", json!(self.roles)),
-            ("permissions", json!(self.permissions)),
-        ] {
+        for (name, value) in self.claims() {
             d = d
                 .access_token_claim(name, value.clone())
                 .id_token_claim(name, value);
@@ -112,6 +117,17 @@ impl HydraProvider {
         else {
             return Ok(None);
         };
+        self.account_grant(state, tenant, &request.subject).await
+    }
+
+    /// The claims of user `subject` of `tenant`, or `None` when the user is unknown,
+    /// disabled, or its tenant suspended or gone.
+    pub(super) async fn account_grant(
+        &self,
+        state: &AppState,
+        tenant: &str,
+        subject: &str,
+    ) -> Result<Option<Grant>, ProviderError> {
         let repos = state.identity.repositories();
         let active_tenant = repos
             .tenants
@@ -121,7 +137,7 @@ impl HydraProvider {
             .is_some_and(|t| !t.suspended);
         let user = repos
             .users
-            .user(tenant, &request.subject)
+            .user(tenant, subject)
             .await
             .map_err(|e| ProviderError::Identity(e.into()))?
             .filter(|u| active_tenant && !u.disabled);

@@ -333,7 +333,7 @@ pub async fn refresh(
                 metrics::counter!("iam_api_refreshes_total", "outcome" => "success").increment(1);
                 Ok(HeadlessTokens::new(&tokens, None))
             }
-            Err(LoginError::ReloginRequired) => {
+            Err(e) if session_over(&e) => {
                 metrics::counter!("iam_api_refreshes_total", "outcome" => "refused").increment(1);
                 Err(invalid_grant())
             }
@@ -347,6 +347,17 @@ pub async fn refresh(
     match result {
         Ok(t) => Json(t).into_response(),
         Err(p) => p.into_response(),
+    }
+}
+
+/// Whether a refresh failure means "log in again": `invalid_grant` (expired, revoked,
+/// reused), or `access_denied`, the token hook's refusal of an account that is no longer
+/// active (disabled, deleted, tenant suspended).
+fn session_over(e: &LoginError) -> bool {
+    match e {
+        LoginError::ReloginRequired => true,
+        LoginError::Refused(code) => code == "access_denied",
+        _ => false,
     }
 }
 
@@ -382,6 +393,19 @@ pub(super) async fn logout(state: Arc<AppState>, auth: Option<Auth>, body: Logou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_invalid_grant_and_the_hooks_access_denied_end_the_session() {
+        assert!(session_over(&LoginError::ReloginRequired));
+        assert!(session_over(&LoginError::Refused("access_denied".into())));
+        for other in [
+            LoginError::Refused("invalid_client".into()),
+            LoginError::Refused("server_error".into()),
+            LoginError::Unavailable("down".into()),
+        ] {
+            assert!(!session_over(&other), "{other:?}");
+        }
+    }
 
     fn settings(lookup: fn(&str) -> Option<String>) -> Result<HeadlessClientSettings, ConfigError> {
         HeadlessClientSettings::from_env(&Env::with_lookup("IAM_API_", lookup), "http://h:4444")

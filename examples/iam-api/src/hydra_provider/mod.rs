@@ -13,12 +13,14 @@
 //! | `POST /auth/consent` | `{consent_challenge, approve, grant_scope, remember}` | `{redirect_to}` |
 //! | `POST /auth/logout` | `{logout_challenge}` | `{redirect_to}`; every login session of the user at Hydra is revoked |
 //! | `POST /auth/login`, `/auth/mfa/verify`, `/auth/refresh`, `/auth/logout` | without a challenge | the headless login: Hydra's tokens (see [`headless`]) |
+//! | `POST /hydra/token-hook` | Hydra's token hook call (secret header) | the session's claims recomputed, or 403 for an inactive account (see [`token_hook`]) |
 //!
 //! The login is accepted at Hydra with the user id as `subject`, `acr` (`pwd` or `mfa`),
 //! `amr` (`pwd`, `otp`, `recovery_code`), `remember` when asked, and the tenant in the
 //! login `context`. Consent puts `tenant`, `roles` and `permissions` into
 //! `session.access_token` (Hydra writes them under `ext`, which the suite's middleware
-//! reads) and `session.id_token`, computed afresh at every consent.
+//! reads) and `session.id_token`, computed afresh at every consent and, through Hydra's
+//! token hook, at every token Hydra issues (refreshes included).
 //!
 //! Failed passwords go through the same limiter and lockout as `self` mode (the same
 //! `Identity::login`). A malformed challenge is 400; one Hydra does not know, that expired,
@@ -34,6 +36,7 @@
 //!         "IAM_API_HYDRA_ADMIN_URL" => "http://127.0.0.1:4445",
 //!         "IAM_API_HYDRA_PUBLIC_URL" => "http://127.0.0.1:4444",
 //!         "IAM_API_HYDRA_CLIENT_SECRET" => "a-long-random-client-secret",
+//!         "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => "a-long-random-hook-secret",
 //!         "IAM_API_KEY_ENCRYPTION_KEY" => "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 //!         _ => return None,
 //!     };
@@ -71,6 +74,7 @@ pub mod headless;
 pub mod login;
 mod pending;
 mod server_flow;
+pub mod token_hook;
 mod used;
 
 pub use consent::{consent_request, submit_consent, ConsentBody, ConsentInfo};
@@ -117,6 +121,9 @@ pub struct HydraSettings {
     pub remember_for: Duration,
     /// The IAM API's own confidential client, for the headless login (no challenge).
     pub headless: HeadlessClientSettings,
+    /// `IAM_API_HYDRA_TOKEN_HOOK_SECRET` (required, at least 16 characters): what Hydra sends
+    /// to `POST /hydra/token-hook` (see [`token_hook`]).
+    pub token_hook_secret: token_hook::TokenHookSecret,
 }
 
 impl HydraSettings {
@@ -157,6 +164,14 @@ impl HydraSettings {
             public_url,
             remember_for: env
                 .seconds("HYDRA_REMEMBER_SECONDS", Duration::from_secs(30 * 86_400))?,
+            token_hook_secret: env.required("HYDRA_TOKEN_HOOK_SECRET").and_then(|s| {
+                token_hook::TokenHookSecret::new(s).ok_or_else(|| {
+                    ConfigError::invalid(
+                        env.name("HYDRA_TOKEN_HOOK_SECRET"),
+                        "must be at least 16 characters",
+                    )
+                })
+            })?,
         }))
     }
 }
@@ -170,6 +185,13 @@ pub struct HydraProvider {
     used: UsedChallenges,
     headless: server_flow::HeadlessLogin,
     settings: HydraSettings,
+}
+
+impl HydraProvider {
+    /// What Hydra must send to the token hook.
+    pub(crate) fn token_hook_secret(&self) -> &token_hook::TokenHookSecret {
+        &self.settings.token_hook_secret
+    }
 }
 
 impl HydraProvider {
@@ -306,6 +328,7 @@ mod tests {
             "IAM_API_HYDRA_ADMIN_URL" => Some(admin.into()),
             "IAM_API_HYDRA_PUBLIC_URL" => public.map(Into::into),
             "IAM_API_HYDRA_CLIENT_SECRET" => Some("a-long-random-client-secret".into()),
+            "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => Some("a-long-random-hook-secret".into()),
             _ => None,
         }
     }
@@ -331,6 +354,29 @@ mod tests {
         assert!(e.to_string().contains("IAM_API_HYDRA_PUBLIC_URL"), "{e}");
         let e = backend(|n| (n == "IAM_API_TOKEN_BACKEND").then(|| "keycloak".into())).unwrap_err();
         assert!(e.to_string().contains("IAM_API_TOKEN_BACKEND"), "{e}");
+    }
+
+    #[test]
+    fn hydra_mode_refuses_to_start_without_a_long_enough_token_hook_secret() {
+        let lookups: [fn(&str) -> Option<String>; 2] = [
+            |n| {
+                (n != "IAM_API_HYDRA_TOKEN_HOOK_SECRET")
+                    .then(|| hydra_with(n, "http://127.0.0.1:4445", Some("https://a.example")))
+                    .flatten()
+            },
+            |n| match n {
+                "IAM_API_HYDRA_TOKEN_HOOK_SECRET" => Some("fifteen-chars..".into()),
+                _ => hydra_with(n, "http://127.0.0.1:4445", Some("https://a.example")),
+            },
+        ];
+        for lookup in lookups {
+            let e = backend(lookup).unwrap_err();
+            assert!(
+                e.to_string().contains("IAM_API_HYDRA_TOKEN_HOOK_SECRET"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("fifteen"), "{e}");
+        }
     }
 
     #[test]

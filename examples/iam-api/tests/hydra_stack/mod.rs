@@ -2,8 +2,9 @@
 //! user and two OAuth2 clients, and the calls a login page makes.
 // Shared by the Hydra test files, each using part of it.
 #![allow(dead_code, unreachable_pub, missing_docs)]
-use crate::common::{start_with, Api};
+use crate::common::{start_on, Api};
 use iam_api::config::TokenBackend;
+use iam_api::hydra_provider::token_hook::{TokenHookSecret, HOOK_SECRET_HEADER};
 use iam_api::hydra_provider::{HeadlessClientSettings, HydraSettings};
 use iam_client::hydra::{HydraAdmin, OAuth2Client};
 use iam_client::login::{LoginClient, PendingLogin};
@@ -44,11 +45,29 @@ pub struct Stack {
     pub alice: String,
 }
 
-pub async fn stack() -> Stack {
+/// The token hook secret the IAM API expects.
+pub const HOOK_SECRET: &str = "iam-api-token-hook-secret-0123";
+
+pub fn hook_secret() -> TokenHookSecret {
+    TokenHookSecret::new(HOOK_SECRET.into()).unwrap()
+}
+
+/// Hydra and the IAM API as its login provider, Hydra sending `sent` to the IAM API's
+/// token hook (which expects [`HOOK_SECRET`]), configured by environment as the README shows.
+pub async fn hydra_and_api(sent: &str) -> (Hydra, Api) {
+    // The IAM API's address must be known before Hydra starts (its hook URL).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hydra/token-hook", listener.local_addr().unwrap());
     let hydra = Hydra::builder()
         .login_url("http://127.0.0.1:9/login")
         .consent_url("http://127.0.0.1:9/consent")
         .logout_url("http://127.0.0.1:9/logout")
+        .env(
+            "OAUTH2_TOKEN_HOOK",
+            json!({"url": hook_url, "auth": {"type": "api_key",
+                   "config": {"in": "header", "name": HOOK_SECRET_HEADER, "value": sent}}})
+            .to_string(),
+        )
         .start()
         .await;
     let settings = HydraSettings {
@@ -56,8 +75,17 @@ pub async fn stack() -> Stack {
         public_url: hydra.public_url().to_owned(),
         remember_for: Duration::from_secs(3600),
         headless: headless_client(&hydra.issuer()),
+        token_hook_secret: hook_secret(),
     };
-    let api = start_with(|c| c.token_backend = TokenBackend::Hydra(settings)).await;
+    let api = start_on(listener, |c| {
+        c.token_backend = TokenBackend::Hydra(settings)
+    })
+    .await;
+    (hydra, api)
+}
+
+pub async fn stack() -> Stack {
+    let (hydra, api) = hydra_and_api(HOOK_SECRET).await;
     // The IAM API's own login (no challenge) stays for its admin API.
     let root = api.admin_token().await;
     let alice = api.tenant_with_user(&root, "acme").await;
