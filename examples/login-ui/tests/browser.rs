@@ -20,6 +20,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// What Hydra sends the IAM API's token hook (`IAM_API_HYDRA_TOKEN_HOOK_SECRET`).
+const TOKEN_HOOK_SECRET: &str = "iam-api-token-hook-secret-0123";
 const SECRET: &str = "web-secret-0123456789";
 const ADMIN_EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "a long enough password";
@@ -67,7 +69,7 @@ fn iam_config(dir: &iam_testkit::scratch::TempDir, listen: SocketAddr, hydra: &H
             issuer: hydra.issuer(),
         },
         token_hook_secret: iam_api::hydra_provider::token_hook::TokenHookSecret::new(
-            "iam-api-token-hook-secret-0123".into(),
+            TOKEN_HOOK_SECRET.into(),
         )
         .unwrap(),
     });
@@ -206,15 +208,24 @@ async fn a_browser_signs_in_on_the_page_with_and_without_totp_and_the_client_get
     // The login page first: Hydra must know its URL.
     let ui_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ui = format!("http://{}", ui_listener.local_addr().unwrap());
+    // The IAM API's address too: Hydra calls its token hook before every token.
+    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = api_listener.local_addr().unwrap();
     let hydra = Hydra::builder()
         .login_url(format!("{ui}/login"))
         .consent_url(format!("{ui}/consent"))
         .logout_url(format!("{ui}/logout"))
+        .env(
+            "OAUTH2_TOKEN_HOOK",
+            json!({"url": format!("http://{api_addr}/hydra/token-hook"),
+                   "auth": {"type": "api_key", "config": {"in": "header",
+                   "name": iam_api::hydra_provider::token_hook::HOOK_SECRET_HEADER,
+                   "value": TOKEN_HOOK_SECRET}}})
+            .to_string(),
+        )
         .start()
         .await;
     let dir = iam_testkit::scratch::TempDir::new();
-    let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = api_listener.local_addr().unwrap();
     let state = iam_api::AppState::start(&iam_config(&dir, api_addr, &hydra))
         .await
         .unwrap();
