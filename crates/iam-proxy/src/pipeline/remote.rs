@@ -27,8 +27,8 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use std::time::Duration;
 
-/// A compiled `remote` authorizer.
-#[derive(Debug)]
+/// A compiled `remote` authorizer. Its `Debug` names the headers it sends, never their
+/// templates (a rule may set a static credential there).
 pub(crate) struct RemoteAuthorizer {
     url: url::Url,
     /// `remote_json`'s payload; `None` for `remote` (the request body is sent).
@@ -37,6 +37,20 @@ pub(crate) struct RemoteAuthorizer {
     forward: Vec<HeaderName>,
     give_up_after: Duration,
     http: iam_client::HttpClient,
+}
+
+impl std::fmt::Debug for RemoteAuthorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("RemoteAuthorizer")
+            .field("host", &self.url.host_str())
+            .field("path", &self.url.path())
+            .field("json", &self.payload.is_some())
+            .field("headers", &headers)
+            .field("forward", &self.forward)
+            .field("give_up_after", &self.give_up_after)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A Go duration (`500ms`, `1s`, `1m30s`), as `time.ParseDuration` reads the common forms.
@@ -272,6 +286,21 @@ mod tests {
         let a = RemoteAuthorizer::compile(&ok, &http).unwrap();
         assert_eq!(a.give_up_after, Duration::from_secs(2));
         assert_eq!(a.forward, vec![HeaderName::from_static("x-decision")]);
+    }
+
+    #[test]
+    fn debug_never_shows_a_header_template_or_the_urls_credentials() {
+        let http = iam_client::HttpClient::new().unwrap();
+        let config = serde_json::json!({"remote": "https://svc:url-pass-1@authz.example/check?key=query-secret",
+            "headers": {"Authorization": "Bearer static-token-2"}});
+        let shown = format!("{:?}", RemoteAuthorizer::compile(&config, &http).unwrap());
+        for secret in ["url-pass-1", "static-token-2", "query-secret", "svc"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("authorization") && shown.contains("authz.example"),
+            "{shown}"
+        );
     }
 
     #[tokio::test]

@@ -27,10 +27,18 @@ impl std::fmt::Debug for PendingFlow {
 }
 
 /// The pending flows of this instance.
-#[derive(Debug)]
 pub(super) struct PendingFlows {
     flows: Mutex<HashMap<[u8; 32], PendingFlow>>,
     capacity: usize,
+}
+
+// The keys are digests of MFA tokens: neither they nor the flows are shown.
+impl std::fmt::Debug for PendingFlows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingFlows")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The record is full of live flows.
